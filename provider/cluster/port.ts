@@ -1,0 +1,219 @@
+// ClusterPort: the narrow set of operations the built-in engine needs from a MongoDB deployment.
+//
+// Two implementations: MongoClusterPort (the real `mongodb` driver) and MemoryCluster (in-memory, for tests
+// and for users' own tests). tests/conformance/ holds the suite both must pass, so the engine can be tested
+// offline against MemoryCluster with confidence that it behaves like MongoDB where it matters.
+//
+// Documents cross this interface as driver `Document`s holding BSON values exactly as stored: Int64 stays
+// Long, Double stays Double, Decimal128, BSONRegExp, Binary subtypes and Timestamps are never promoted.
+
+import type { Document, Timestamp } from "mongodb";
+
+export interface Namespace {
+  db: string;
+  coll: string;
+}
+
+export interface IndexSpec {
+  name: string;
+  /** Key pattern, field order preserved. */
+  key: Document;
+  /** Every other index option as listIndexes reports it (unique, sparse, partialFilterExpression,
+   *  expireAfterSeconds, collation, hidden, …) minus `v`, `key`, `name`, `ns`. */
+  options: Document;
+}
+
+export type CollectionKind = "collection" | "view" | "timeseries";
+
+export interface CollectionInfo {
+  db: string;
+  name: string;
+  kind: CollectionKind;
+  /** listCollections `options`: validator, validationLevel/Action, collation, capped, size, max,
+   *  clusteredIndex, viewOn, pipeline, timeseries, … */
+  options: Document;
+  /** Empty for views. Includes the `_id_` index. */
+  indexes: IndexSpec[];
+}
+
+export interface CollectionStats {
+  count: number;
+  /** Uncompressed data size in bytes. */
+  sizeBytes: number;
+}
+
+export type Topology = "replicaSet" | "sharded" | "standalone";
+
+export interface ServerInfo {
+  /** e.g. "7.0.14" */
+  version: string;
+  topology: Topology;
+  /** setUserWriteBlockMode exists (MongoDB 6.0+ replica sets and sharded clusters). */
+  supportsUserWriteBlocking: boolean;
+}
+
+export interface Privilege {
+  resource: { db?: string; collection?: string; cluster?: boolean; anyResource?: boolean };
+  actions: string[];
+}
+
+export interface UserInfo {
+  user: string;
+  db: string;
+  roles: Array<{ role: string; db: string }>;
+}
+
+/** Bulk write operations: a subset of the driver's AnyBulkWriteOperation, same shapes. */
+export type WriteOperation =
+  | { insertOne: { document: Document } }
+  | { replaceOne: { filter: Document; replacement: Document; upsert?: boolean } }
+  | { deleteOne: { filter: Document } };
+
+export interface BulkWriteOutcome {
+  inserted: number;
+  upserted: number;
+  matched: number;
+  modified: number;
+  deleted: number;
+}
+
+/** A half-open `_id` range: documents with after < _id < before (bounds omitted = open), in BSON sort order. */
+export interface IdRange {
+  /** Exclusive lower bound (the last `_id` already copied, when resuming). */
+  after?: unknown;
+  /** Exclusive upper bound. */
+  before?: unknown;
+  /** Inclusive lower bound (a partition's first boundary). Ignored when `after` is set. */
+  from?: unknown;
+}
+
+/** The opaque resume token of a change stream (`{ _data: "…" }` on MongoDB). */
+export type ResumeToken = Document;
+
+/** The fields of a change event the engine uses; same names as MongoDB's change events. */
+export interface ChangeEvent {
+  _id: ResumeToken;
+  operationType:
+    | "insert"
+    | "update"
+    | "replace"
+    | "delete"
+    | "drop"
+    | "rename"
+    | "dropDatabase"
+    | "invalidate"
+    | "create"
+    | "createIndexes"
+    | "dropIndexes"
+    | "modify"
+    | "shardCollection"
+    | string;
+  ns?: { db: string; coll?: string };
+  /** For rename. */
+  to?: { db: string; coll: string };
+  documentKey?: Document;
+  /** With `updateLookup`: the current document, or null/undefined when it was deleted since. */
+  fullDocument?: Document | null;
+  updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
+  clusterTime: Timestamp;
+  wallTime?: Date;
+}
+
+export interface ChangeStreamStart {
+  /** Start at this cluster time (inclusive). */
+  startAtOperationTime?: Timestamp;
+  /** Or resume after this token. */
+  resumeAfter?: ResumeToken;
+}
+
+export interface ChangeCursor {
+  /**
+   * The next batch of events, waiting up to `maxWaitMs` for at least one. Returns [] when none arrived.
+   * Throws HistoryLostError when the start point has fallen off the change history (oplog rollover).
+   */
+  nextBatch(maxWaitMs: number): Promise<ChangeEvent[]>;
+  /** The token to resume after everything returned so far (postBatchResumeToken when the batch was empty). */
+  resumeToken(): ResumeToken | undefined;
+  close(): Promise<void>;
+}
+
+export interface OplogWindow {
+  /** Oldest and newest entries still in the change history. */
+  first: Timestamp;
+  last: Timestamp;
+  /** last - first, in seconds. */
+  seconds: number;
+}
+
+/** A small document store on a cluster, for checkpoints and the worker lease. */
+export interface CheckpointStore {
+  get(key: string): Promise<Document | null>;
+  /** Unconditional write. */
+  put(key: string, value: Document): Promise<void>;
+  /**
+   * Writes only when the stored document's `version` equals `expectedVersion` (null = must not exist).
+   * Returns false when another writer got there first. Stored documents carry `version` (a number).
+   */
+  compareAndSet(key: string, expectedVersion: number | null, value: Document): Promise<boolean>;
+  /** Removes every document of this migration (after COMPLETE). */
+  clear(): Promise<void>;
+}
+
+export interface ClusterPort {
+  /** Where this is, with credentials redacted; for messages. */
+  readonly description: string;
+
+  serverInfo(): Promise<ServerInfo>;
+  /** Privileges of the connected user (connectionStatus showPrivileges). */
+  privileges(): Promise<Privilege[]>;
+
+  /** Every collection and view in every database except admin, config and local, with options and indexes. */
+  listCollections(): Promise<CollectionInfo[]>;
+  collectionStats(ns: Namespace): Promise<CollectionStats>;
+  /** Creates a collection or view with the given options. Succeeds if it already exists with the same kind. */
+  createCollection(info: CollectionInfo): Promise<void>;
+  /** Creates indexes; existing identical ones are fine. */
+  createIndexes(ns: Namespace, indexes: IndexSpec[]): Promise<void>;
+  /** Changes a TTL index's expireAfterSeconds (collMod). */
+  setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): Promise<void>;
+  dropCollection(ns: Namespace): Promise<void>;
+  renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void>;
+  dropDatabase(db: string): Promise<void>;
+
+  /** Exact document count. */
+  countDocuments(ns: Namespace): Promise<number>;
+  /** `parts - 1` `_id` values that split the collection into roughly equal ranges, ascending. */
+  splitPoints(ns: Namespace, parts: number): Promise<unknown[]>;
+  /**
+   * Documents in `_id` order within the range, in batches of at most `batchSize` documents. Each yielded
+   * batch is a fresh array the caller may keep.
+   */
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]>;
+  /** Applies the operations; `ordered: true` stops at the first error (and throws it). */
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome>;
+  /** Finds one document by `_id` (used to re-read a document at cutover reconciliation). */
+  findById(ns: Namespace, id: unknown): Promise<Document | null>;
+
+  /** The cluster's current time (operationTime of a no-op); undefined on a standalone. */
+  clusterTime(): Promise<Timestamp | undefined>;
+  /** A change stream over the whole deployment, with fullDocument "updateLookup". */
+  watch(start: ChangeStreamStart): Promise<ChangeCursor>;
+  /** The change history's window; undefined on a standalone. */
+  oplogWindow(): Promise<OplogWindow | undefined>;
+
+  /** setUserWriteBlockMode (6.0+). */
+  setUserWriteBlocking(enabled: boolean): Promise<void>;
+  userWriteBlocking(): Promise<boolean>;
+  /** Users defined on this deployment (usersInfo forAllDBs). */
+  listUsers(): Promise<UserInfo[]>;
+  /** Replaces a user's roles (updateUser). */
+  setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void>;
+
+  /** A checkpoint store scoped to one migration, kept in a reserved database on this cluster. */
+  checkpoints(migrationId: string): CheckpointStore;
+
+  close(): Promise<void>;
+}
+
+/** The reserved database on the target that holds checkpoints; never copied, removed after COMPLETE. */
+export const CHECKPOINT_DATABASE = "__atlas_migration";
