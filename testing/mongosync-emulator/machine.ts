@@ -1,0 +1,391 @@
+// The state machine of one emulated mongosync process, without any HTTP: what /start, /pause, /resume,
+// /commit, /reverse accept in which state, and what /progress reports, per mongosync version.
+//
+// Facts come from /work/shared/reference/atlas-and-mongosync-apis.md §3. Where mongosync's real behaviour is
+// not documented the emulator picks one and says so (UNCONFIRMED): the HTTP status of error envelopes, the
+// `error` names, and whether an unknown /start field is refused (we refuse it, which is what makes the
+// "enableUserWriteBlocking removed in 1.20" case testable).
+//
+// Time is counted in ticks, not seconds: a tick happens on every GET /progress (unless `advanceOnProgress`
+// is false) or on `advance()`, so tests drive the progression deterministically and never wait.
+
+export type EmulatedState = "IDLE" | "INITIALIZING" | "RUNNING" | "PAUSED" | "COMMITTING" | "COMMITTED" | "REVERSING";
+
+export interface MongosyncEmulatorOptions {
+  /** Reported by the optional /info endpoint and decides which /start fields are accepted. Default "1.22.0". */
+  version?: string;
+  /** mongosyncID in /progress (1.3+). Default "mongosync-<random>". */
+  id?: string;
+  /** coordinatorID; default: same as id (it runs alone or coordinates). */
+  coordinatorId?: string;
+  /** Ticks spent in the initial collection copy. Default 3. */
+  copyTicks?: number;
+  /** Ticks of change-event application until lag falls from startLagSeconds to steadyLagSeconds. Default 2. */
+  catchUpTicks?: number;
+  /** Ticks after the copy until the verifier reaches "stream hashing". Default 1. */
+  verifierTicks?: number;
+  /** Ticks in COMMITTING before COMMITTED; canWrite turns true half-way. Default 2. */
+  commitTicks?: number;
+  /** Ticks in REVERSING before RUNNING the other way. Default 1. */
+  reverseTicks?: number;
+  /** Start in INITIALIZING for this many ticks (1.20+ reports it after a restart). Default 0. */
+  initializingTicks?: number;
+  /** Global estimatedTotalBytes. Default 10 MB. */
+  totalBytes?: number;
+  /** Share of the copy this instance does (sharded: 1/shards). Default 1. */
+  shareOfCopy?: number;
+  /** Lag when change-event application begins. Default 120. */
+  startLagSeconds?: number;
+  /** Lag once caught up (mongosync's periodic no-op writes keep it a few seconds above 0). Default 2. */
+  steadyLagSeconds?: number;
+  /** Tick on every GET /progress. Default true. */
+  advanceOnProgress?: boolean;
+  /** Serve GET /api/v1/info with the version. Default false: the documented API has no such endpoint. */
+  infoEndpoint?: boolean;
+  /** Add an (undocumented) `version` field to progress. Default false. */
+  versionInProgress?: boolean;
+  /** Strings reported in `warnings` (1.19+) while RUNNING. */
+  warnings?: string[];
+  /** Host strings used in directionMapping. */
+  cluster0Host?: string;
+  cluster1Host?: string;
+}
+
+export interface EmulatorRefusal {
+  httpStatus: number;
+  error: string;
+  errorDescription: string;
+}
+
+interface Version {
+  major: number;
+  minor: number;
+}
+
+function parseVersion(text: string): Version {
+  const m = /(\d+)\.(\d+)/.exec(text);
+  if (!m) throw new Error(`MongosyncEmulator: bad version ${text}`);
+  return { major: Number(m[1]), minor: Number(m[2]) };
+}
+
+function atLeast(v: Version, major: number, minor: number): boolean {
+  return v.major > major || (v.major === major && v.minor >= minor);
+}
+
+/** /start fields and the version range that knows them ([from, until) with until exclusive). */
+const START_FIELDS: Record<string, { from: [number, number]; until?: [number, number] }> = {
+  source: { from: [0, 0] },
+  destination: { from: [0, 0] },
+  buildIndexes: { from: [1, 3] },
+  reversible: { from: [1, 0] },
+  enableUserWriteBlocking: { from: [1, 0], until: [1, 20] },
+  includeNamespaces: { from: [1, 1] },
+  excludeNamespaces: { from: [1, 6] },
+  sharding: { from: [1, 1] },
+  verification: { from: [1, 9] },
+  preExistingDestinationData: { from: [1, 15] },
+  detectRandomId: { from: [1, 18] },
+  copyInNaturalOrder: { from: [1, 18] },
+  skipDiskSpaceCheck: { from: [1, 22] },
+};
+
+const refuse = (error: string, errorDescription: string, httpStatus = 400): EmulatorRefusal => ({ httpStatus, error, errorDescription });
+
+export class MongosyncMachine {
+  readonly options: Required<Omit<MongosyncEmulatorOptions, "warnings">> & { warnings: string[] };
+  private readonly parsedVersion: Version;
+  state: EmulatedState;
+  /** Ticks spent RUNNING in the current direction (not counting pauses). */
+  private runTicks = 0;
+  private ticksInState = 0;
+  /** The accepted /start body, for tests to inspect. */
+  startBody: Record<string, unknown> | undefined;
+  /** "cluster0" until a /reverse completes. */
+  private sourceCluster: "cluster0" | "cluster1" = "cluster0";
+  private reversed = false;
+  /** A state name outside the documented ones, set by `failWith` (the real terminal state is UNCONFIRMED). */
+  private failure: { state: string; info: string } | undefined;
+  /** Overrides the computed lag while set (e.g. a lag spike). */
+  lagOverride: number | undefined;
+
+  constructor(options: MongosyncEmulatorOptions = {}) {
+    const id = options.id ?? `mongosync-${Math.random().toString(16).slice(2, 10)}`;
+    this.options = {
+      version: options.version ?? "1.22.0",
+      id,
+      coordinatorId: options.coordinatorId ?? id,
+      copyTicks: options.copyTicks ?? 3,
+      catchUpTicks: options.catchUpTicks ?? 2,
+      verifierTicks: options.verifierTicks ?? 1,
+      commitTicks: options.commitTicks ?? 2,
+      reverseTicks: options.reverseTicks ?? 1,
+      initializingTicks: options.initializingTicks ?? 0,
+      totalBytes: options.totalBytes ?? 10_000_000,
+      shareOfCopy: options.shareOfCopy ?? 1,
+      startLagSeconds: options.startLagSeconds ?? 120,
+      steadyLagSeconds: options.steadyLagSeconds ?? 2,
+      advanceOnProgress: options.advanceOnProgress ?? true,
+      infoEndpoint: options.infoEndpoint ?? false,
+      versionInProgress: options.versionInProgress ?? false,
+      warnings: options.warnings ?? [],
+      cluster0Host: options.cluster0Host ?? "source.example:27017",
+      cluster1Host: options.cluster1Host ?? "target.example:27017",
+    };
+    this.parsedVersion = parseVersion(this.options.version);
+    this.state = this.options.initializingTicks > 0 ? "INITIALIZING" : "IDLE";
+  }
+
+  get version(): string {
+    return this.options.version;
+  }
+
+  private get verifierEnabled(): boolean {
+    if (!atLeast(this.parsedVersion, 1, 9)) return false;
+    const v = this.startBody?.verification as { enabled?: boolean } | undefined;
+    return v?.enabled !== false;
+  }
+
+  private get copying(): boolean {
+    return this.state === "RUNNING" && !this.reversed && this.runTicks < this.options.copyTicks;
+  }
+
+  private get lagSeconds(): number | null {
+    if (this.lagOverride !== undefined) return this.lagOverride;
+    if (this.state === "COMMITTING" || this.state === "COMMITTED") return 0;
+    if (this.state !== "RUNNING" && this.state !== "REVERSING") return null;
+    if (this.reversed) return this.options.steadyLagSeconds;
+    const { copyTicks, catchUpTicks, startLagSeconds, steadyLagSeconds } = this.options;
+    if (this.runTicks < copyTicks) return startLagSeconds;
+    const intoCatchUp = this.runTicks - copyTicks;
+    if (intoCatchUp >= catchUpTicks) return steadyLagSeconds;
+    return Math.round(startLagSeconds - ((startLagSeconds - steadyLagSeconds) * intoCatchUp) / catchUpTicks);
+  }
+
+  private get verifierPhase(): string {
+    if (this.runTicks === 0 && this.state === "RUNNING") return "not started";
+    if (this.reversed || this.state === "COMMITTING" || this.state === "COMMITTED") return "stream hashing";
+    return this.runTicks >= this.options.copyTicks + this.options.verifierTicks ? "stream hashing" : "initial hashing";
+  }
+
+  get canCommit(): boolean {
+    if (this.state !== "RUNNING" || this.copying || this.failure) return false;
+    if (this.runTicks < this.options.copyTicks + this.options.catchUpTicks && !this.reversed) return false;
+    if (this.verifierEnabled && this.verifierPhase !== "stream hashing") return false; // 1.17+: verifier must be ready
+    const lag = this.lagSeconds ?? Infinity;
+    if (atLeast(this.parsedVersion, 1, 21) && lag > 30) return false; // 1.21+: false while lag > 30 s
+    return true;
+  }
+
+  private get canWrite(): boolean {
+    if (this.state === "COMMITTED") return true;
+    return this.state === "COMMITTING" && this.ticksInState >= Math.ceil(this.options.commitTicks / 2);
+  }
+
+  /** One unit of time passes. */
+  tick(): void {
+    if (this.failure) return;
+    this.ticksInState += 1;
+    switch (this.state) {
+      case "INITIALIZING":
+        if (this.ticksInState >= this.options.initializingTicks) this.enter("IDLE");
+        break;
+      case "RUNNING":
+        this.runTicks += 1;
+        break;
+      case "COMMITTING":
+        if (this.ticksInState >= this.options.commitTicks) this.enter("COMMITTED");
+        break;
+      case "REVERSING":
+        if (this.ticksInState >= this.options.reverseTicks) {
+          this.sourceCluster = this.sourceCluster === "cluster0" ? "cluster1" : "cluster0";
+          this.reversed = true;
+          this.enter("RUNNING");
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  private enter(state: EmulatedState): void {
+    this.state = state;
+    this.ticksInState = 0;
+  }
+
+  /** Forces a state (tests of adoption, mixed shards, …). */
+  setState(state: EmulatedState, opts: { runTicks?: number } = {}): void {
+    this.failure = undefined;
+    this.enter(state);
+    if (opts.runTicks !== undefined) this.runTicks = opts.runTicks;
+    if (state !== "IDLE" && state !== "INITIALIZING" && !this.startBody) this.startBody = { source: "cluster0", destination: "cluster1" };
+  }
+
+  /** Makes /progress report a state name that is not documented (how a fatal error might surface). */
+  failWith(state: string, info: string): void {
+    this.failure = { state, info };
+  }
+
+  progress(): Record<string, unknown> {
+    if (this.failure) {
+      return { state: this.failure.state, canCommit: false, canWrite: false, info: this.failure.info };
+    }
+    const v = this.parsedVersion;
+    if (this.state === "IDLE" || this.state === "INITIALIZING") {
+      // Documented: when IDLE everything but state and canCommit is null.
+      const idle: Record<string, unknown> = {
+        state: this.state,
+        canCommit: false,
+        canWrite: null,
+        info: null,
+        lagTimeSeconds: null,
+        totalEventsApplied: null,
+        collectionCopy: null,
+        directionMapping: null,
+        mongosyncID: null,
+        coordinatorID: null,
+      };
+      if (atLeast(v, 1, 21)) idle.lag = null;
+      if (this.options.versionInProgress) idle.version = this.options.version;
+      return idle;
+    }
+    const lag = this.lagSeconds;
+    const copyStarted = this.runTicks > 0 || this.state !== "RUNNING" || this.reversed;
+    const copiedFraction = this.copying ? this.runTicks / this.options.copyTicks : 1;
+    const info =
+      this.state === "COMMITTING"
+        ? "waiting for commit to complete"
+        : this.state === "COMMITTED"
+          ? "commit completed"
+          : this.copying
+            ? "collection copy"
+            : "change event application";
+    const body: Record<string, unknown> = {
+      state: this.state,
+      canCommit: this.canCommit,
+      canWrite: this.canWrite,
+      info,
+      lagTimeSeconds: this.state === "PAUSED" ? null : lag,
+      totalEventsApplied: this.copying ? 0 : 100 * Math.max(0, this.runTicks - this.options.copyTicks),
+      collectionCopy: copyStarted
+        ? {
+            estimatedTotalBytes: this.options.totalBytes,
+            estimatedCopiedBytes: Math.floor(this.options.totalBytes * this.options.shareOfCopy * copiedFraction),
+          }
+        : { estimatedTotalBytes: 1, estimatedCopiedBytes: 0 },
+      directionMapping: {
+        Source: `${this.sourceCluster}: ${this.sourceCluster === "cluster0" ? this.options.cluster0Host : this.options.cluster1Host}`,
+        Destination: `${this.sourceCluster === "cluster0" ? "cluster1" : "cluster0"}: ${this.sourceCluster === "cluster0" ? this.options.cluster1Host : this.options.cluster0Host}`,
+      },
+    };
+    if (atLeast(v, 1, 3)) {
+      body.mongosyncID = this.options.id;
+      body.coordinatorID = this.options.coordinatorId;
+    }
+    if (atLeast(v, 1, 21)) {
+      body.lag = this.state === "PAUSED" ? null : { overallLagSeconds: lag, crudLagSeconds: lag, ddlLagSeconds: null };
+    }
+    if (atLeast(v, 1, 22) && this.state === "RUNNING" && !this.copying) {
+      body.ceaStage = this.lagSeconds !== null && this.lagSeconds <= this.options.steadyLagSeconds ? "steady state" : "collection copy drain";
+    }
+    if (atLeast(v, 1, 19) && this.state === "RUNNING" && !this.canWrite) body.estimatedOplogTimeRemaining = "more than 72 hours";
+    if (atLeast(v, 1, 19) && this.options.warnings.length > 0 && this.state === "RUNNING") body.warnings = [...this.options.warnings];
+    if (this.verifierEnabled) {
+      const side = (count: number) => ({
+        phase: this.verifierPhase,
+        lagTimeSeconds: this.verifierPhase === "stream hashing" ? 1 : null,
+        estimatedDocumentCount: count,
+        hashedDocumentCount: this.verifierPhase === "stream hashing" ? count : Math.floor(count * copiedFraction),
+        scannedCollectionCount: this.verifierPhase === "stream hashing" ? 4 : 1,
+        totalCollectionCount: 4,
+      });
+      body.verification = { source: side(1000), destination: side(1000) };
+    }
+    if (this.options.versionInProgress) body.version = this.options.version;
+    return body;
+  }
+
+  /** POST /api/v1/start. Returns a refusal or undefined when accepted. */
+  start(raw: unknown): EmulatorRefusal | undefined {
+    if (this.state !== "IDLE") {
+      return refuse("InvalidStateTransition", `cannot start: mongosync is ${this.state}, /start requires IDLE`);
+    }
+    if (!raw || typeof raw !== "object" || Array.isArray(raw)) return refuse("InvalidRequest", "request body must be a JSON object");
+    const body = raw as Record<string, unknown>;
+    const v = this.parsedVersion;
+    for (const field of Object.keys(body)) {
+      const known = START_FIELDS[field];
+      const inRange = known && atLeast(v, ...known.from) && (!known.until || !atLeast(v, ...known.until));
+      // UNCONFIRMED: that the real mongosync refuses unknown fields rather than ignoring them.
+      if (!inRange) return refuse("InvalidRequest", `unknown field "${field}" for mongosync ${this.options.version}`);
+    }
+    const clusters = ["cluster0", "cluster1"];
+    if (!clusters.includes(body.source as string) || !clusters.includes(body.destination as string) || body.source === body.destination) {
+      return refuse("InvalidRequest", `"source" and "destination" must be "cluster0" and "cluster1" (one each)`);
+    }
+    const blocking = body.enableUserWriteBlocking;
+    if (blocking !== undefined) {
+      const legacy = !atLeast(v, 1, 11);
+      const allowed = legacy ? typeof blocking === "boolean" : typeof blocking === "boolean" || ["destinationOnly", "sourceAndDestination", "none"].includes(blocking as string);
+      if (!allowed) return refuse("InvalidRequest", `invalid enableUserWriteBlocking ${JSON.stringify(blocking)}`);
+    }
+    for (const key of ["includeNamespaces", "excludeNamespaces"]) {
+      const items = body[key];
+      if (items === undefined) continue;
+      if (!Array.isArray(items)) return refuse("InvalidRequest", `${key} must be an array`);
+      for (const item of items as Array<Record<string, unknown>>) {
+        if (!item || (typeof item.database !== "string" && typeof item.databaseRegex !== "object")) {
+          return refuse("InvalidRequest", `every ${key} item needs "database" or "databaseRegex"`);
+        }
+        if (item.collections !== undefined && (!Array.isArray(item.collections) || item.collections.some((c) => typeof c !== "string"))) {
+          return refuse("InvalidRequest", `${key}.collections must be an array of collection names`);
+        }
+      }
+    }
+    if (body.sharding !== undefined) {
+      const s = body.sharding as { shardingEntries?: Array<Record<string, unknown>> };
+      for (const e of s.shardingEntries ?? []) {
+        const key = (e.shardCollection as { key?: unknown[] } | undefined)?.key;
+        if (typeof e.database !== "string" || typeof e.collection !== "string" || !Array.isArray(key) || key.length === 0) {
+          return refuse("InvalidRequest", "every shardingEntries item needs database, collection and shardCollection.key");
+        }
+      }
+    }
+    if (body.reversible === true) {
+      if (body.includeNamespaces || body.excludeNamespaces) return refuse("InvalidRequest", "reversible sync cannot use namespace filtering");
+      if (body.buildIndexes === "never") return refuse("InvalidRequest", "reversible sync cannot use buildIndexes: never");
+      if (!atLeast(v, 1, 20) && blocking !== "sourceAndDestination" && blocking !== true) {
+        return refuse("InvalidRequest", "reversible sync requires enableUserWriteBlocking: sourceAndDestination");
+      }
+    }
+    this.startBody = body;
+    this.runTicks = 0;
+    this.enter("RUNNING");
+    return undefined;
+  }
+
+  pause(): EmulatorRefusal | undefined {
+    if (this.state !== "RUNNING") return refuse("InvalidStateTransition", `cannot pause: mongosync is ${this.state}, /pause requires RUNNING`);
+    this.enter("PAUSED");
+    return undefined;
+  }
+
+  resume(): EmulatorRefusal | undefined {
+    if (this.state !== "PAUSED") return refuse("InvalidStateTransition", `cannot resume: mongosync is ${this.state}, /resume requires PAUSED`);
+    this.enter("RUNNING");
+    return undefined;
+  }
+
+  commit(): EmulatorRefusal | undefined {
+    if (this.state !== "RUNNING") return refuse("InvalidStateTransition", `cannot commit: mongosync is ${this.state}, /commit requires RUNNING`);
+    if (!this.canCommit) return refuse("InvalidStateTransition", "cannot commit: canCommit is false (initial copy, lag or verifier not ready)");
+    this.enter("COMMITTING");
+    return undefined;
+  }
+
+  reverse(): EmulatorRefusal | undefined {
+    if (this.state !== "COMMITTED") return refuse("InvalidStateTransition", `cannot reverse: mongosync is ${this.state}, /reverse requires COMMITTED`);
+    if (this.startBody?.reversible !== true) return refuse("InvalidRequest", "cannot reverse: the migration was not started with reversible: true");
+    this.enter("REVERSING");
+    return undefined;
+  }
+}
