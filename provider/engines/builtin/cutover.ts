@@ -1,0 +1,165 @@
+// Cutover as a persisted state machine, so an interrupted `pulumi up` (or a crash) resumes where it stopped:
+//
+//   (finish copy, catch up)  → BLOCKING → DRAINING → INDEXES → VERIFYING → FINALIZING → COMPLETE
+//
+// BLOCKING   stop source writes (setUserWriteBlockMode | read-only users, roles saved first | none)
+// DRAINING   changeStream: apply events until the stream is empty (none: until quietSeconds without events);
+//            snapshot: reconcile by `_id` + content hash
+// INDEXES    unique indexes built, TTL indexes get their real expireAfterSeconds
+// VERIFYING  counts + content hashes; a mismatch sends the machine back to DRAINING and throws, naming them
+// FINALIZING completion marker written, then the checkpoint cleared (one marker document stays, see state.ts)
+//
+// Each step is idempotent, so running a step twice (crash after doing it, before recording it) is harmless.
+import type { CutoverReport } from "../engine";
+import { DeadlineExceededError, EngineFailedError } from "../../errors";
+import type { RunEnv } from "./env";
+import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace } from "./copy";
+import { runReplay } from "./replay";
+import { reconcileSnapshot } from "./snapshot";
+import { COMPLETION_KEY, completionStore, type CutoverStep, type MigrationState } from "./state";
+import { verifyNamespaces } from "./verify";
+import { withRetry } from "./retry";
+import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions } from "./writeblock";
+import type { Namespace } from "../../cluster/port";
+
+async function enterStep(env: RunEnv, step: CutoverStep): Promise<void> {
+  await env.session.update((s) => {
+    if (s.cutover) s.cutover.step = step;
+  });
+  env.log(`cutover: ${step}`);
+}
+
+function failIfFailed(s: MigrationState): void {
+  if (s.phase === "FAILED") throw new EngineFailedError(`the migration failed before cutover: ${s.failure ?? "unknown reason"}`);
+}
+
+async function finishIndexes(env: RunEnv): Promise<void> {
+  for (const info of (await includedSourceCollections(env)).filter((c) => c.kind === "collection")) {
+    const ns = toNamespace(info);
+    const whileSyncing = indexesDuringSync(info.indexes);
+    if (whileSyncing.length > 0) await withRetry("createIndexes", env.ctx, () => env.target.createIndexes(ns, whileSyncing));
+    const unique = info.indexes.filter((ix) => ix.name !== "_id_" && !ix.options.clustered && ix.options.unique);
+    if (unique.length > 0) await withRetry("createIndexes", env.ctx, () => env.target.createIndexes(ns, unique));
+    for (const ix of info.indexes) {
+      if (ix.options.expireAfterSeconds === undefined || ix.options.unique || ix.options.clustered) continue;
+      await withRetry("collMod", env.ctx, () => env.target.setIndexExpiry(ns, ix.name, Number(ix.options.expireAfterSeconds)));
+    }
+  }
+}
+
+async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
+  const names = new Map<string, Namespace>();
+  for (const c of await includedSourceCollections(env)) {
+    if (c.kind === "collection") names.set(`${c.db}.${c.name}`, toNamespace(c));
+  }
+  for (const c of await env.target.listCollections()) {
+    if (c.kind === "collection" && env.matcher.includes(c.db, c.name)) names.set(`${c.db}.${c.name}`, toNamespace(c));
+  }
+  return [...names.values()].sort((a, b) => `${a.db}.${a.coll}`.localeCompare(`${b.db}.${b.coll}`));
+}
+
+function deadline(env: RunEnv, what: string): never {
+  throw new DeadlineExceededError(`cutover (${what})`);
+}
+
+export async function runCutover(env: RunEnv): Promise<CutoverReport> {
+  const { session, source, spec } = env;
+  failIfFailed(session.state);
+
+  // Before blocking anything: finish the copy and catch up, so writes are blocked for as short as possible.
+  if (!session.state.copy.done && (await runCopy(env)) === "stopped") deadline(env, "initial copy");
+  if (session.state.captureMode === "changeStream" && !session.state.cutover) {
+    const r = await runReplay(env, "ready");
+    if (r === "failed") failIfFailed(session.state);
+    if (r === "stopped") deadline(env, "catching up before blocking writes");
+  }
+
+  if (!session.state.cutover) {
+    const info = await source.serverInfo();
+    const choice = chooseWriteBlocking(spec, info);
+    if (!choice.mode) throw new EngineFailedError(`${choice.problem?.message}; ${choice.problem?.action}`);
+    const mode = choice.mode;
+    await session.update((s) => {
+      s.phase = "CUTTING_OVER";
+      s.cutover = { step: "BLOCKING", writeBlocking: mode, startedAt: new Date(env.ctx.now()).toISOString() };
+    });
+    env.log(`cutover: BLOCKING source writes (${mode})`);
+  }
+
+  const cut = () => session.state.cutover!;
+  if (cut().step === "BLOCKING") {
+    await env.hooks.beforeCutoverStep?.("BLOCKING");
+    if (cut().writeBlocking === "setUserWriteBlockMode") {
+      await withRetry("setUserWriteBlockMode", env.ctx, () => source.setUserWriteBlocking(true));
+    } else if (cut().writeBlocking === "readOnlyUsers") {
+      if (!cut().savedRoles) {
+        const { found, missing } = findUsers(await source.listUsers(), spec.builtin.readOnlyUsers);
+        if (missing.length > 0) throw new EngineFailedError(`source users not found: ${missing.join(", ")}; fix builtin.readOnlyUsers`);
+        const saved = found.map((u) => ({ user: u.user, db: u.db, roles: u.roles }));
+        await session.update((s) => {
+          if (s.cutover && !s.cutover.savedRoles) s.cutover.savedRoles = saved;
+        });
+      }
+      await applyReadOnly(source, cut().savedRoles ?? []);
+    }
+    await enterStep(env, "DRAINING");
+  }
+
+  if (cut().step === "DRAINING") {
+    await env.hooks.beforeCutoverStep?.("DRAINING");
+    if (session.state.captureMode === "changeStream") {
+      const r = await runReplay(env, cut().writeBlocking === "none" ? "quiet" : "drained");
+      if (r === "failed") failIfFailed(session.state);
+      if (r === "stopped") deadline(env, "draining the last changes");
+    } else {
+      await reconcileSnapshot(env);
+    }
+    await enterStep(env, "INDEXES");
+  }
+
+  if (cut().step === "INDEXES") {
+    await env.hooks.beforeCutoverStep?.("INDEXES");
+    await finishIndexes(env);
+    await enterStep(env, "VERIFYING");
+  }
+
+  if (cut().step === "VERIFYING") {
+    await env.hooks.beforeCutoverStep?.("VERIFYING");
+    if (spec.verification !== "none") {
+      const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification);
+      await session.update((s) => {
+        if (!s.cutover) return;
+        s.cutover.lastVerification = report;
+        if (!report.passed) s.cutover.step = "DRAINING"; // a rerun drains again, then re-verifies
+      });
+      if (!report.passed) {
+        const detail = report.namespaces
+          .filter((n) => !n.match)
+          .map((n) => `${n.namespace} (source ${n.sourceCount} docs, target ${n.targetCount}; e.g. _id ${(n.sampleMismatchedIds ?? []).join(", ") || "n/a"})`)
+          .join("; ");
+        throw new EngineFailedError(`verification failed: ${detail}. Run the cutover again (pulumi up) to re-drain and re-verify; if it persists, restart the migration`);
+      }
+    }
+    await enterStep(env, "FINALIZING");
+  }
+
+  await env.hooks.beforeCutoverStep?.("FINALIZING");
+  const s = session.state;
+  const verification = s.cutover?.lastVerification ?? {
+    mode: "none" as const,
+    passed: true,
+    summary: "verification skipped (verification: none)",
+    namespaces: [],
+  };
+  const report: CutoverReport = {
+    phase: "COMPLETE",
+    cutoverCompletedAt: new Date(env.ctx.now()).toISOString(),
+    verification,
+    warnings: [undoInstructions(cut().writeBlocking, cut().savedRoles), ...s.warnings],
+  };
+  // Marker first, then clear: a crash in between leaves both, and every later call finds the marker.
+  await completionStore(env.target, spec.migrationId).put(COMPLETION_KEY, { report: JSON.stringify(report) });
+  await session.store.clear();
+  env.log(`phase COMPLETE: ${verification.summary}`);
+  return report;
+}

@@ -1,0 +1,49 @@
+// What one run of the engine (an advance, a cutover, a worker loop) carries around: the open ports, the
+// state session holding the lease, the clock, and the counters the benchmark reads.
+import type { ClusterPort } from "../../cluster/port";
+import type { EngineContext, MigrationSpec } from "../engine";
+import type { NamespaceMatcher } from "./namespaces";
+import type { StateSession } from "./state";
+
+/** Observation points for tests and the benchmark (e.g. write to the source between two batches). */
+export interface EngineHooks {
+  afterCopyBatch?(info: { ns: string; partition: number; documents: number }): void | Promise<void>;
+  afterReplayBatch?(info: { events: number; lagSeconds: number | null }): void | Promise<void>;
+  /** Called as each cutover step starts; a throwing hook simulates a crash in that step. */
+  beforeCutoverStep?(step: string): void | Promise<void>;
+}
+
+export interface RunMetrics {
+  /** Largest number of document bytes the copier held in memory at once. */
+  peakBufferedBytes: number;
+  copiedDocuments: number;
+  copiedBytes: number;
+  appliedEvents: number;
+  replayBatches: number;
+  retries: number;
+}
+
+export function newMetrics(): RunMetrics {
+  return { peakBufferedBytes: 0, copiedDocuments: 0, copiedBytes: 0, appliedEvents: 0, replayBatches: 0, retries: 0 };
+}
+
+export interface RunEnv {
+  spec: MigrationSpec;
+  source: ClusterPort;
+  target: ClusterPort;
+  session: StateSession;
+  ctx: EngineContext;
+  matcher: NamespaceMatcher;
+  /** Progress line (already prefixed and redacted by the caller's log). */
+  log(line: string): void;
+  /** Epoch ms at which long loops stop gracefully (a little before ctx.deadline). */
+  stopAt: number;
+  metrics: RunMetrics;
+  hooks: EngineHooks;
+}
+
+/** Stop a little before the deadline so checkpoints get written and the call returns in time. */
+export function stopTime(ctx: EngineContext): number {
+  const remaining = ctx.deadline - ctx.now();
+  return ctx.deadline - Math.min(5_000, Math.max(0, remaining) * 0.05);
+}

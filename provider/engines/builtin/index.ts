@@ -1,0 +1,307 @@
+// The built-in engine: our own copy + change-stream replay on the `mongodb` driver (see DESIGN.md §4).
+//
+//   preflight.ts  checks, read-only          copy.ts     collections, partitions, batches, indexes
+//   replay.ts     change stream → target     cutover.ts  the resumable cutover state machine
+//   snapshot.ts   standalone reconciliation  verify.ts   counts + content hashes
+//   state.ts      checkpoint + lease         writeblock.ts  stopping source writes
+//   worker.ts     `atlas-migrate sync` and starting it detached
+//
+// Everything the engine knows between calls lives in the checkpoint on the target, so any process (the
+// provider in one `pulumi up`, the next `pulumi up`, a detached worker) can pick the migration up.
+import { CHECKPOINT_DATABASE, type ClusterPort } from "../../cluster/port";
+import { openCluster } from "../../cluster/open";
+import { DeadlineExceededError, EngineFailedError, redact } from "../../errors";
+import type {
+  CancelReport,
+  CutoverReport,
+  EngineContext,
+  MigrationEngine,
+  MigrationHandle,
+  MigrationSpec,
+  MigrationStatus,
+  PreflightReport,
+} from "../engine";
+import { runCopy } from "./copy";
+import { runCutover } from "./cutover";
+import { newMetrics, stopTime, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
+import { namespaceMatcher } from "./namespaces";
+import { runPreflight } from "./preflight";
+import { runReplay, type ReplayUntil } from "./replay";
+import {
+  encodeBson,
+  LeaseLostError,
+  newOwnerId,
+  readCompletion,
+  StateSession,
+  storedSpec,
+  type MigrationState,
+} from "./state";
+import { startDetachedWorker } from "./worker";
+
+export { startDetachedWorker } from "./worker";
+export type { EngineHooks, RunMetrics } from "./env";
+
+export interface BuiltinEngineOptions {
+  /** Test and benchmark observation points. */
+  hooks?: EngineHooks;
+  /** Counters of the last call (benchmark). */
+  metrics?: RunMetrics;
+  /** Opens a cluster by URI; defaults to provider/cluster/open. */
+  open?: (uri: string) => Promise<ClusterPort>;
+}
+
+function requireUri(uri: string | undefined, which: "source" | "target"): string {
+  if (!uri) throw new EngineFailedError(`the builtin engine needs ${which}.uri (a MongoDB connection string)`);
+  return uri;
+}
+
+export function statusFromState(s: MigrationState, holder: string | null = null): MigrationStatus {
+  return {
+    phase: s.phase,
+    lagSeconds: s.copy.done && s.captureMode === "changeStream" ? s.replay.lagSeconds : null,
+    readyForCutover: s.phase === "READY_FOR_CUTOVER",
+    copiedBytes: s.copy.copiedBytes,
+    totalBytes: s.copy.totalBytes,
+    copiedDocuments: s.copy.copiedDocuments,
+    totalDocuments: s.copy.totalDocuments,
+    reason: s.failure,
+    warnings: [...s.warnings],
+    details: {
+      captureMode: s.captureMode,
+      appliedEvents: s.replay.appliedEvents,
+      cutoverStep: s.cutover?.step ?? null,
+      leaseHolder: holder,
+      checkpointDatabase: CHECKPOINT_DATABASE,
+    },
+  };
+}
+
+function completeStatus(): MigrationStatus {
+  return { phase: "COMPLETE", lagSeconds: 0, readyForCutover: false, warnings: [] };
+}
+
+/**
+ * Moves a migration forward while holding the lease: the rest of the copy, then replay until `until`.
+ * Shared by `advance` (until ready) and the `atlas-migrate sync` worker (forever).
+ */
+export async function driveSync(env: RunEnv, until: ReplayUntil): Promise<void> {
+  const s = env.session.state;
+  if (s.phase === "FAILED" || s.phase === "COMPLETE" || s.phase === "CUTTING_OVER") return;
+  if (!s.copy.done) {
+    if (s.phase === "PENDING") await env.session.update((x) => void (x.phase = "COPYING"));
+    if ((await runCopy(env)) === "stopped") return;
+  }
+  if (env.session.state.captureMode === "snapshot") return;
+  await runReplay(env, until);
+}
+
+export class BuiltinEngine implements MigrationEngine {
+  readonly name = "builtin" as const;
+  private readonly hooks: EngineHooks;
+  private readonly open: (uri: string) => Promise<ClusterPort>;
+  lastMetrics: RunMetrics = newMetrics();
+
+  constructor(private readonly options: BuiltinEngineOptions = {}) {
+    this.hooks = options.hooks ?? {};
+    this.open = options.open ?? openCluster;
+  }
+
+  private async withTarget<T>(spec: MigrationSpec, fn: (target: ClusterPort) => Promise<T>): Promise<T> {
+    const target = await this.open(requireUri(spec.target.uri, "target"));
+    try {
+      return await fn(target);
+    } finally {
+      await target.close().catch(() => undefined);
+    }
+  }
+
+  private async withBoth<T>(spec: MigrationSpec, fn: (source: ClusterPort, target: ClusterPort) => Promise<T>): Promise<T> {
+    const source = await this.open(requireUri(spec.source.uri, "source"));
+    try {
+      return await this.withTarget(spec, (target) => fn(source, target));
+    } finally {
+      await source.close().catch(() => undefined);
+    }
+  }
+
+  private env(spec: MigrationSpec, source: ClusterPort, target: ClusterPort, session: StateSession, ctx: EngineContext): RunEnv {
+    this.lastMetrics = this.options.metrics ?? newMetrics();
+    return {
+      spec,
+      source,
+      target,
+      session,
+      ctx,
+      matcher: namespaceMatcher(spec.namespaces),
+      log: (line) => ctx.log(redact(line)),
+      stopAt: stopTime(ctx),
+      metrics: this.lastMetrics,
+      hooks: this.hooks,
+    };
+  }
+
+  async preflight(spec: MigrationSpec, _ctx: EngineContext): Promise<PreflightReport> {
+    return this.withBoth(spec, (source, target) => runPreflight(spec, source, target));
+  }
+
+  async start(spec: MigrationSpec, ctx: EngineContext): Promise<MigrationHandle> {
+    return this.withBoth(spec, async (source, target) => {
+      const handle = (startedAt: string, mode: string): MigrationHandle => ({
+        engine: "builtin",
+        id: spec.migrationId,
+        startedAt,
+        data: { captureMode: mode, checkpointDatabase: CHECKPOINT_DATABASE },
+      });
+      if (await readCompletion(target, spec.migrationId)) {
+        return handle(new Date(ctx.now()).toISOString(), "complete");
+      }
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("start"), ctx.now);
+      const existing = await session.load();
+      if (existing && existing.phase !== "FAILED") {
+        if (existing.cancelled && (await session.acquire())) {
+          await session.update((s) => void delete s.cancelled);
+          await session.release();
+        }
+        ctx.log(`resuming migration ${spec.migrationId} (phase ${existing.phase})`);
+        return handle(existing.startedAt, existing.captureMode);
+      }
+      if (existing) {
+        ctx.log(`previous attempt FAILED (${redact(existing.failure ?? "")}); starting over`);
+        await session.store.clear();
+        await session.load();
+      }
+
+      // T0 first: every change after this instant is replayed, so nothing read later can be missed.
+      const info = await source.serverInfo();
+      const captureMode = info.topology === "standalone" ? "snapshot" : "changeStream";
+      const t0 = captureMode === "changeStream" ? await source.clusterTime() : undefined;
+      if (captureMode === "changeStream" && !t0) {
+        throw new EngineFailedError(`the source (${source.description}) reported no cluster time; is it a replica set?`);
+      }
+      const startedAt = new Date(ctx.now()).toISOString();
+      const created = await session.create({
+        migrationId: spec.migrationId,
+        phase: "COPYING",
+        captureMode,
+        startedAt,
+        t0: t0 ? encodeBson(t0) : undefined,
+        spec: storedSpec(spec),
+        lease: null,
+        copy: { planned: false, done: false, collections: [], totalDocuments: 0, totalBytes: 0, copiedDocuments: 0, copiedBytes: 0 },
+        replay: { lagSeconds: null, appliedEvents: 0 },
+        warnings:
+          captureMode === "snapshot"
+            ? ["standalone source: snapshot mode — changes made after the copy are reconciled at cutover, while writes are blocked"]
+            : [],
+      });
+      if (!created) {
+        const winner = await session.load();
+        return handle(winner?.startedAt ?? startedAt, winner?.captureMode ?? captureMode);
+      }
+      ctx.log(
+        `started migration ${spec.migrationId} in ${captureMode} mode` +
+          (t0 ? ` from source cluster time ${t0.t}.${t0.i}` : "") +
+          ` (checkpoint in ${CHECKPOINT_DATABASE} on the target)`,
+      );
+      if (spec.builtin.detachedWorker) {
+        const w = startDetachedWorker(spec);
+        ctx.log(`started a detached \`atlas-migrate sync\` worker (pid ${w.pid}, log ${w.logFile})`);
+      }
+      return handle(startedAt, captureMode);
+    });
+  }
+
+  async advance(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
+    return this.withBoth(spec, async (source, target) => {
+      if (await readCompletion(target, spec.migrationId)) return completeStatus();
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("advance"), ctx.now);
+      const initial = await session.load();
+      if (!initial) throw new EngineFailedError(`no checkpoint for migration ${spec.migrationId} on the target; start it first`);
+      const env = this.env(spec, source, target, session, ctx);
+      for (;;) {
+        const s = (await session.load()) as MigrationState;
+        if (s.phase === "FAILED" || s.phase === "CUTTING_OVER" || s.phase === "COMPLETE") return statusFromState(s, session.otherHolder(s));
+        if (s.phase === "READY_FOR_CUTOVER" && s.captureMode === "snapshot") return statusFromState(s);
+        if (ctx.now() >= env.stopAt) return statusFromState(s, session.otherHolder(s));
+        if (await session.acquire()) {
+          try {
+            if (session.state.cancelled) await session.update((x) => void delete x.cancelled);
+            await driveSync(env, "ready");
+            return statusFromState(session.state);
+          } catch (err) {
+            if (!(err instanceof LeaseLostError)) throw err;
+            env.log(`${err.message}; following its progress instead`);
+          } finally {
+            await session.release();
+          }
+        }
+        // Someone else (usually a detached `atlas-migrate sync` worker) applies changes: follow its progress.
+        const now = (await session.load()) as MigrationState;
+        if (now.phase === "READY_FOR_CUTOVER") return statusFromState(now, session.otherHolder(now));
+        env.log(`phase ${now.phase}: another process holds the sync lease (${session.otherHolder(now) ?? "expired"}); waiting`);
+        await ctx.sleep(Math.max(1000, spec.timeouts.pollSeconds * 1000));
+      }
+    });
+  }
+
+  async status(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
+    return this.withTarget(spec, async (target) => {
+      if (await readCompletion(target, spec.migrationId)) return completeStatus();
+      const session = new StateSession(target.checkpoints(spec.migrationId), "status(read-only)", ctx.now);
+      const s = await session.load();
+      if (!s) return { phase: "PENDING", lagSeconds: null, readyForCutover: false, warnings: [], reason: "no checkpoint found on the target" };
+      return statusFromState(s, session.otherHolder(s));
+    });
+  }
+
+  async cutover(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<CutoverReport> {
+    return this.withBoth(spec, async (source, target) => {
+      const done = await readCompletion(target, spec.migrationId);
+      if (done) return done;
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("cutover"), ctx.now);
+      const s = await session.load();
+      if (!s) throw new EngineFailedError(`no checkpoint for migration ${spec.migrationId} on the target; nothing to cut over`);
+      const previous = session.otherHolder(s);
+      await session.acquire(true);
+      const env = this.env(spec, source, target, session, ctx);
+      if (previous) {
+        // Give the worker that held the lease time to notice (it checks before every batch).
+        env.log(`cutover took the sync lease over from ${previous}`);
+        await ctx.sleep(5_000);
+      }
+      try {
+        const report = await runCutover(env);
+        return report;
+      } catch (err) {
+        await session.release().catch(() => undefined);
+        if (err instanceof DeadlineExceededError) throw new DeadlineExceededError("cutover", statusFromState(session.state));
+        throw err;
+      }
+    });
+  }
+
+  async cancel(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport> {
+    return this.withTarget(spec, async (target) => {
+      if (await readCompletion(target, spec.migrationId)) return { warnings: ["the migration was already COMPLETE; nothing to stop"] };
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("cancel"), ctx.now);
+      if (!(await session.load())) return { warnings: ["no checkpoint found on the target; nothing to stop"] };
+      await session.acquire(true);
+      await session.update((s) => {
+        s.cancelled = true;
+        s.lease = null;
+      });
+      return {
+        warnings: [
+          `sync stopped; data already copied to the target was left in place, and so was the checkpoint (database ${CHECKPOINT_DATABASE} on the target), so a new create with the same migration resumes`,
+        ],
+      };
+    });
+  }
+}
+
+export function createBuiltinEngine(options: BuiltinEngineOptions = {}): BuiltinEngine {
+  return new BuiltinEngine(options);
+}
+
+// Re-exported for the worker and tests.
+export { runCopy, runReplay };

@@ -1,0 +1,231 @@
+// Preflight of the built-in engine: reads both clusters, changes nothing, and says what will go wrong before it
+// does. Every finding carries a stable code, what is wrong, and what to do.
+import type { ClusterPort, CollectionInfo, Privilege } from "../../cluster/port";
+import type { MigrationSpec, PreflightFinding, PreflightReport } from "../engine";
+import { isSystemCollection, namespaceMatcher, nsString } from "./namespaces";
+import { chooseWriteBlocking, findUsers } from "./writeblock";
+
+/** Storage limits of the shared tiers a builtin migration typically targets. */
+export const TIER_LIMIT_BYTES: Record<string, number> = {
+  M0: 512 * 1024 * 1024,
+  M2: 2 * 1024 * 1024 * 1024,
+  M5: 5 * 1024 * 1024 * 1024,
+  FLEX: 5 * 1024 * 1024 * 1024,
+};
+
+/** Assumed copy throughput when estimating copy time; override with ATLAS_MIGRATE_COPY_MBPS. */
+export const DEFAULT_COPY_MB_PER_SECOND = 20;
+
+export function copyMbPerSecond(): number {
+  const fromEnv = Number(process.env.ATLAS_MIGRATE_COPY_MBPS);
+  return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_COPY_MB_PER_SECOND;
+}
+
+/** "7.0.14" → [7, 0]. */
+export function majorMinor(version: string): [number, number] {
+  const [a, b] = version.split(".").map((x) => parseInt(x, 10));
+  return [Number.isFinite(a) ? a : 0, Number.isFinite(b) ? b : 0];
+}
+
+function allows(privs: Privilege[], action: string, db: string, coll: string): boolean {
+  return privs.some(
+    (p) =>
+      p.actions.includes(action) &&
+      (p.resource.anyResource === true ||
+        (p.resource.cluster !== true &&
+          (p.resource.db === db || p.resource.db === "") &&
+          (p.resource.collection === coll || p.resource.collection === ""))),
+  );
+}
+
+function allowsWholeDeployment(privs: Privilege[], action: string): boolean {
+  return privs.some(
+    (p) =>
+      p.actions.includes(action) &&
+      (p.resource.anyResource === true || p.resource.cluster === true || (p.resource.db === "" && p.resource.collection === "")),
+  );
+}
+
+function allowsCluster(privs: Privilege[], action: string): boolean {
+  return privs.some((p) => p.actions.includes(action) && (p.resource.anyResource === true || p.resource.cluster === true));
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+export async function runPreflight(spec: MigrationSpec, source: ClusterPort, target: ClusterPort): Promise<PreflightReport> {
+  const errors: PreflightFinding[] = [];
+  const warnings: PreflightFinding[] = [];
+  const facts: PreflightReport["facts"] = {};
+  const matcher = namespaceMatcher(spec.namespaces);
+
+  const [sInfo, tInfo] = await Promise.all([source.serverInfo(), target.serverInfo()]);
+  facts.sourceVersion = sInfo.version;
+  facts.targetVersion = tInfo.version;
+  facts.sourceTopology = sInfo.topology;
+
+  // Versions: the target must understand everything the source stores.
+  const [sMaj, sMin] = majorMinor(sInfo.version);
+  const [tMaj, tMin] = majorMinor(tInfo.version);
+  if (tMaj < sMaj || (tMaj === sMaj && tMin < sMin)) {
+    errors.push({
+      code: "TARGET_OLDER_THAN_SOURCE",
+      message: `the target runs MongoDB ${tInfo.version}, older than the source's ${sInfo.version}`,
+      action: "upgrade the target (Atlas: raise mongoDBMajorVersion) to at least the source's major.minor version",
+    });
+  }
+
+  // Topology decides how changes are captured.
+  const captureMode = sInfo.topology === "standalone" ? "snapshot" : "changeStream";
+  facts.captureMode = captureMode;
+  if (captureMode === "snapshot") {
+    warnings.push({
+      code: "STANDALONE_SNAPSHOT_MODE",
+      message:
+        "the source is a standalone server: it has no oplog, so changes cannot be streamed. The engine copies now " +
+        "and, at cutover, blocks writes and re-copies what changed (snapshot mode); writes are blocked for the whole reconciliation",
+      action:
+        "to cut over with a short write pause instead, convert the source to a one-member replica set (rs.initiate()) before migrating",
+    });
+  }
+
+  // What will be copied, and what cannot be.
+  const all: CollectionInfo[] = await source.listCollections();
+  const included = all.filter((c) => matcher.includes(c.db, c.name));
+  for (const c of all) {
+    if (c.kind === "timeseries" && matcher.includes(c.db, c.name)) {
+      errors.push({
+        code: "TIMESERIES_UNSUPPORTED",
+        message: `${c.db}.${c.name} is a time-series collection; the builtin engine cannot carry it`,
+        action: `exclude it (namespaces.exclude: ["${c.db}.${c.name}"]) and move it separately with mongodump/mongorestore`,
+      });
+    }
+    if (isSystemCollection(c.name) && (spec.namespaces.include.length === 0 || matcher.mayIncludeDatabase(c.db))) {
+      warnings.push({
+        code: "SYSTEM_COLLECTION_SKIPPED",
+        message: `${c.db}.${c.name} is a system collection and is not copied`,
+        action:
+          c.name === "system.js"
+            ? "re-create stored JavaScript on the target by hand if the application uses it"
+            : "nothing to do unless you rely on it; views are recreated from their definitions",
+      });
+    }
+    if (c.kind === "collection" && matcher.includes(c.db, c.name) && c.options.clusteredIndex && c.options.expireAfterSeconds !== undefined) {
+      warnings.push({
+        code: "CLUSTERED_TTL_NOT_COPIED",
+        message: `${c.db}.${c.name} is a clustered collection with expireAfterSeconds; it is created without expiry`,
+        action: `after cutover run collMod on the target: { collMod: "${c.name}", expireAfterSeconds: ${String(c.options.expireAfterSeconds)} }`,
+      });
+    }
+  }
+  const collections = included.filter((c) => c.kind === "collection");
+  facts.collections = collections.length;
+  facts.views = included.filter((c) => c.kind === "view").length;
+  if (collections.length === 0) {
+    warnings.push({
+      code: "NOTHING_TO_COPY",
+      message: "no source collection matches the namespace filter",
+      action: "check namespaces.include / namespaces.exclude",
+    });
+  }
+
+  // Privileges of the source user.
+  const privs = await source.privileges();
+  const unreadable = collections.filter((c) => !allows(privs, "find", c.db, c.name)).map((c) => nsString({ db: c.db, coll: c.name }));
+  if (unreadable.length > 0) {
+    errors.push({
+      code: "SOURCE_READ_DENIED",
+      message: `the source user cannot read ${unreadable.slice(0, 10).join(", ")}${unreadable.length > 10 ? ` and ${unreadable.length - 10} more` : ""}`,
+      action: "grant the migration user readAnyDatabase (or read on each migrated database) on the source",
+    });
+  }
+  if (captureMode === "changeStream" && !(allowsWholeDeployment(privs, "changeStream") && allowsWholeDeployment(privs, "find"))) {
+    errors.push({
+      code: "SOURCE_CHANGE_STREAM_DENIED",
+      message: "the source user cannot open a change stream on the whole deployment (needs changeStream and find on every database)",
+      action: "grant the migration user readAnyDatabase on the source (it includes changeStream)",
+    });
+  }
+
+  // Sizes and timing.
+  let totalBytes = 0;
+  let totalDocuments = 0;
+  for (const c of collections) {
+    const stats = await source.collectionStats({ db: c.db, coll: c.name });
+    totalBytes += stats.sizeBytes;
+    totalDocuments += stats.count;
+  }
+  facts.totalBytes = totalBytes;
+  facts.totalDocuments = totalDocuments;
+  const estimatedCopySeconds = Math.ceil(totalBytes / (copyMbPerSecond() * 1024 * 1024));
+  facts.estimatedCopySeconds = estimatedCopySeconds;
+
+  const tier = spec.target.atlas?.tier?.toUpperCase();
+  if (tier && TIER_LIMIT_BYTES[tier] !== undefined && totalBytes > TIER_LIMIT_BYTES[tier]) {
+    errors.push({
+      code: "TARGET_TIER_TOO_SMALL",
+      message: `the data to copy is ${mb(totalBytes)}, more than the ${tier} tier's ${mb(TIER_LIMIT_BYTES[tier])} limit`,
+      action: "choose a larger tier (FLEX holds 5 GB, M10+ more) or exclude namespaces",
+    });
+  }
+
+  if (captureMode === "changeStream") {
+    const window = await source.oplogWindow();
+    if (window) {
+      facts.oplogWindowSeconds = window.seconds;
+      if (window.seconds < estimatedCopySeconds) {
+        errors.push({
+          code: "OPLOG_WINDOW_TOO_SHORT",
+          message: `the source oplog covers ${window.seconds} s of changes, less than the estimated copy time of ${estimatedCopySeconds} s (at ${copyMbPerSecond()} MB/s): the change history would be lost before the copy ends`,
+          action: "enlarge the source oplog (replSetResizeOplog) to several times the copy time, or migrate fewer namespaces at once",
+        });
+      } else if (window.seconds < 2 * estimatedCopySeconds) {
+        warnings.push({
+          code: "OPLOG_WINDOW_TIGHT",
+          message: `the source oplog covers ${window.seconds} s, less than twice the estimated copy time (${estimatedCopySeconds} s)`,
+          action: "enlarge the oplog (replSetResizeOplog) or keep write load low during the copy",
+        });
+      }
+    }
+  }
+
+  // Write blocking at cutover.
+  const choice = chooseWriteBlocking(spec, sInfo);
+  if (choice.problem) errors.push(choice.problem);
+  if (choice.mode) facts.writeBlocking = choice.mode;
+  if (choice.mode === "readOnlyUsers") {
+    const users = await source.listUsers();
+    const { missing } = findUsers(users, spec.builtin.readOnlyUsers);
+    if (missing.length > 0) {
+      errors.push({
+        code: "READ_ONLY_USER_NOT_FOUND",
+        message: `source user(s) ${missing.join(", ")} not found`,
+        action: "fix builtin.readOnlyUsers (\"user\" or \"user@authDb\")",
+      });
+    }
+    if (!allowsCluster(privs, "grantRole") && !allowsWholeDeployment(privs, "grantRole") && !allowsWholeDeployment(privs, "revokeRole")) {
+      warnings.push({
+        code: "USER_ADMIN_PRIVILEGE_UNSEEN",
+        message: "the source user does not appear to hold userAdmin privileges (grantRole/revokeRole) needed to make users read-only",
+        action: "grant userAdminAnyDatabase to the migration user on the source, or use writeBlocking none",
+      });
+    }
+  }
+  if (choice.mode === "setUserWriteBlockMode" && !allowsCluster(privs, "setUserWriteBlockMode")) {
+    warnings.push({
+      code: "WRITE_BLOCK_PRIVILEGE_UNSEEN",
+      message: "the source user does not appear to hold the setUserWriteBlockMode privilege",
+      action: "grant clusterManager (or a role with setUserWriteBlockMode / bypassWriteBlockingMode) on the source",
+    });
+  }
+  if (choice.mode === "none") {
+    warnings.push({
+      code: "WRITES_NOT_BLOCKED",
+      message: "writeBlocking is none: the engine will not stop source writes at cutover",
+      action: `stop the application before cutover; the engine waits for ${spec.builtin.quietSeconds} s without changes before finishing`,
+    });
+  }
+
+  return { ok: errors.length === 0, errors, warnings, facts };
+}

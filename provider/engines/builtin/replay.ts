@@ -1,0 +1,260 @@
+// Replay: one change stream over the whole source, from T0 (or the checkpointed resume token), applied to the
+// target idempotently by document key:
+//   insert / replace / update  → replaceOne({_id}, fullDocument, {upsert: true})   (updateLookup image)
+//   update whose document is gone → deleteOne({_id})
+//   delete                        → deleteOne({_id})
+// Within a batch only the last operation per key is kept (each is a whole-document overwrite, so the last one
+// decides), which keeps per-key order and shrinks bursts of updates on hot documents.
+//
+// DDL: drop, rename and dropDatabase are mirrored; `create` is mirrored (the new collection is created with
+// its options; its indexes arrive as createIndexes, which stops the sync). Any other DDL (createIndexes,
+// dropIndexes, modify, shardCollection, …) on a migrated namespace stops the sync with FAILED and a reason
+// that names the operation, because silently diverging is worse than stopping.
+import { BSON, type Document, type Timestamp } from "mongodb";
+const { EJSON } = BSON;
+import type { ChangeCursor, ChangeEvent, Namespace, WriteOperation } from "../../cluster/port";
+import { describeError } from "../../errors";
+import type { RunEnv } from "./env";
+import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
+import { nsString } from "./namespaces";
+import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
+import { decodeBson, decodeTimestamp, encodeBson } from "./state";
+
+const CRUD = new Set(["insert", "update", "replace", "delete"]);
+
+/**
+ * When to return:
+ * - "ready": lag ≤ readyLagSeconds (advance)
+ * - "drained": the stream has nothing more right now (cutover, writes blocked)
+ * - "quiet": no event for quietSeconds (cutover with writeBlocking none)
+ * - "forever": only the deadline or a lost lease ends it (the worker)
+ */
+export type ReplayUntil = "ready" | "drained" | "quiet" | "forever";
+export type ReplayOutcome = "ready" | "drained" | "quiet" | "stopped" | "failed";
+
+/** The restart instructions shown when the source's change history no longer reaches our resume point. */
+export function historyLostReason(migrationId: string): string {
+  return (
+    "the source's oplog no longer holds the change history this migration must resume from (the oplog rolled " +
+    "over while the sync was stopped or too slow), so changes would be lost. Restart the migration from scratch: " +
+    `run \`atlas-migrate reset ${migrationId}\` (with ATLAS_MIGRATE_TARGET_URI set) and then \`pulumi up\` — ` +
+    "or `pulumi up --replace <Migration resource URN>`. Before that, enlarge the source oplog " +
+    "(replSetResizeOplog) so it covers the copy time, or run `atlas-migrate sync` so changes are applied continuously."
+  );
+}
+
+function idKey(ns: string, id: unknown): string {
+  return `${ns}\u0000${EJSON.stringify({ id }, { relaxed: false })}`;
+}
+
+interface PendingOps {
+  byNs: Map<string, { ns: Namespace; ops: Map<string, WriteOperation> }>;
+  count: number;
+}
+
+function operationFor(ev: ChangeEvent): WriteOperation | undefined {
+  const id = ev.documentKey?._id;
+  if (id === undefined) return undefined;
+  switch (ev.operationType) {
+    case "insert":
+    case "replace":
+    case "update":
+      if (ev.fullDocument) return { replaceOne: { filter: { _id: id }, replacement: ev.fullDocument, upsert: true } };
+      return { deleteOne: { filter: { _id: id } } };
+    case "delete":
+      return { deleteOne: { filter: { _id: id } } };
+    default:
+      return undefined;
+  }
+}
+
+async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
+  if (pending.count === 0) return;
+  await env.session.assertLease();
+  await Promise.all(
+    [...pending.byNs.values()].map(({ ns, ops }) =>
+      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true)),
+    ),
+  );
+  pending.byNs.clear();
+  pending.count = 0;
+}
+
+class DdlRefused extends Error {}
+
+/** Mirrors a DDL event on the target, or throws DdlRefused naming it. */
+async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
+  const db = ev.ns?.db ?? "";
+  const coll = ev.ns?.coll;
+  const included = coll !== undefined && env.matcher.includes(db, coll);
+  switch (ev.operationType) {
+    case "drop":
+      if (included) await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: coll as string }));
+      env.log(`replay: mirrored drop of ${db}.${coll}`);
+      return;
+    case "dropDatabase": {
+      if (!env.matcher.mayIncludeDatabase(db)) return;
+      const onTarget = await env.target.listCollections();
+      for (const c of onTarget.filter((x) => x.db === db && env.matcher.includes(x.db, x.name))) {
+        await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: c.name }));
+      }
+      env.log(`replay: mirrored dropDatabase ${db}`);
+      return;
+    }
+    case "rename": {
+      const to = ev.to;
+      if (!to || coll === undefined) throw new DdlRefused("rename event without a target namespace");
+      const toIncluded = env.matcher.includes(to.db, to.coll);
+      if (included && toIncluded) {
+        await withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true));
+      } else if (included) {
+        await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll }));
+      }
+      if (toIncluded) {
+        // The rename may have overtaken the initial copy of the old name; re-reading the new name from the
+        // source makes sure no document is missed (later events bring it to the final state).
+        const infos = (await includedSourceCollections(env)).filter((c) => c.db === to.db && c.name === to.coll);
+        await createCollectionsAndViews(env, infos);
+        const n = infos.length > 0 && infos[0].kind === "collection" ? await recopyCollection(env, to) : 0;
+        await buildSyncIndexes(env, infos);
+        env.log(`replay: mirrored rename ${db}.${coll} → ${to.db}.${to.coll} (${n} documents re-read)`);
+      }
+      return;
+    }
+    case "create": {
+      if (!included) return;
+      const infos = (await includedSourceCollections(env)).filter((c) => c.db === db && c.name === coll);
+      await createCollectionsAndViews(env, infos);
+      env.log(`replay: mirrored create of ${db}.${coll}`);
+      return;
+    }
+    default:
+      if (!included && !(coll === undefined && env.matcher.mayIncludeDatabase(db))) return;
+      throw new DdlRefused(
+        `the source ran \`${ev.operationType}\` on ${coll === undefined ? db : `${db}.${coll}`} during the sync; ` +
+          "the builtin engine mirrors only drop, rename, dropDatabase and create. Stop running DDL on the source, " +
+          "then restart the migration (`atlas-migrate reset <migrationId>` then `pulumi up`), or use the mongosync engine.",
+      );
+  }
+}
+
+async function openCursor(env: RunEnv): Promise<ChangeCursor> {
+  const s = env.session.state;
+  const token = decodeBson<Document>(s.replay.resumeToken);
+  if (token) return env.source.watch({ resumeAfter: token });
+  const t0 = decodeTimestamp(s.t0);
+  if (!t0) throw new Error("migration has neither a resume token nor a start time T0");
+  return env.source.watch({ startAtOperationTime: t0 });
+}
+
+async function lagOf(env: RunEnv, last: Timestamp): Promise<number> {
+  const now = await withRetry("clusterTime", env.ctx, () => env.source.clusterTime());
+  return now ? Math.max(0, now.t - last.t) : 0;
+}
+
+async function markFailed(env: RunEnv, reason: string): Promise<void> {
+  await env.session.update((s) => {
+    s.phase = "FAILED";
+    s.failure = reason;
+  });
+  env.log(`phase FAILED: ${reason}`);
+}
+
+/**
+ * Applies change events until `until` is met, env.stopAt passes, or the sync fails (FAILED is written to the
+ * checkpoint, never thrown). Checkpoints the resume token after every applied batch.
+ */
+export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<ReplayOutcome> {
+  const { spec, ctx } = env;
+  const maxWaitMs = 500;
+  let cursor: ChangeCursor | undefined;
+  let failures = 0;
+  let lastEventAt = ctx.now();
+  let lastLogAt = -Infinity;
+  const pending: PendingOps = { byNs: new Map(), count: 0 };
+  try {
+    for (;;) {
+      if (ctx.now() >= env.stopAt) return "stopped";
+      let events: ChangeEvent[];
+      try {
+        cursor ??= await openCursor(env);
+        events = await cursor.nextBatch(maxWaitMs);
+      } catch (err) {
+        await cursor?.close().catch(() => undefined);
+        cursor = undefined;
+        if (isHistoryLost(err)) {
+          await markFailed(env, historyLostReason(spec.migrationId));
+          return "failed";
+        }
+        failures++;
+        if (!isRetryable(err) || failures >= DEFAULT_RETRY.attempts) throw err;
+        env.metrics.retries++;
+        const delay = backoffMs(failures);
+        env.log(`replay: transient error (${describeError(err)}); reopening the change stream in ${delay} ms`);
+        await ctx.sleep(delay);
+        continue;
+      }
+      failures = 0;
+
+      for (const ev of events) {
+        if (CRUD.has(ev.operationType)) {
+          const db = ev.ns?.db;
+          const coll = ev.ns?.coll;
+          if (!db || !coll || !env.matcher.includes(db, coll)) continue;
+          const op = operationFor(ev);
+          if (!op) continue;
+          const name = `${db}.${coll}`;
+          let entry = pending.byNs.get(name);
+          if (!entry) {
+            entry = { ns: { db, coll }, ops: new Map() };
+            pending.byNs.set(name, entry);
+          }
+          const key = idKey(name, ev.documentKey?._id);
+          if (!entry.ops.delete(key)) pending.count++;
+          entry.ops.set(key, op); // re-inserted last: the newest operation for this key wins
+          if (pending.count >= spec.builtin.replayBatchSize) await flushOps(env, pending);
+        } else {
+          await flushOps(env, pending);
+          try {
+            await applyDdl(env, ev);
+          } catch (err) {
+            if (!(err instanceof DdlRefused)) throw err;
+            await markFailed(env, err.message);
+            return "failed";
+          }
+        }
+      }
+      await flushOps(env, pending);
+
+      const lag = events.length === 0 ? 0 : await lagOf(env, events[events.length - 1].clusterTime);
+      const token = cursor.resumeToken();
+      env.metrics.appliedEvents += events.length;
+      env.metrics.replayBatches++;
+      if (events.length > 0) lastEventAt = ctx.now();
+      const readyNow = env.session.state.copy.done && lag <= spec.timeouts.readyLagSeconds;
+      if (events.length > 0 || token !== undefined) {
+        await env.session.update((s) => {
+          if (token) s.replay.resumeToken = encodeBson(token);
+          s.replay.lagSeconds = lag;
+          s.replay.appliedEvents += events.length;
+          if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
+        });
+      }
+      await env.hooks.afterReplayBatch?.({ events: events.length, lagSeconds: lag });
+      if (ctx.now() - lastLogAt >= 10_000 || (events.length === 0 && until !== "forever")) {
+        lastLogAt = ctx.now();
+        env.log(`phase ${env.session.state.phase}: lag ${lag}s, ${env.session.state.replay.appliedEvents} events applied`);
+      }
+
+      if (until === "ready" && readyNow) return "ready";
+      if (until === "drained" && events.length === 0) return "drained";
+      if (until === "quiet" && events.length === 0) {
+        if (ctx.now() - lastEventAt >= spec.builtin.quietSeconds * 1000) return "quiet";
+        await ctx.sleep(Math.min(1000, spec.builtin.quietSeconds * 1000));
+      }
+      if (until === "forever" && events.length === 0) await ctx.sleep(1000);
+    }
+  } finally {
+    await cursor?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,101 @@
+// Verification: per collection, document counts and a SHA-256 over the canonical BSON of every document in
+// `_id` order, computed on both sides. BSON bytes include the type of every value, so an Int64 that became a
+// Double, a Decimal128 that became a string or a reordered field changes the hash. When hashes differ, a
+// second pass lists a few `_id`s that differ (canonical Extended JSON) so the report says where to look.
+import { createHash } from "crypto";
+import { BSON, type Document } from "mongodb";
+const { EJSON } = BSON;
+import type { ClusterPort, Namespace } from "../../cluster/port";
+import type { NamespaceVerification, VerificationMode, VerificationReport } from "../engine";
+import { nsString } from "./namespaces";
+
+const SAMPLE_IDS = 5;
+const SCAN_BATCH = 1000;
+
+export interface CollectionDigest {
+  count: number;
+  hash: string;
+}
+
+/** Count and content hash of one collection (an absent collection hashes like an empty one). */
+export async function digestCollection(port: ClusterPort, ns: Namespace): Promise<CollectionDigest> {
+  const h = createHash("sha256");
+  let count = 0;
+  for await (const batch of port.scan(ns, {}, SCAN_BATCH)) {
+    for (const doc of batch) {
+      h.update(BSON.serialize(doc));
+      count++;
+    }
+  }
+  return { count, hash: h.digest("hex") };
+}
+
+export function documentHash(doc: Document): string {
+  return createHash("sha256").update(BSON.serialize(doc)).digest("base64");
+}
+
+function idText(id: unknown): string {
+  return EJSON.stringify(id as Document, { relaxed: false });
+}
+
+/** `_id` (canonical EJSON) → per-document hash, for the whole collection. */
+export async function documentHashes(port: ClusterPort, ns: Namespace): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const batch of port.scan(ns, {}, SCAN_BATCH)) {
+    for (const doc of batch) out.set(idText(doc._id), documentHash(doc));
+  }
+  return out;
+}
+
+async function sampleDifferences(source: ClusterPort, target: ClusterPort, ns: Namespace): Promise<string[]> {
+  const [a, b] = await Promise.all([documentHashes(source, ns), documentHashes(target, ns)]);
+  const ids: string[] = [];
+  for (const [id, hash] of a) {
+    if (ids.length >= SAMPLE_IDS) break;
+    if (b.get(id) !== hash) ids.push(id);
+  }
+  for (const id of b.keys()) {
+    if (ids.length >= SAMPLE_IDS) break;
+    if (!a.has(id)) ids.push(id);
+  }
+  return ids;
+}
+
+export async function verifyNamespaces(
+  source: ClusterPort,
+  target: ClusterPort,
+  namespaces: Namespace[],
+  mode: Exclude<VerificationMode, "none">,
+): Promise<VerificationReport> {
+  const results: NamespaceVerification[] = [];
+  for (const ns of namespaces) {
+    if (mode === "counts") {
+      const [sourceCount, targetCount] = await Promise.all([source.countDocuments(ns), target.countDocuments(ns)]);
+      results.push({ namespace: nsString(ns), sourceCount, targetCount, match: sourceCount === targetCount });
+      continue;
+    }
+    const [s, t] = await Promise.all([digestCollection(source, ns), digestCollection(target, ns)]);
+    const match = s.count === t.count && s.hash === t.hash;
+    const entry: NamespaceVerification = {
+      namespace: nsString(ns),
+      sourceCount: s.count,
+      targetCount: t.count,
+      sourceHash: s.hash,
+      targetHash: t.hash,
+      match,
+    };
+    if (!match) entry.sampleMismatchedIds = await sampleDifferences(source, target, ns);
+    results.push(entry);
+  }
+  const bad = results.filter((r) => !r.match);
+  const docs = results.reduce((n, r) => n + r.sourceCount, 0);
+  return {
+    mode,
+    passed: bad.length === 0,
+    summary:
+      bad.length === 0
+        ? `${results.length} collections, ${docs} documents: ${mode === "full" ? "counts and content hashes" : "counts"} match`
+        : `${bad.length} of ${results.length} collections differ: ${bad.map((r) => r.namespace).join(", ")}`,
+    namespaces: results,
+  };
+}
