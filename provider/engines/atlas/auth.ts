@@ -190,7 +190,7 @@ export function withGaveUp(last: unknown, info: { attempts: number; reason: "dea
   if (!(last instanceof AtlasApiError)) return last;
   return new AtlasApiError({
     operation: last.operation, status: last.status, errorCode: last.errorCode, detail: last.detail,
-    parameters: last.parameters, fieldViolations: last.fieldViolations, gaveUp: info,
+    parameters: last.parameters, fieldViolations: last.fieldViolations, gaveUp: { attempts: info.attempts, reason: info.reason },
   });
 }
 
