@@ -1,0 +1,191 @@
+// MemoryCluster's change log: the in-memory stand-in for the oplog that change streams read.
+//
+// Every write appends one entry with a strictly increasing cluster time. Entries can be truncated from
+// the front (an oplog rolling over); a stream whose start point has been truncated away fails with
+// HistoryLostError, exactly when events it has not seen are gone. Resume tokens encode the entry's
+// position: `{ _data: <8 hex t><8 hex i><16 hex sequence> }`.
+
+import { Timestamp, type Document } from "mongodb";
+import { HistoryLostError } from "../../errors";
+import type { ChangeEvent, ResumeToken } from "../port";
+
+export interface LogEntry {
+  seq: number;
+  clusterTime: Timestamp;
+  wallTime: Date;
+  operationType: string;
+  ns: { db: string; coll?: string };
+  to?: { db: string; coll: string };
+  documentKey?: Document;
+  /** BSON bytes of the document as written (insert, replace). */
+  documentBytes?: Buffer;
+  updateDescription?: { updatedFields: Document; removedFields: string[]; truncatedArrays: Document[] };
+}
+
+export type NewLogEntry = Omit<LogEntry, "seq" | "clusterTime" | "wallTime">;
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, "0");
+}
+
+export function encodeToken(seq: number, ts: Timestamp | undefined): ResumeToken {
+  const t = ts ? ts.high >>> 0 : 0;
+  const i = ts ? ts.low >>> 0 : 0;
+  return { _data: `${hex(t, 8)}${hex(i, 8)}${hex(seq, 16)}` };
+}
+
+export function decodeToken(token: ResumeToken): number {
+  const data = (token as { _data?: unknown })?._data;
+  if (typeof data !== "string" || !/^[0-9a-f]{32}$/.test(data)) {
+    throw new HistoryLostError("the resume token was not issued by this MemoryCluster; start a new sync");
+  }
+  return parseInt(data.slice(16), 16);
+}
+
+export function compareTimestamps(a: Timestamp, b: Timestamp): number {
+  const ah = a.high >>> 0;
+  const bh = b.high >>> 0;
+  if (ah !== bh) return ah < bh ? -1 : 1;
+  const al = a.low >>> 0;
+  const bl = b.low >>> 0;
+  return al === bl ? 0 : al < bl ? -1 : 1;
+}
+
+export class ChangeLog {
+  private entries: LogEntry[] = [];
+  private nextSeq = 1;
+  private lastTime: Timestamp;
+  /** The newest entry removed by truncation, if any. */
+  private truncatedThrough: { seq: number; clusterTime: Timestamp } | undefined;
+  private readonly waiters = new Set<() => void>();
+  /** Oldest time the history covers: the cluster's start, until truncation moves it. */
+  private readonly startTime: Timestamp;
+
+  constructor(private readonly nowMs: () => number) {
+    this.startTime = this.tick();
+    this.lastTime = this.startTime;
+  }
+
+  /** A fresh, strictly increasing cluster time: seconds from the clock, increment within the second. */
+  private tick(): Timestamp {
+    const seconds = Math.floor(this.nowMs() / 1000);
+    const last = this.lastTime;
+    if (!last || seconds > last.high >>> 0) return new Timestamp({ t: seconds, i: 1 });
+    return new Timestamp({ t: last.high >>> 0, i: (last.low >>> 0) + 1 });
+  }
+
+  append(entry: NewLogEntry): LogEntry {
+    const clusterTime = this.tick();
+    this.lastTime = clusterTime;
+    const full: LogEntry = { ...entry, seq: this.nextSeq++, clusterTime, wallTime: new Date(this.nowMs()) };
+    this.entries.push(full);
+    for (const wake of [...this.waiters]) wake();
+    return full;
+  }
+
+  /** The latest cluster time (that of the newest entry, or the start). */
+  latestTime(): Timestamp {
+    return this.lastTime;
+  }
+
+  latestSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** Sequence number of the last entry strictly before `time` (0 when none). */
+  seqBefore(time: Timestamp): number {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareTimestamps(this.entries[mid].clusterTime, time) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo > 0) return this.entries[lo - 1].seq;
+    // Nothing retained before `time`: everything up to the first retained entry is before it.
+    return this.entries.length > 0 ? this.entries[0].seq - 1 : this.latestSeq();
+  }
+
+  /** Throws HistoryLostError when events after `seq` (exclusive) have been truncated away. */
+  assertRetainedAfter(seq: number, what: string): void {
+    if (this.truncatedThrough && seq < this.truncatedThrough.seq) {
+      throw new HistoryLostError(
+        `${what} is older than the change history (oplog) still kept; the events since were lost — restart the sync from a fresh copy`,
+      );
+    }
+  }
+
+  /** Throws HistoryLostError when events at or after `time` have been truncated away. */
+  assertRetainedFrom(time: Timestamp, what: string): void {
+    if (this.truncatedThrough && compareTimestamps(time, this.truncatedThrough.clusterTime) <= 0) {
+      throw new HistoryLostError(
+        `${what} is older than the change history (oplog) still kept; the events since were lost — restart the sync from a fresh copy`,
+      );
+    }
+  }
+
+  /** Entries with seq > `afterSeq`, at most `limit`. */
+  read(afterSeq: number, limit: number): LogEntry[] {
+    let lo = 0;
+    let hi = this.entries.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.entries[mid].seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.entries.slice(lo, lo + limit);
+  }
+
+  /** Removes entries older than `before`, or all but the newest `keepLast`. Returns how many were removed. */
+  truncate(limit: { before?: Timestamp; keepLast?: number }): number {
+    let cut = 0;
+    if (limit.before) {
+      while (cut < this.entries.length && compareTimestamps(this.entries[cut].clusterTime, limit.before) < 0) cut++;
+    }
+    if (limit.keepLast !== undefined) cut = Math.max(cut, this.entries.length - Math.max(0, limit.keepLast));
+    if (cut === 0) return 0;
+    const last = this.entries[cut - 1];
+    this.truncatedThrough = { seq: last.seq, clusterTime: last.clusterTime };
+    this.entries = this.entries.slice(cut);
+    return cut;
+  }
+
+  /** Oldest and newest times the history covers. */
+  window(): { first: Timestamp; last: Timestamp } {
+    const first = this.truncatedThrough
+      ? (this.entries[0]?.clusterTime ?? this.lastTime)
+      : this.startTime;
+    return { first, last: this.lastTime };
+  }
+
+  /** Resolves at the next append or after `ms` milliseconds, whichever is first. */
+  waitForAppend(ms: number): Promise<void> {
+    if (ms <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref?.();
+      this.waiters.add(done);
+    });
+  }
+}
+
+/** A change event as the driver delivers it, built from a log entry. */
+export function toChangeEvent(entry: LogEntry, fullDocument: Document | null | undefined): ChangeEvent {
+  const event: ChangeEvent = {
+    _id: encodeToken(entry.seq, entry.clusterTime),
+    operationType: entry.operationType,
+    clusterTime: entry.clusterTime,
+    wallTime: entry.wallTime,
+    ns: { ...entry.ns },
+  };
+  if (entry.to) event.to = { ...entry.to };
+  if (entry.documentKey) event.documentKey = entry.documentKey;
+  if (entry.updateDescription) event.updateDescription = entry.updateDescription;
+  if (fullDocument !== undefined) event.fullDocument = fullDocument;
+  return event;
+}

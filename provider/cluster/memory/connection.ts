@@ -1,0 +1,519 @@
+// A connection to a MemoryCluster: the ClusterPort implementation, acting as one principal.
+//
+// The default connection (the MemoryCluster object itself) acts with root-like privileges; `cluster.as(user)`
+// gives a connection acting as a user, whose current roles are looked up on every operation. Every
+// operation first consults the fault injector, then permissions and write blocking, then the state.
+
+import { Timestamp, type Document } from "mongodb";
+import { EXACT_BSON, cloneValue, fromBson, toBson } from "../bson-order";
+import {
+  CHECKPOINT_DATABASE,
+  type BulkWriteOutcome,
+  type ChangeCursor,
+  type ChangeEvent,
+  type ChangeStreamStart,
+  type CheckpointStore,
+  type ClusterPort,
+  type CollectionInfo,
+  type CollectionStats,
+  type IdRange,
+  type IndexSpec,
+  type Namespace,
+  type OplogWindow,
+  type Privilege,
+  type ResumeToken,
+  type ServerInfo,
+  type UserInfo,
+  type WriteOperation,
+} from "../port";
+import { decodeToken, encodeToken, toChangeEvent } from "./change-log";
+import { MemoryDb } from "./collection-api";
+import { serverError, unauthorizedError, userWritesBlockedError } from "./errors";
+import type { FaultOperation } from "./faults";
+import { INTERNAL_DATABASES, nsText, type ClusterState } from "./state";
+import { BYPASS_WRITE_BLOCKING, ROOT_PRIVILEGES, allows, privilegesForRoles, type Role } from "./users";
+
+/** Who a connection acts as. */
+export type Principal = { kind: "root" } | { kind: "user"; user: string; db: string };
+
+/** Options, indexes and other metadata come back as listCollections/listIndexes give them: JS numbers. */
+const METADATA_BSON = { promoteValues: true, promoteLongs: true, bsonRegExp: true };
+
+function metadata(doc: Document): Document {
+  return fromBson(toBson(doc), METADATA_BSON);
+}
+
+export class MemoryClusterConnection implements ClusterPort {
+  readonly description: string;
+  private closed = false;
+  private readonly cursors = new Set<MemoryChangeCursor>();
+
+  constructor(
+    protected readonly state: ClusterState,
+    protected readonly principal: Principal,
+  ) {
+    this.description =
+      principal.kind === "root" ? `memory://${state.name}` : `memory://${principal.user}@${state.name}`;
+  }
+
+  // ---- guards ------------------------------------------------------------------------------------------
+
+  private currentPrivileges(): Privilege[] {
+    if (this.principal.kind === "root") return this.state.rootPrivileges ?? ROOT_PRIVILEGES;
+    const record = this.state.users.get(`${this.principal.db}.${this.principal.user}`);
+    return record ? privilegesForRoles(record.roles) : [];
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw serverError(0, "TopologyClosed", `${this.description}: connection is closed`);
+  }
+
+  /** Runs `body` under a fault point: a "before" fault throws first, an "after" fault throws once it ran. */
+  protected async withFaults<T>(operation: FaultOperation, body: () => T | Promise<T>): Promise<T> {
+    this.assertOpen();
+    const afterError = this.state.faults.check(operation);
+    const result = await body();
+    if (afterError) throw afterError;
+    return result;
+  }
+
+  protected requireRead(ns: Namespace, action = "find"): void {
+    if (!allows(this.currentPrivileges(), action, ns.db, ns.coll)) throw unauthorizedError(ns.db, action);
+  }
+
+  protected requireCluster(action: string): void {
+    if (!allows(this.currentPrivileges(), action)) throw unauthorizedError("admin", action);
+  }
+
+  /** Write blocking first (as the server checks it), then the caller's privilege for `action`. */
+  protected requireWrite(ns: Namespace, action: string): void {
+    const privileges = this.currentPrivileges();
+    if (this.state.writeBlocking && !allows(privileges, BYPASS_WRITE_BLOCKING)) throw userWritesBlockedError();
+    if (!allows(privileges, action, ns.db, ns.coll)) throw unauthorizedError(ns.db, action);
+  }
+
+  // ---- the driver-shaped API ---------------------------------------------------------------------------
+
+  /** A database handle offering a small subset of the driver's Db/Collection API (see collection-api.ts). */
+  db(name: string): MemoryDb {
+    return new MemoryDb(name, {
+      state: this.state,
+      requireRead: (ns) => this.requireRead(ns),
+      requireWrite: (ns, action) => this.requireWrite(ns, action),
+      assertOpen: () => this.assertOpen(),
+    });
+  }
+
+  // ---- ClusterPort: metadata ---------------------------------------------------------------------------
+
+  serverInfo(): Promise<ServerInfo> {
+    return this.withFaults("serverInfo", () => ({
+      version: this.state.version,
+      topology: this.state.topology,
+      supportsUserWriteBlocking: this.state.supportsUserWriteBlocking,
+    }));
+  }
+
+  privileges(): Promise<Privilege[]> {
+    return this.withFaults("privileges", () => this.currentPrivileges().map((p) => ({ resource: { ...p.resource }, actions: [...p.actions] })));
+  }
+
+  listCollections(): Promise<CollectionInfo[]> {
+    return this.withFaults("listCollections", () => {
+      const out: CollectionInfo[] = [];
+      for (const db of [...this.state.dbs.keys()].sort()) {
+        if (INTERNAL_DATABASES.has(db)) continue;
+        const colls = this.state.dbs.get(db)!;
+        for (const name of [...colls.keys()].sort()) {
+          if (!allows(this.currentPrivileges(), "listCollections", db, name)) continue;
+          const data = colls.get(name)!;
+          out.push({
+            db,
+            name,
+            kind: data.kind,
+            options: metadata(data.options),
+            indexes: data.indexes.map((i) => ({ name: i.name, key: metadata(i.key), options: metadata(i.options) })),
+          });
+        }
+      }
+      return out;
+    });
+  }
+
+  collectionStats(ns: Namespace): Promise<CollectionStats> {
+    return this.withFaults("collectionStats", () => {
+      this.requireRead(ns, "collStats");
+      const data = this.state.collection(ns);
+      return { count: data?.count ?? 0, sizeBytes: data?.sizeBytes ?? 0 };
+    });
+  }
+
+  createCollection(info: CollectionInfo): Promise<void> {
+    return this.withFaults("createCollection", () => {
+      this.requireWrite({ db: info.db, coll: info.name }, "createCollection");
+      this.state.createCollection(info);
+    });
+  }
+
+  createIndexes(ns: Namespace, indexes: IndexSpec[]): Promise<void> {
+    return this.withFaults("createIndexes", () => {
+      this.requireWrite(ns, "createIndex");
+      this.state.createIndexes(ns, indexes);
+    });
+  }
+
+  setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): Promise<void> {
+    return this.withFaults("setIndexExpiry", () => {
+      this.requireWrite(ns, "collMod");
+      this.state.setIndexExpiry(ns, indexName, expireAfterSeconds);
+    });
+  }
+
+  dropCollection(ns: Namespace): Promise<void> {
+    return this.withFaults("dropCollection", () => {
+      this.requireWrite(ns, "dropCollection");
+      this.state.dropCollection(ns);
+    });
+  }
+
+  renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
+    return this.withFaults("renameCollection", () => {
+      this.requireWrite(from, "renameCollectionSameDB");
+      this.requireWrite(to, "renameCollectionSameDB");
+      this.state.renameCollection(from, to, dropTarget);
+    });
+  }
+
+  dropDatabase(db: string): Promise<void> {
+    return this.withFaults("dropDatabase", () => {
+      this.requireWrite({ db, coll: "" }, "dropDatabase");
+      this.state.dropDatabase(db);
+    });
+  }
+
+  // ---- ClusterPort: data -------------------------------------------------------------------------------
+
+  countDocuments(ns: Namespace): Promise<number> {
+    return this.withFaults("countDocuments", () => {
+      this.requireRead(ns);
+      return this.state.collection(ns)?.count ?? 0;
+    });
+  }
+
+  splitPoints(ns: Namespace, parts: number): Promise<unknown[]> {
+    return this.withFaults("splitPoints", () => {
+      this.requireRead(ns);
+      const data = this.state.collection(ns);
+      if (!data || parts <= 1) return [];
+      const docs = data.ordered();
+      const points: unknown[] = [];
+      let lastIndex = 0;
+      for (let i = 1; i < parts; i++) {
+        const at = Math.floor((i * docs.length) / parts);
+        if (at <= lastIndex || at >= docs.length) continue;
+        points.push(cloneValue(docs[at].id));
+        lastIndex = at;
+      }
+      return points;
+    });
+  }
+
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    // Each batch starts after the last `_id` returned, so writes between batches behave like a cursor on
+    // the `_id` index: documents inserted ahead of the position are seen, those behind are not.
+    let position: { after: unknown } | { from: unknown } | undefined =
+      range.after !== undefined ? { after: range.after } : range.from !== undefined ? { from: range.from } : undefined;
+    let first = true;
+    const nextBatch = async (): Promise<Document[]> =>
+      this.withFaults(first ? "scan" : "scanBatch", () => {
+        first = false;
+        this.requireRead(ns);
+        const data = this.state.collection(ns);
+        if (!data || data.kind === "view") return [];
+        const docs = data.ordered();
+        let at = 0;
+        if (position && "after" in position) at = data.lowerBound(position.after, false);
+        else if (position) at = data.lowerBound(position.from, true);
+        const end = range.before !== undefined ? data.lowerBound(range.before, true) : docs.length;
+        const batch: Document[] = [];
+        for (; at < end && batch.length < size; at++) batch.push(fromBson(docs[at].bytes, EXACT_BSON));
+        if (batch.length > 0) position = { after: docs[at - 1].id };
+        return batch;
+      });
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<Document[]>> => {
+          const batch = await nextBatch();
+          return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
+        },
+      }),
+    };
+  }
+
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
+    return this.withFaults("bulkWrite", () => {
+      const outcome: BulkWriteOutcome = { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
+      const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
+      let firstError: Error | undefined;
+      ops.forEach((op, index) => {
+        if (firstError && ordered) return;
+        try {
+          if ("insertOne" in op) {
+            this.requireWrite(ns, "insert");
+            this.state.insert(ns, op.insertOne.document);
+            outcome.inserted++;
+          } else if ("replaceOne" in op) {
+            this.requireWrite(ns, "update");
+            const r = this.state.replace(ns, op.replaceOne.filter, op.replaceOne.replacement, op.replaceOne.upsert ?? false);
+            outcome.matched += r.matched;
+            outcome.modified += r.modified;
+            if (r.upsertedId !== undefined) outcome.upserted++;
+          } else if ("deleteOne" in op) {
+            this.requireWrite(ns, "remove");
+            outcome.deleted += this.state.delete(ns, op.deleteOne.filter, false);
+          } else {
+            throw serverError(2, "BadValue", `unsupported bulk write operation ${Object.keys(op)[0]}`);
+          }
+        } catch (err) {
+          const e = err as Error & { code?: number };
+          writeErrors.push({ index, code: e.code ?? 0, errmsg: e.message });
+          firstError ??= e;
+        }
+      });
+      if (firstError) {
+        // Like the driver's MongoBulkWriteError: the first error's code, plus every write error and the
+        // counts of what did succeed.
+        Object.assign(firstError, { writeErrors, result: outcome });
+        throw firstError;
+      }
+      return outcome;
+    });
+  }
+
+  findById(ns: Namespace, id: unknown): Promise<Document | null> {
+    return this.withFaults("findById", () => {
+      this.requireRead(ns);
+      return this.state.lookup(ns, id);
+    });
+  }
+
+  // ---- ClusterPort: change history ---------------------------------------------------------------------
+
+  clusterTime(): Promise<Timestamp | undefined> {
+    return this.withFaults("clusterTime", () => (this.state.topology === "standalone" ? undefined : this.state.currentTime()));
+  }
+
+  watch(start: ChangeStreamStart): Promise<ChangeCursor> {
+    return this.withFaults("watch", () => {
+      if (this.state.topology === "standalone") {
+        throw serverError(40573, "Location40573", "The $changeStream stage is only supported on replica sets");
+      }
+      this.requireCluster("changeStream");
+      const log = this.state.log;
+      let position: number;
+      if (start.resumeAfter) {
+        position = decodeToken(start.resumeAfter);
+        log.assertRetainedAfter(position, "the resume token");
+      } else if (start.startAtOperationTime) {
+        log.assertRetainedFrom(start.startAtOperationTime, "the change stream's start time");
+        position = log.seqBefore(start.startAtOperationTime);
+      } else {
+        position = log.latestSeq();
+      }
+      const cursor = new MemoryChangeCursor(this.state, position, (c) => this.cursors.delete(c));
+      this.cursors.add(cursor);
+      return cursor;
+    });
+  }
+
+  oplogWindow(): Promise<OplogWindow | undefined> {
+    return this.withFaults("oplogWindow", () => {
+      if (this.state.topology === "standalone") return undefined;
+      const { first } = this.state.log.window();
+      const last = this.state.currentTime();
+      return { first, last, seconds: (last.high >>> 0) - (first.high >>> 0) };
+    });
+  }
+
+  // ---- ClusterPort: write blocking and users -----------------------------------------------------------
+
+  setUserWriteBlocking(enabled: boolean): Promise<void> {
+    return this.withFaults("setUserWriteBlocking", () => {
+      if (!this.state.supportsUserWriteBlocking) {
+        throw serverError(59, "CommandNotFound", "no such command: 'setUserWriteBlockMode'");
+      }
+      this.requireCluster("setUserWriteBlockMode");
+      this.state.writeBlocking = enabled;
+    });
+  }
+
+  userWriteBlocking(): Promise<boolean> {
+    return this.withFaults("userWriteBlocking", () => this.state.writeBlocking);
+  }
+
+  listUsers(): Promise<UserInfo[]> {
+    return this.withFaults("listUsers", () => {
+      this.requireCluster("viewUser");
+      return [...this.state.users.values()].map((u) => ({ user: u.user, db: u.db, roles: u.roles.map((r) => ({ ...r })) }));
+    });
+  }
+
+  setUserRoles(user: string, db: string, roles: Role[]): Promise<void> {
+    return this.withFaults("setUserRoles", () => {
+      this.requireCluster("grantRole");
+      const record = this.state.users.get(`${db}.${user}`);
+      if (!record) throw serverError(11, "UserNotFound", `Could not find user "${user}" for db "${db}"`);
+      record.roles = roles.map((r) => ({ ...r }));
+    });
+  }
+
+  // ---- ClusterPort: checkpoints ------------------------------------------------------------------------
+
+  checkpoints(migrationId: string): CheckpointStore {
+    return new MemoryCheckpointStore(this, migrationId);
+  }
+
+  /** Used by the checkpoint store: the same guards and faults as any other write. */
+  checkpointOperation<T>(operation: FaultOperation, write: boolean, body: (state: ClusterState) => T): Promise<T> {
+    return this.withFaults(operation, () => {
+      const ns = { db: CHECKPOINT_DATABASE, coll: CHECKPOINT_COLLECTION };
+      if (write) this.requireWrite(ns, "update");
+      else this.requireRead(ns);
+      return body(this.state);
+    });
+  }
+
+  async close(): Promise<void> {
+    for (const cursor of [...this.cursors]) await cursor.close();
+    this.closed = this.principal.kind !== "root" || this.closesRoot();
+  }
+
+  /** The MemoryCluster object itself stays usable after close(); connections from connect()/as() do not. */
+  protected closesRoot(): boolean {
+    return true;
+  }
+}
+
+// ---- change cursor -----------------------------------------------------------------------------------------
+
+export class MemoryChangeCursor implements ChangeCursor {
+  private closed = false;
+  private position: number;
+  private positionTime: Timestamp | undefined;
+
+  constructor(
+    private readonly state: ClusterState,
+    startSeq: number,
+    private readonly onClose: (cursor: MemoryChangeCursor) => void,
+  ) {
+    this.position = startSeq;
+  }
+
+  private readEvents(): ChangeEvent[] {
+    const log = this.state.log;
+    log.assertRetainedAfter(this.position, "the change stream's position");
+    const events: ChangeEvent[] = [];
+    while (events.length === 0) {
+      const entries = log.read(this.position, this.state.maxEventsPerBatch);
+      if (entries.length === 0) break;
+      for (const entry of entries) {
+        this.position = entry.seq;
+        this.positionTime = entry.clusterTime;
+        // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
+        if (INTERNAL_DATABASES.has(entry.ns.db)) continue;
+        let fullDocument: Document | null | undefined;
+        if (entry.documentBytes) fullDocument = fromBson(entry.documentBytes, EXACT_BSON);
+        else if (entry.operationType === "update") {
+          fullDocument = this.state.lookup({ db: entry.ns.db, coll: entry.ns.coll! }, entry.documentKey!._id);
+        }
+        events.push(toChangeEvent(entry, fullDocument));
+      }
+    }
+    // An idle stream still moves its resume point to the newest time it has looked at.
+    if (events.length === 0 && this.position === log.latestSeq()) this.positionTime = log.latestTime();
+    return events;
+  }
+
+  async nextBatch(maxWaitMs: number): Promise<ChangeEvent[]> {
+    if (this.closed) throw serverError(43, "CursorNotFound", "change stream cursor is closed");
+    const afterError = this.state.faults.check("nextBatch");
+    let events = this.readEvents();
+    if (events.length === 0 && maxWaitMs > 0) {
+      await this.state.log.waitForAppend(maxWaitMs);
+      if (this.closed) return [];
+      events = this.readEvents();
+    }
+    if (afterError) throw afterError;
+    return events;
+  }
+
+  resumeToken(): ResumeToken | undefined {
+    return encodeToken(this.position, this.positionTime);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.onClose(this);
+  }
+}
+
+// ---- checkpoints ---------------------------------------------------------------------------------------
+
+export const CHECKPOINT_COLLECTION = "checkpoints";
+
+/** Checkpoint values come back with the driver's default promotion (numbers as JS numbers). */
+const CHECKPOINT_READ = { promoteValues: true, promoteLongs: true, bsonRegExp: false };
+
+class MemoryCheckpointStore implements CheckpointStore {
+  private readonly ns: Namespace = { db: CHECKPOINT_DATABASE, coll: CHECKPOINT_COLLECTION };
+
+  constructor(
+    private readonly connection: MemoryClusterConnection,
+    private readonly migrationId: string,
+  ) {}
+
+  private id(key: string): string {
+    return `${this.migrationId}/${key}`;
+  }
+
+  private read(state: ClusterState, key: string): Document | null {
+    const stored = state.collection(this.ns)?.get(this.id(key));
+    if (!stored) return null;
+    const doc = fromBson(stored.bytes, CHECKPOINT_READ);
+    return { ...(doc.value as Document), version: doc.version as number };
+  }
+
+  private record(key: string, version: number, value: Document): Document {
+    const { version: _ignored, ...rest } = value;
+    return { _id: this.id(key), migrationId: this.migrationId, key, version, value: rest };
+  }
+
+  get(key: string): Promise<Document | null> {
+    return this.connection.checkpointOperation("checkpoint.get", false, (state) => this.read(state, key));
+  }
+
+  put(key: string, value: Document): Promise<void> {
+    return this.connection.checkpointOperation("checkpoint.put", true, (state) => {
+      const current = this.read(state, key);
+      const version = ((current?.version as number | undefined) ?? 0) + 1;
+      state.replace(this.ns, { _id: this.id(key) }, this.record(key, version, value), true);
+    });
+  }
+
+  compareAndSet(key: string, expectedVersion: number | null, value: Document): Promise<boolean> {
+    return this.connection.checkpointOperation("checkpoint.compareAndSet", true, (state) => {
+      const current = this.read(state, key);
+      const currentVersion = current ? (current.version as number) : null;
+      if (currentVersion !== expectedVersion) return false;
+      state.replace(this.ns, { _id: this.id(key) }, this.record(key, (expectedVersion ?? 0) + 1, value), true);
+      return true;
+    });
+  }
+
+  clear(): Promise<void> {
+    return this.connection.checkpointOperation("checkpoint.clear", true, (state) => {
+      state.delete(this.ns, { migrationId: this.migrationId }, true);
+    });
+  }
+}

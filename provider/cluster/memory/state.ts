@@ -1,0 +1,303 @@
+// The shared state of one MemoryCluster: databases, change log, users, write blocking, faults.
+//
+// Every mutation goes through `ClusterState`, which keeps the data and the change log in step: a write is
+// stored and logged in the same synchronous step, so a change stream never sees an event for data that is
+// not there (or misses one for data that is). Permission and write-blocking checks live one layer up, in
+// the connection (connection.ts), because they depend on who is asking.
+
+import { ObjectId, Timestamp, type Document } from "mongodb";
+import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../bson-order";
+import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../port";
+import { ChangeLog, type NewLogEntry } from "./change-log";
+import { CollectionData, type StoredDocument } from "./collection-data";
+import { serverError } from "./errors";
+import { FaultInjector } from "./faults";
+import { applyUpdate, equalityFields, idFromFilter, isUpdateDocument, matches } from "./query";
+import type { Role } from "./users";
+
+export interface MemoryClusterOptions {
+  /** Default "replicaSet". A standalone has no cluster time, no change streams and no oplog window. */
+  topology?: Topology;
+  /** Reported server version, default "7.0.14". User write blocking needs 6.0+. */
+  version?: string;
+  /** Privileges of the default (unauthenticated-as-a-user) connection; default: those of `root`. */
+  privileges?: Privilege[];
+  /** Milliseconds clock for cluster times and wall times (pass a test's virtual clock); default Date.now. */
+  now?: () => number;
+  /** Most events a change cursor returns per batch; default 1000. */
+  maxEventsPerBatch?: number;
+}
+
+/** Databases never listed or copied. */
+export const INTERNAL_DATABASES = new Set(["admin", "config", "local", CHECKPOINT_DATABASE]);
+
+export interface WriteCounts {
+  matched: number;
+  modified: number;
+  upsertedId?: unknown;
+}
+
+export function nsText(ns: Namespace): string {
+  return `${ns.db}.${ns.coll}`;
+}
+
+function checkId(id: unknown): void {
+  if (Array.isArray(id)) throw serverError(2, "BadValue", "can't use an array for _id");
+  if (id instanceof RegExp || (id as { _bsontype?: unknown })?._bsontype === "BSONRegExp") {
+    throw serverError(2, "BadValue", "can't use a regex for _id");
+  }
+}
+
+export class ClusterState {
+  readonly dbs = new Map<string, Map<string, CollectionData>>();
+  readonly log: ChangeLog;
+  readonly faults = new FaultInjector();
+  readonly users = new Map<string, { user: string; db: string; roles: Role[] }>();
+  writeBlocking = false;
+  readonly topology: Topology;
+  readonly version: string;
+  readonly rootPrivileges: Privilege[] | undefined;
+  readonly now: () => number;
+  readonly maxEventsPerBatch: number;
+
+  constructor(readonly name: string, options: MemoryClusterOptions) {
+    this.topology = options.topology ?? "replicaSet";
+    this.version = options.version ?? "7.0.14";
+    this.rootPrivileges = options.privileges;
+    this.now = options.now ?? Date.now;
+    this.maxEventsPerBatch = options.maxEventsPerBatch ?? 1000;
+    this.log = new ChangeLog(this.now);
+  }
+
+  get supportsUserWriteBlocking(): boolean {
+    const major = Number(this.version.split(".")[0]);
+    return this.topology !== "standalone" && major >= 6;
+  }
+
+  collection(ns: Namespace): CollectionData | undefined {
+    return this.dbs.get(ns.db)?.get(ns.coll);
+  }
+
+  private append(entry: NewLogEntry): void {
+    this.log.append(entry);
+  }
+
+  private addCollection(ns: Namespace, data: CollectionData): void {
+    let db = this.dbs.get(ns.db);
+    if (!db) this.dbs.set(ns.db, (db = new Map()));
+    db.set(ns.coll, data);
+    this.append({ operationType: "create", ns: { ...ns } });
+  }
+
+  /** The collection a write goes to, created implicitly (with a `create` event) as MongoDB does. */
+  private writable(ns: Namespace): CollectionData {
+    let data = this.collection(ns);
+    if (!data) {
+      data = new CollectionData("collection", {});
+      this.addCollection(ns, data);
+    }
+    if (data.kind === "view") throw serverError(166, "CommandNotSupportedOnView", `Namespace ${nsText(ns)} is a view, not a collection`);
+    return data;
+  }
+
+  /** The first documents matching a filter, in `_id` order (exact BSON values). */
+  find(ns: Namespace, filter: Document = {}, limit = Infinity): Array<{ stored: StoredDocument; doc: Document }> {
+    const data = this.collection(ns);
+    if (!data || data.kind === "view") return [];
+    const pinned = idFromFilter(filter);
+    if (pinned.found) {
+      const stored = data.get(pinned.id);
+      if (!stored) return [];
+      const doc = fromBson(stored.bytes);
+      return matches(doc, filter) ? [{ stored, doc }] : [];
+    }
+    const out: Array<{ stored: StoredDocument; doc: Document }> = [];
+    for (const stored of data.ordered()) {
+      if (out.length >= limit) break;
+      const doc = fromBson(stored.bytes);
+      if (matches(doc, filter)) out.push({ stored, doc });
+    }
+    return out;
+  }
+
+  insert(ns: Namespace, input: Document): unknown {
+    const data = this.writable(ns);
+    const id = input._id === undefined ? new ObjectId() : input._id;
+    checkId(id);
+    const bytes = toBson({ _id: id, ...input });
+    const doc = fromBson(bytes);
+    data.checkUnique(nsText(ns), doc, undefined);
+    data.insert(doc, bytes);
+    this.append({ operationType: "insert", ns: { ...ns }, documentKey: { _id: cloneValue(id) }, documentBytes: bytes });
+    return id;
+  }
+
+  replace(ns: Namespace, filter: Document, replacement: Document, upsert: boolean): WriteCounts {
+    if (isUpdateDocument(replacement)) throw serverError(2, "BadValue", "Replacement document must not contain atomic operators");
+    const [target] = this.find(ns, filter, 1);
+    if (!target) {
+      if (!upsert) return { matched: 0, modified: 0 };
+      const pinned = idFromFilter(filter);
+      const id = replacement._id ?? (pinned.found ? pinned.id : new ObjectId());
+      return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...replacement, _id: id }) };
+    }
+    const data = this.writable(ns);
+    if (replacement._id !== undefined && bsonKey(replacement._id) !== target.stored.key) {
+      throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
+    }
+    const { _id: _sameId, ...fields } = replacement;
+    const bytes = toBson({ _id: target.stored.id, ...fields });
+    if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
+    const doc = fromBson(bytes);
+    data.checkUnique(nsText(ns), doc, target.stored.key);
+    data.replace(target.stored, doc, bytes);
+    this.append({ operationType: "replace", ns: { ...ns }, documentKey: { _id: cloneValue(target.stored.id) }, documentBytes: bytes });
+    return { matched: 1, modified: 1 };
+  }
+
+  update(ns: Namespace, filter: Document, update: Document, upsert: boolean, multi: boolean): WriteCounts {
+    if (!isUpdateDocument(update)) throw serverError(9, "FailedToParse", "Update document requires atomic operators");
+    const targets = this.find(ns, filter, multi ? Infinity : 1);
+    if (targets.length === 0) {
+      if (!upsert) return { matched: 0, modified: 0 };
+      const seed = cloneDocument(equalityFields(filter));
+      applyUpdate(seed, update, true);
+      return { matched: 0, modified: 0, upsertedId: this.insert(ns, seed) };
+    }
+    const data = this.writable(ns);
+    let modified = 0;
+    for (const { stored, doc } of targets) {
+      const description = applyUpdate(doc, update, false);
+      const bytes = toBson(doc);
+      if (bytes.equals(stored.bytes)) continue;
+      const updated = fromBson(bytes);
+      data.checkUnique(nsText(ns), updated, stored.key);
+      data.replace(stored, updated, bytes);
+      modified++;
+      this.append({
+        operationType: "update",
+        ns: { ...ns },
+        documentKey: { _id: cloneValue(stored.id) },
+        updateDescription: {
+          updatedFields: cloneDocument(description.updatedFields),
+          removedFields: description.removedFields,
+          truncatedArrays: [],
+        },
+      });
+    }
+    return { matched: targets.length, modified };
+  }
+
+  delete(ns: Namespace, filter: Document, multi: boolean): number {
+    const data = this.collection(ns);
+    if (!data) return 0;
+    if (data.kind === "view") throw serverError(166, "CommandNotSupportedOnView", `Namespace ${nsText(ns)} is a view, not a collection`);
+    const targets = this.find(ns, filter, multi ? Infinity : 1);
+    for (const { stored } of targets) {
+      data.remove(stored);
+      this.append({ operationType: "delete", ns: { ...ns }, documentKey: { _id: cloneValue(stored.id) } });
+    }
+    return targets.length;
+  }
+
+  // ---- DDL ---------------------------------------------------------------------------------------------
+
+  createCollection(info: CollectionInfo): void {
+    const ns = { db: info.db, coll: info.name };
+    const existing = this.collection(ns);
+    if (existing) {
+      if (existing.kind === info.kind) return;
+      throw serverError(48, "NamespaceExists", `Collection ${nsText(ns)} already exists with a different type`);
+    }
+    if (info.kind === "view" && typeof info.options.viewOn !== "string") {
+      throw serverError(2, "BadValue", `view ${nsText(ns)} needs options.viewOn`);
+    }
+    this.addCollection(ns, new CollectionData(info.kind, cloneDocument(info.options)));
+  }
+
+  createIndexes(ns: Namespace, indexes: IndexSpec[]): void {
+    const data = this.writable(ns);
+    const added: IndexSpec[] = [];
+    for (const spec of indexes) {
+      const sameName = data.indexes.find((i) => i.name === spec.name);
+      const sameKey = data.indexes.find((i) => JSON.stringify(i.key) === JSON.stringify(spec.key));
+      if (sameName) {
+        const identical =
+          JSON.stringify(sameName.key) === JSON.stringify(spec.key) &&
+          bsonKey(sameName.options) === bsonKey(spec.options);
+        if (identical) continue;
+        throw serverError(86, "IndexKeySpecsConflict", `An existing index has the same name as the requested index: ${spec.name}`);
+      }
+      if (sameKey && bsonKey(sameKey.options) === bsonKey(spec.options)) {
+        throw serverError(85, "IndexOptionsConflict", `Index already exists with a different name: ${sameKey.name}`);
+      }
+      data.addIndex(nsText(ns), { name: spec.name, key: cloneDocument(spec.key), options: cloneDocument(spec.options) });
+      added.push(spec);
+    }
+    if (added.length > 0) this.append({ operationType: "createIndexes", ns: { ...ns } });
+  }
+
+  setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): void {
+    const index = this.collection(ns)?.indexes.find((i) => i.name === indexName);
+    if (!index) throw serverError(27, "IndexNotFound", `cannot find index ${indexName} for ns ${nsText(ns)}`);
+    index.options.expireAfterSeconds = expireAfterSeconds;
+    this.append({ operationType: "modify", ns: { ...ns } });
+  }
+
+  dropIndex(ns: Namespace, indexName: string): void {
+    const data = this.collection(ns);
+    if (!data || indexName === "_id_" || !data.removeIndex(indexName)) {
+      throw serverError(27, "IndexNotFound", `index not found with name [${indexName}]`);
+    }
+    this.append({ operationType: "dropIndexes", ns: { ...ns } });
+  }
+
+  dropCollection(ns: Namespace): boolean {
+    const db = this.dbs.get(ns.db);
+    if (!db?.has(ns.coll)) return false;
+    db.delete(ns.coll);
+    if (db.size === 0) this.dbs.delete(ns.db);
+    this.append({ operationType: "drop", ns: { ...ns } });
+    return true;
+  }
+
+  renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): void {
+    const data = this.collection(from);
+    if (!data) throw serverError(26, "NamespaceNotFound", `Source collection ${nsText(from)} does not exist`);
+    if (this.collection(to)) {
+      if (!dropTarget) throw serverError(48, "NamespaceExists", `Target namespace ${nsText(to)} exists`);
+      this.dbs.get(to.db)!.delete(to.coll);
+    }
+    const fromDb = this.dbs.get(from.db)!;
+    fromDb.delete(from.coll);
+    if (fromDb.size === 0) this.dbs.delete(from.db);
+    let toDb = this.dbs.get(to.db);
+    if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
+    toDb.set(to.coll, data);
+    this.append({ operationType: "rename", ns: { ...from }, to: { ...to } });
+  }
+
+  dropDatabase(name: string): void {
+    const db = this.dbs.get(name);
+    if (!db) return;
+    for (const coll of [...db.keys()].sort()) {
+      db.delete(coll);
+      this.append({ operationType: "drop", ns: { db: name, coll } });
+    }
+    this.dbs.delete(name);
+    this.append({ operationType: "dropDatabase", ns: { db: name } });
+  }
+
+  /** The document with this `_id` now, exact BSON values, or null. */
+  lookup(ns: Namespace, id: unknown): Document | null {
+    const stored = this.collection(ns)?.get(id);
+    return stored ? fromBson(stored.bytes) : null;
+  }
+
+  /** The current cluster time: the newest entry's time, or the clock's second if that is later. */
+  currentTime(): Timestamp {
+    const latest = this.log.latestTime();
+    const seconds = Math.floor(this.now() / 1000);
+    return seconds > latest.high >>> 0 ? new Timestamp({ t: seconds, i: 0 }) : latest;
+  }
+}
