@@ -40,7 +40,11 @@ export interface RunEnv {
   stopAt: number;
   metrics: RunMetrics;
   hooks: EngineHooks;
+  /** How long one change-stream poll waits for new events. */
+  replayWaitMs: number;
 }
+
+export const DEFAULT_REPLAY_WAIT_MS = 500;
 
 /** Stop a little before the deadline so checkpoints get written and the call returns in time. */
 export function stopTime(ctx: EngineContext): number {

@@ -9,7 +9,6 @@
 // Everything the engine knows between calls lives in the checkpoint on the target, so any process (the
 // provider in one `pulumi up`, the next `pulumi up`, a detached worker) can pick the migration up.
 import { CHECKPOINT_DATABASE, type ClusterPort } from "../../cluster/port";
-import { openCluster } from "../../cluster/open";
 import { DeadlineExceededError, EngineFailedError, redact } from "../../errors";
 import type {
   CancelReport,
@@ -23,7 +22,7 @@ import type {
 } from "../engine";
 import { runCopy } from "./copy";
 import { runCutover } from "./cutover";
-import { newMetrics, stopTime, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
+import { DEFAULT_REPLAY_WAIT_MS, newMetrics, stopTime, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
 import { namespaceMatcher } from "./namespaces";
 import { runPreflight } from "./preflight";
 import { runReplay, type ReplayUntil } from "./replay";
@@ -48,6 +47,8 @@ export interface BuiltinEngineOptions {
   metrics?: RunMetrics;
   /** Opens a cluster by URI; defaults to provider/cluster/open. */
   open?: (uri: string) => Promise<ClusterPort>;
+  /** How long one change-stream poll waits for events (ms); default 500. */
+  replayWaitMs?: number;
 }
 
 function requireUri(uri: string | undefined, which: "source" | "target"): string {
@@ -103,7 +104,8 @@ export class BuiltinEngine implements MigrationEngine {
 
   constructor(private readonly options: BuiltinEngineOptions = {}) {
     this.hooks = options.hooks ?? {};
-    this.open = options.open ?? openCluster;
+    // Loaded lazily: the engine module stays loadable (and testable with an injected `open`) on its own.
+    this.open = options.open ?? ((uri) => (require("../../cluster/open") as typeof import("../../cluster/open")).openCluster(uri));
   }
 
   private async withTarget<T>(spec: MigrationSpec, fn: (target: ClusterPort) => Promise<T>): Promise<T> {
@@ -137,6 +139,7 @@ export class BuiltinEngine implements MigrationEngine {
       stopAt: stopTime(ctx),
       metrics: this.lastMetrics,
       hooks: this.hooks,
+      replayWaitMs: this.options.replayWaitMs ?? DEFAULT_REPLAY_WAIT_MS,
     };
   }
 

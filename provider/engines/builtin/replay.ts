@@ -166,7 +166,7 @@ async function markFailed(env: RunEnv, reason: string): Promise<void> {
  */
 export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<ReplayOutcome> {
   const { spec, ctx } = env;
-  const maxWaitMs = 500;
+  const maxWaitMs = env.replayWaitMs;
   let cursor: ChangeCursor | undefined;
   let failures = 0;
   let lastEventAt = ctx.now();

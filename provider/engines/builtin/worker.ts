@@ -11,7 +11,7 @@ import { join, resolve } from "path";
 import type { ClusterPort } from "../../cluster/port";
 import { describeError, redact } from "../../errors";
 import type { EngineContext, MigrationSpec } from "../engine";
-import { newMetrics, type RunEnv } from "./env";
+import { DEFAULT_REPLAY_WAIT_MS, newMetrics, type RunEnv } from "./env";
 import { namespaceMatcher } from "./namespaces";
 import { LeaseLostError, newOwnerId, readCompletion, StateSession, type MigrationState } from "./state";
 
@@ -108,6 +108,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         stopAt: ctx.deadline,
         metrics: newMetrics(),
         hooks: {},
+        replayWaitMs: DEFAULT_REPLAY_WAIT_MS,
       };
       try {
         await driveSync(env, "forever");

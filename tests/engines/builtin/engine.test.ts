@@ -1,0 +1,83 @@
+// End-to-end behaviour of the builtin engine over MemoryCluster: start → advance → cutover → COMPLETE.
+import { Decimal128, Double, Int32, Long, ObjectId, Binary, BSONRegExp, Timestamp, MinKey, MaxKey, UUID } from "mongodb";
+import { MemoryCluster } from "../../../testing/memory-cluster";
+import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
+
+afterEach(() => MemoryCluster.reset());
+
+describe("builtin engine: happy path", () => {
+  test("copies, replays, cuts over and verifies; source stays blocked", async () => {
+    const r = rig({ builtin: { batchBytes: 8 * 1024 } });
+    await seed(r.source, "shop", "orders", 500);
+    await seed(r.source, "shop", "users", 40, (i) => ({ _id: new ObjectId(), name: `u${i}` }));
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(status.copiedDocuments).toBe(540);
+    expect(status.totalDocuments).toBe(540);
+
+    // Changes after the copy arrive through the change stream.
+    await r.source.db("shop").collection("orders").updateOne({ _id: 3 }, { $set: { n: -3 } });
+    await r.source.db("shop").collection("orders").deleteOne({ _id: 4 });
+    await r.source.db("shop").collection("orders").insertOne({ _id: 1000, n: 1000 });
+
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.phase).toBe("COMPLETE");
+    expect(report.verification.passed).toBe(true);
+    expect(report.verification.namespaces.map((n) => n.namespace)).toEqual(["shop.orders", "shop.users"]);
+    expect(r.source.writesBlocked).toBe(true);
+    expect(report.warnings.join(" ")).toMatch(/setUserWriteBlockMode: 1, global: false/);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "users" }));
+
+    // After COMPLETE: status and a repeated cutover still answer from the completion marker.
+    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("COMPLETE");
+    const again = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(again.cutoverCompletedAt).toBe(report.cutoverCompletedAt);
+    // Only the completion marker remains in the reserved database.
+    const left = await exactDocs(r.target, { db: "__atlas_migration", coll: "checkpoints" });
+    expect(left).toHaveLength(1);
+    expect(left[0].key).toBe("completion");
+  });
+
+  test("start is idempotent by migrationId", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 10);
+    const h1 = await r.engine.start(r.spec, r.ctx);
+    r.ctx.advance(5000);
+    const h2 = await r.makeEngine().start(r.spec, r.ctx);
+    expect(h2.startedAt).toBe(h1.startedAt);
+    expect(h2.id).toBe(r.spec.migrationId);
+  });
+
+  test("BSON types survive exactly", async () => {
+    const r = rig();
+    const doc = {
+      _id: 1,
+      int32: new Int32(7),
+      long: Long.fromString("9007199254740993"),
+      smallLong: Long.fromNumber(5),
+      double: new Double(1),
+      negZero: new Double(-0),
+      decimal: Decimal128.fromString("12345.678900"),
+      regex: new BSONRegExp("^a.c$", "imx"),
+      bin: new Binary(Buffer.from([1, 2, 3]), 0x80),
+      uuid: new UUID("0f8fad5b-d9cb-469f-a165-70867728950e").toBinary(),
+      ts: new Timestamp({ t: 1700000000, i: 3 }),
+      date: new Date("2020-02-02T00:00:00Z"),
+      min: new MinKey(),
+      max: new MaxKey(),
+      nested: { arr: [new Int32(1), new Double(2.5), Long.fromNumber(3), null, { "": "empty key" }] },
+    };
+    await r.source.db("t").collection("types").insertOne(doc);
+    await r.source.db("t").collection("types").insertOne({ _id: new ObjectId(), z: 1, a: 2 }); // field order kept
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("t").collection("types").insertOne({ _id: 2, late: Decimal128.fromString("-0.0"), l: Long.fromNumber(1) });
+    await r.engine.cutover(r.spec, handle, r.ctx);
+    expectIdentical(await compare(r.source, r.target, { db: "t", coll: "types" }));
+    const [copied] = await exactDocs(r.target, { db: "t", coll: "types" });
+    expect(copied.long).toBeInstanceOf(Long);
+    expect(copied.double).toBeInstanceOf(Double);
+    expect(copied.regex).toBeInstanceOf(BSONRegExp);
+    expect((copied.bin as Binary).sub_type).toBe(0x80);
+  });
+});
