@@ -6,7 +6,8 @@
 import type { MigrationStatus } from "./engines/engine";
 
 const URI_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/@:'"]+)(?::([^\s/@'"]*))?@/gi;
-const AUTH_HEADER = /\b(authorization\s*[:=]\s*)(basic|bearer|digest)\s+[^\s,'"]+(?:[^\r\n'"]*)/gi;
+// Basic/Bearer carry one token; a Digest header is a list of key="value" pairs: mask to the end of the line.
+const AUTH_HEADER = /\b(authorization["']?\s*[:=]\s*["']?)(basic|bearer)\s+[^\s,'"]+|\b(authorization["']?\s*[:=]\s*["']?)(digest)\s+[^\r\n]*/gi;
 const KEY_VALUE_SECRET =
   /\b(password|passwd|pwd|privateKey|private_key|clientSecret|client_secret|access_token|secret|apiKey|linkToken)(["']?\s*[:=]\s*["']?)([^\s"',&}]+)/gi;
 
@@ -30,7 +31,7 @@ export function redact(text: string): string {
   out = out.replace(URI_CREDENTIALS, (_m, scheme: string, user: string, pass: string | undefined) =>
     pass === undefined ? `${scheme}${user}@` : `${scheme}${user}:****@`,
   );
-  out = out.replace(AUTH_HEADER, (_m, prefix: string, kind: string) => `${prefix}${kind} ****`);
+  out = out.replace(AUTH_HEADER, (_m, p1?: string, k1?: string, p2?: string, k2?: string) => `${p1 ?? p2}${k1 ?? k2} ****`);
   out = out.replace(KEY_VALUE_SECRET, (_m, key: string, sep: string) => `${key}${sep}****`);
   return out;
 }

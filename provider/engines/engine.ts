@@ -154,6 +154,11 @@ export interface EngineContext {
   /** A progress line for `pulumi up`; the provider prefixes it with the resource name and redacts it. */
   log(line: string): void;
   credentials: EngineCredentials;
+  /**
+   * Hands a secret the user needs (e.g. the Atlas link token for the Cloud Manager side) to the provider,
+   * which returns it as a secret output. Handles and statuses must never carry it.
+   */
+  publishSecret(name: "linkToken", value: string): void;
   /** Injectable clock and sleep so tests and emulators need no real waiting. */
   now(): number;
   sleep(ms: number): Promise<void>;

@@ -16,7 +16,7 @@ export interface Script {
   preflight?: PreflightReport;
   /** Returned by successive advance() calls; the last one repeats. */
   advance: MigrationStatus[];
-  status?: MigrationStatus;
+  status?: MigrationStatus | "throw";
   /** "deadline" makes that cutover() call throw DeadlineExceededError; "error" a plain failure. */
   cutover: Array<"ok" | "deadline" | "error">;
   cancel?: CancelReport | "throw";
@@ -78,6 +78,7 @@ export function createScriptedEngine(): MigrationEngine {
     },
     async status(spec, handle, ctx) {
       record("status", spec, ctx, handle);
+      if (script.status === "throw") throw new Error("connect ECONNREFUSED mongodb://app:s3cretPw@src1.example.com");
       return script.status ?? ready(3);
     },
     async cutover(spec, handle, ctx): Promise<CutoverReport> {

@@ -1,0 +1,179 @@
+// The Migration dynamic resource and its provider.
+//
+// Pulumi serializes the provider object into state (`__provider`) and runs that text in its dynamic-provider
+// host. So the provider here is deliberately tiny: each method `require()`s the implementation
+// (provider/runtime.ts, exported as "pulumi-atlas-migration/provider-runtime") at call time. The serialized
+// text therefore holds no zod schema, no client, no credential, and stays a few kilobytes.
+//
+// Upgrade rule: `providerVersion` is an input equal to this package's version. After an upgrade `diff` reports
+// a change, the update stores the new `__provider`, and from then on `pulumi refresh` and `pulumi destroy`
+// (which run the code stored in state) run the new code. Implementations must keep reading state written by
+// older versions.
+
+import * as pulumi from "@pulumi/pulumi";
+import type { EngineChoice } from "./schema";
+import type { ShardingEntry, VerificationMode, WriteBlockingMode } from "./engines/engine";
+
+/** The Migration's inputs, as a program writes them. Connection strings should be secrets. */
+export interface MigrationArgs {
+  /** "auto" (default) picks: M0/flex target ⇒ builtin; Cloud Manager source ⇒ atlas-push; mongosync URLs ⇒ mongosync; else builtin. */
+  engine?: pulumi.Input<EngineChoice>;
+  source: pulumi.Input<{
+    /** mongodb:// or mongodb+srv:// connection string of the source (a secret). */
+    uri?: pulumi.Input<string>;
+    /** A Cloud Manager–monitored cluster, for engine atlas-push. */
+    cloudManager?: pulumi.Input<{
+      groupId: pulumi.Input<string>;
+      clusterName: pulumi.Input<string>;
+      username?: pulumi.Input<string>;
+      password?: pulumi.Input<string>;
+      ssl?: pulumi.Input<boolean>;
+      caCertificatePath?: pulumi.Input<string>;
+      managedAuthentication?: pulumi.Input<boolean>;
+    }>;
+  }>;
+  target: pulumi.Input<{
+    /** Connection string of the Atlas cluster with a database user (a secret); builtin and mongosync need it. */
+    uri?: pulumi.Input<string>;
+    atlas?: pulumi.Input<{ projectId: pulumi.Input<string>; clusterName: pulumi.Input<string>; tier?: pulumi.Input<string> }>;
+  }>;
+  /** `db.coll` / `db.*` patterns. Empty include = every user namespace. */
+  namespaces?: pulumi.Input<{ include?: pulumi.Input<pulumi.Input<string>[]>; exclude?: pulumi.Input<pulumi.Input<string>[]> }>;
+  /** false: sync and keep syncing. true: cut over (block source writes, drain, verify, COMPLETE). */
+  cutover?: pulumi.Input<boolean>;
+  /** "full" (default): counts and content hashes; "counts"; "none". */
+  verificationMode?: pulumi.Input<VerificationMode>;
+  writeBlocking?: pulumi.Input<{
+    mode?: pulumi.Input<WriteBlockingMode>;
+    /** Source users made read-only at cutover ("user@db") when mode is readOnlyUsers (or auto without setUserWriteBlockMode). */
+    readOnlyUsers?: pulumi.Input<pulumi.Input<string>[]>;
+    quietSeconds?: pulumi.Input<number>;
+  }>;
+  /** Each `pulumi up` drives the sync this long at most, then returns and resumes on the next `pulumi up`. */
+  timeouts?: pulumi.Input<{
+    createMinutes?: pulumi.Input<number>;
+    cutoverMinutes?: pulumi.Input<number>;
+    pollSeconds?: pulumi.Input<number>;
+    readyLagSeconds?: pulumi.Input<number>;
+  }>;
+  builtin?: pulumi.Input<{
+    batchBytes?: pulumi.Input<number>;
+    parallelCollections?: pulumi.Input<number>;
+    partitionDocuments?: pulumi.Input<number>;
+    replayBatchSize?: pulumi.Input<number>;
+    detachedWorker?: pulumi.Input<boolean>;
+  }>;
+  atlasPush?: pulumi.Input<{
+    orgId: pulumi.Input<string>;
+    migrationHost: pulumi.Input<string>;
+    dropDestinationData?: pulumi.Input<boolean>;
+    createLinkToken?: pulumi.Input<boolean>;
+    linkTokenAccessListIps?: pulumi.Input<pulumi.Input<string>[]>;
+    hostnameSchemaType?: pulumi.Input<"PUBLIC" | "PRIVATE_LINK" | "VPC_PEERING">;
+    privateLinkId?: pulumi.Input<string>;
+    sharding?: pulumi.Input<{ createSupportingIndexes?: pulumi.Input<boolean>; entries: pulumi.Input<ShardingEntry[]> }>;
+  }>;
+  mongosync?: pulumi.Input<{
+    urls: pulumi.Input<pulumi.Input<string>[]>;
+    reversible?: pulumi.Input<boolean>;
+    enableVerification?: pulumi.Input<boolean>;
+    version?: pulumi.Input<string>;
+    sharding?: pulumi.Input<{ createSupportingIndexes?: pulumi.Input<boolean>; entries: pulumi.Input<ShardingEntry[]> }>;
+  }>;
+}
+
+/**
+ * The provider Pulumi serializes. Every method loads the implementation when called; nothing is captured.
+ * Do not add fields, module-level helpers or imports used inside these methods: they would be serialized.
+ */
+export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
+  async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
+    require("pulumi-atlas-migration/provider-runtime").configure(req.config);
+  }
+
+  async check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult> {
+    return require("pulumi-atlas-migration/provider-runtime").check(olds, news);
+  }
+
+  async diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult> {
+    return require("pulumi-atlas-migration/provider-runtime").diff(id, olds, news);
+  }
+
+  async create(inputs: any): Promise<pulumi.dynamic.CreateResult> {
+    return require("pulumi-atlas-migration/provider-runtime").create(inputs);
+  }
+
+  async read(id: string, props: any): Promise<pulumi.dynamic.ReadResult> {
+    return require("pulumi-atlas-migration/provider-runtime").read(id, props);
+  }
+
+  async update(id: string, olds: any, news: any): Promise<pulumi.dynamic.UpdateResult> {
+    return require("pulumi-atlas-migration/provider-runtime").update(id, olds, news);
+  }
+
+  async delete(id: string, props: any): Promise<void> {
+    return require("pulumi-atlas-migration/provider-runtime").destroy(id, props);
+  }
+}
+
+/** One instance per process: Pulumi caches the serialized text per provider object. */
+const migrationProvider = new MigrationProvider();
+
+/** This package's version; an input so that upgrades reach existing stacks (see the note at the top). */
+export const PROVIDER_VERSION: string = require("pulumi-atlas-migration/package.json").version;
+
+/**
+ * A MongoDB → Atlas migration. `pulumi up` starts and drives the sync; flipping `cutover` to true finalizes it.
+ */
+export class Migration extends pulumi.dynamic.Resource {
+  declare readonly migrationId: pulumi.Output<string>;
+  /** The engine in use ("auto" resolved). */
+  declare readonly engine: pulumi.Output<string>;
+  declare readonly requestedEngine: pulumi.Output<string>;
+  /** PENDING, COPYING, SYNCING, READY_FOR_CUTOVER, CUTTING_OVER, COMPLETE or FAILED. */
+  declare readonly phase: pulumi.Output<string>;
+  declare readonly lagSeconds: pulumi.Output<number | null>;
+  declare readonly startedAt: pulumi.Output<string | null>;
+  declare readonly cutoverCompletedAt: pulumi.Output<string | null>;
+  declare readonly verification: pulumi.Output<any>;
+  declare readonly warnings: pulumi.Output<string[]>;
+  declare readonly reason: pulumi.Output<string | null>;
+  declare readonly progress: pulumi.Output<any>;
+  declare readonly handle: pulumi.Output<any>;
+  /** Atlas link token for the Cloud Manager side (atlas-push with createLinkToken). Secret. */
+  declare readonly linkToken: pulumi.Output<string | null>;
+  declare readonly cutover: pulumi.Output<boolean | undefined>;
+
+  constructor(name: string, args: MigrationArgs, opts?: pulumi.CustomResourceOptions) {
+    const props: Record<string, unknown> = {
+      // Output keys must be present for Pulumi to resolve them (seeded as undefined).
+      migrationId: undefined,
+      requestedEngine: undefined,
+      phase: undefined,
+      lagSeconds: undefined,
+      startedAt: undefined,
+      cutoverCompletedAt: undefined,
+      verification: undefined,
+      warnings: undefined,
+      reason: undefined,
+      progress: undefined,
+      handle: undefined,
+      linkToken: undefined,
+      ...args,
+      // Connection strings and passwords live in source/target: always secret, whatever the caller passed.
+      source: pulumi.secret(args.source),
+      target: pulumi.secret(args.target),
+      engine: args.engine,
+      resourceName: name,
+      providerVersion: PROVIDER_VERSION,
+    };
+    super(
+      migrationProvider,
+      name,
+      props,
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["linkToken", "source", "target"] }),
+      "atlas-migration",
+      "Migration",
+    );
+  }
+}

@@ -1,0 +1,542 @@
+// The Migration resource's lifecycle: what check, diff, create, read, update and delete actually do.
+//
+// This module is the implementation behind the tiny serialized provider in migration.ts. The serialized
+// provider `require()`s it (as "pulumi-atlas-migration/provider-runtime") inside each method, so nothing here
+// is ever written into Pulumi state: not the zod schemas, not the engines, not the credentials.
+//
+// Lifecycle (DESIGN.md §3):
+//   check   validate inputs, offline; tolerate unknown values (previews)
+//   diff    cutover false→true ⇒ update; what/where changes before COMPLETE ⇒ replace (delete first);
+//           un-cutover after COMPLETE ⇒ error; credential-only changes ⇒ update (no restart)
+//   create  preflight → start → advance until caught up (own deadline) → [cutover if asked already]
+//   read    status only, no side effects
+//   update  resume an unfinished create; or cutover: catch up → block writes → drain → verify → COMPLETE
+//   delete  stop the sync before COMPLETE; never drops target data
+// A create or update that runs out of its deadline rejects with the partial-initialization shape, so Pulumi
+// keeps the resource and the next `pulumi up` calls update, which resumes.
+
+import type {
+  CutoverReport,
+  EngineContext,
+  EngineCredentials,
+  EngineName,
+  MigrationEngine,
+  MigrationHandle,
+  MigrationSpec,
+  MigrationStatus,
+  Phase,
+  VerificationReport,
+} from "./engines/engine";
+import { DeadlineExceededError, describeError, MigrationError, redact, registerSecret } from "./errors";
+import type { CheckFailure, MigrationInputs } from "./schema";
+
+/** Outputs computed by the provider (the inputs are returned alongside, as Pulumi requires). */
+export interface MigrationComputed {
+  migrationId: string;
+  engine: EngineName;
+  /** The `engine` input as the user wrote it (null when left out, meaning "auto"); `engine` is what it resolved to. */
+  requestedEngine: string | null;
+  phase: Phase;
+  lagSeconds: number | null;
+  startedAt: string | null;
+  cutoverCompletedAt: string | null;
+  verification: VerificationReport | null;
+  warnings: string[];
+  /** Why the migration is FAILED or not finished yet. */
+  reason: string | null;
+  progress: { copiedDocuments?: number; totalDocuments?: number; copiedBytes?: number; totalBytes?: number; percent?: number } | null;
+  /** Engine state needed to find the migration again; credential-free. */
+  handle: MigrationHandle | null;
+  /** Atlas link token for the Cloud Manager side (atlas-push with createLinkToken); a secret output. */
+  linkToken: string | null;
+}
+
+/** The output keys, declared on the resource class so Pulumi resolves them. */
+export const COMPUTED_KEYS: Array<keyof MigrationComputed> = [
+  "migrationId",
+  "engine",
+  "requestedEngine",
+  "phase",
+  "lagSeconds",
+  "startedAt",
+  "cutoverCompletedAt",
+  "verification",
+  "warnings",
+  "reason",
+  "progress",
+  "handle",
+  "linkToken",
+];
+
+type Props = Record<string, any>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Credentials: from stack config (`configure`) or the environment, never from inputs or the closure.
+
+let configured: EngineCredentials = {};
+
+interface ConfigLike {
+  get(key: string): string | undefined;
+}
+
+/** Stack config keys shared with @pulumi/mongodbatlas, so users set their Atlas credentials once. */
+export function configure(config: ConfigLike): void {
+  const get = (key: string) => {
+    try {
+      return config.get(key) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  configured = {
+    atlas: {
+      baseUrl: get("mongodbatlas:baseUrl"),
+      publicKey: get("mongodbatlas:publicKey"),
+      privateKey: get("mongodbatlas:privateKey"),
+      clientId: get("mongodbatlas:clientId"),
+      clientSecret: get("mongodbatlas:clientSecret"),
+    },
+  };
+}
+
+export function credentials(): EngineCredentials {
+  const env = process.env;
+  const fromConfig = configured.atlas ?? {};
+  const atlas = {
+    baseUrl: fromConfig.baseUrl ?? env.MONGODB_ATLAS_BASE_URL,
+    publicKey: fromConfig.publicKey ?? env.MONGODB_ATLAS_PUBLIC_KEY,
+    privateKey: fromConfig.privateKey ?? env.MONGODB_ATLAS_PRIVATE_KEY,
+    clientId: fromConfig.clientId ?? env.MONGODB_ATLAS_CLIENT_ID,
+    clientSecret: fromConfig.clientSecret ?? env.MONGODB_ATLAS_CLIENT_SECRET,
+  };
+  registerSecret(atlas.privateKey);
+  registerSecret(atlas.clientSecret);
+  return { atlas };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Helpers
+
+function schema(): typeof import("./schema") {
+  return require("./schema");
+}
+
+function registry(): typeof import("./engines/registry") {
+  return require("./engines/registry");
+}
+
+function inputsOf(props: Props): MigrationInputs {
+  const { __provider: _p, ...rest } = props;
+  const inputs: Props = {};
+  for (const [k, v] of Object.entries(rest)) if (!(COMPUTED_KEYS as string[]).includes(k)) inputs[k] = v;
+  // `engine` is both an input and an output (the resolved name); the input is kept as requestedEngine.
+  const isOutputs = props.migrationId !== undefined && props.migrationId !== null;
+  if (isOutputs) {
+    if (props.requestedEngine === null || props.requestedEngine === undefined) delete inputs.engine;
+    else inputs.engine = props.requestedEngine;
+  }
+  return inputs as MigrationInputs;
+}
+
+/** Registers every password in the inputs so no message can carry it, even one a server echoes. */
+function registerInputSecrets(inputs: MigrationInputs): void {
+  for (const uri of [inputs.source?.uri, inputs.target?.uri]) {
+    if (typeof uri !== "string") continue;
+    const m = /^[a-z+]+:\/\/[^:@/]*:([^@/]*)@/i.exec(uri);
+    if (m) {
+      registerSecret(m[1]);
+      try {
+        registerSecret(decodeURIComponent(m[1]));
+      } catch {
+        /* not percent-encoded */
+      }
+    }
+  }
+  registerSecret(inputs.source?.cloudManager?.password);
+}
+
+function logLine(resourceName: string, line: string): void {
+  // The dynamic-provider host passes stdout through to `pulumi up` as info lines, not attached to the
+  // resource row: the prefix says which migration a line is about.
+  console.log(`[${resourceName}] ${redact(line)}`);
+}
+
+function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<string, string>): EngineContext {
+  return {
+    deadline: Date.now() + seconds * 1000,
+    log: (line) => logLine(spec.resourceName, line),
+    credentials: credentials(),
+    publishSecret: (name, value) => {
+      registerSecret(value);
+      secrets[name] = value;
+    },
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  };
+}
+
+function percentOf(status: MigrationStatus): number | undefined {
+  if (status.totalBytes && status.copiedBytes !== undefined) return Math.min(100, Math.round((status.copiedBytes / status.totalBytes) * 1000) / 10);
+  if (status.totalDocuments && status.copiedDocuments !== undefined)
+    return Math.min(100, Math.round((status.copiedDocuments / status.totalDocuments) * 1000) / 10);
+  return undefined;
+}
+
+export function describeStatus(status: MigrationStatus): string {
+  const pct = percentOf(status);
+  const parts: string[] = [status.phase];
+  if (pct !== undefined) parts.push(`${pct}% copied`);
+  parts.push(status.lagSeconds === null ? "lag unknown" : `lag ${status.lagSeconds}s`);
+  if (status.reason) parts.push(status.reason);
+  return parts.join(", ");
+}
+
+function withStatus(computed: MigrationComputed, status: MigrationStatus): MigrationComputed {
+  return {
+    ...computed,
+    phase: status.phase,
+    lagSeconds: status.lagSeconds,
+    reason: status.reason ? redact(status.reason) : null,
+    warnings: mergeWarnings(computed.warnings, status.warnings),
+    progress: {
+      copiedDocuments: status.copiedDocuments,
+      totalDocuments: status.totalDocuments,
+      copiedBytes: status.copiedBytes,
+      totalBytes: status.totalBytes,
+      percent: percentOf(status),
+    },
+  };
+}
+
+function mergeWarnings(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b.map(redact)])].slice(-50);
+}
+
+function outputs(inputs: Props, computed: MigrationComputed): Props {
+  // Pulumi stores only what create/update return: the inputs (incl. __provider) plus every computed key.
+  return { ...inputs, ...computed };
+}
+
+/** The rejection that tells Pulumi "created, but not finished": state is kept, the next `up` calls update. */
+function partial(id: string, props: Props, message: string): { message: string; id: string; properties: Props; reasons: string[] } {
+  const text = redact(message);
+  return { message: text, id, properties: props, reasons: [text] };
+}
+
+function failuresToError(failures: CheckFailure[]): MigrationError {
+  return new MigrationError("INVALID_INPUT", failures.map((f) => `${f.property}: ${f.reason}`).join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// check
+
+export function check(_olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
+  // Inputs are returned as given (no defaults written back), so stored inputs stay exactly what the user
+  // wrote and `pulumi preview` diffs show only what the user changed.
+  try {
+    return { inputs: news, failures: schema().validateInputs(news) };
+  } catch (err) {
+    // A bug in a rule must still read as a named failure in `pulumi preview`, not a stack trace.
+    return { inputs: news, failures: [{ property: "inputs", reason: `could not validate: ${describeError(err)}` }] };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// diff
+
+/** Inputs whose change means "a different migration": replace (the old one is stopped first). */
+const REPLACE_KEYS = ["engine", "source", "target", "namespaces"] as const;
+
+export interface DiffOutcome {
+  changes: boolean;
+  replaces: string[];
+  deleteBeforeReplace: boolean;
+}
+
+export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
+  const s = schema();
+  const oldInputs = inputsOf(olds);
+  const complete = olds.phase === "COMPLETE";
+  const cutoverStarted = olds.phase === "CUTTING_OVER";
+
+  if (news.cutover === false || (news.cutover === undefined && !s.isUnknown(news.cutover))) {
+    if (complete)
+      throw new MigrationError(
+        "CUTOVER_IRREVERSIBLE",
+        "cutover: this migration is COMPLETE and cannot be undone (the application runs on the target now). Keep cutover: true, or remove the Migration resource from the program to forget it (target data is kept).",
+      );
+    if (cutoverStarted)
+      throw new MigrationError(
+        "CUTOVER_IN_PROGRESS",
+        "cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run `pulumi up` to finish it.",
+      );
+  }
+
+  const replaces: string[] = [];
+  const changed: string[] = [];
+  for (const key of REPLACE_KEYS) {
+    if (sameDeployment(key, oldInputs, news, olds)) {
+      if (!deepEqual((oldInputs as Props)[key], news[key])) changed.push(key); // e.g. a rotated password
+      continue;
+    }
+    replaces.push(key);
+  }
+  for (const key of Object.keys({ ...oldInputs, ...news })) {
+    if (key === "__provider" || (REPLACE_KEYS as readonly string[]).includes(key)) continue;
+    if (!deepEqual((oldInputs as Props)[key], news[key])) changed.push(key);
+  }
+
+  if (complete) {
+    // A finished migration has nothing left to change; only a provider upgrade is stored (so read/delete
+    // run the new code). Rotating credentials or editing options afterwards is harmless and ignored.
+    return { changes: changed.includes("providerVersion"), replaces: [], deleteBeforeReplace: false };
+  }
+  return { changes: changed.length > 0 || replaces.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+}
+
+/** Is `key` the same deployment / migration scope in old and new inputs (credentials aside)? */
+function sameDeployment(key: (typeof REPLACE_KEYS)[number], oldInputs: MigrationInputs, news: Props, olds: Props): boolean {
+  const s = schema();
+  const value = news[key];
+  if (s.containsUnknown(value)) {
+    // Not known during preview: same only if the known parts say so is impossible to tell; be explicit.
+    return false;
+  }
+  switch (key) {
+    case "engine":
+      try {
+        return s.resolveEngine(news as MigrationInputs) === (olds.engine ?? s.resolveEngine(oldInputs));
+      } catch {
+        return false;
+      }
+    case "namespaces":
+      return deepEqual(s.normalizedNamespaces(oldInputs), s.normalizedNamespaces(news as MigrationInputs));
+    case "source":
+    case "target": {
+      const before = (oldInputs as Props)[key] ?? {};
+      const after = value ?? {};
+      try {
+        const uriSame =
+          before.uri === after.uri ||
+          (typeof before.uri === "string" &&
+            typeof after.uri === "string" &&
+            s.deploymentIdentity(before.uri) === s.deploymentIdentity(after.uri));
+        const { uri: _a, ...beforeRest } = before;
+        const { uri: _b, ...afterRest } = after;
+        const scrub = (o: Props) => {
+          const c = JSON.parse(JSON.stringify(o));
+          if (c.cloudManager) delete c.cloudManager.password;
+          return c;
+        };
+        return uriSame && deepEqual(scrub(beforeRest), scrub(afterRest));
+      } catch {
+        return false;
+      }
+    }
+  }
+}
+
+function deepEqual(a: unknown, b: unknown): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(canonical);
+  if (v && typeof v === "object")
+    return Object.fromEntries(
+      Object.keys(v as Props)
+        .filter((k) => (v as Props)[k] !== undefined)
+        .sort()
+        .map((k) => [k, canonical((v as Props)[k])]),
+    );
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// create / update: drive the sync
+
+interface Driven {
+  computed: MigrationComputed;
+  /** Set when the call ran out of time or the sync failed: the partial-initialization message. */
+  unfinished?: string;
+}
+
+function engineFor(name: EngineName): MigrationEngine {
+  return registry().engineFor(name);
+}
+
+/** Runs preflight and start when there is no handle yet, then advances, then (if asked) cuts over. */
+async function drive(inputs: MigrationInputs, computed: MigrationComputed, secrets: Record<string, string>): Promise<Driven> {
+  const s = schema();
+  const failures = s.validateInputs(inputs as Props);
+  if (failures.length) throw failuresToError(failures);
+  registerInputSecrets(inputs);
+  const spec = s.toSpec(inputs);
+  const engine = engineFor(computed.engine);
+  const wantsCutover = inputs.cutover === true;
+  const seconds = spec.timeouts.createSeconds + (wantsCutover ? spec.timeouts.cutoverSeconds : 0);
+  const ctx = makeContext(spec, seconds, secrets);
+
+  let handle = computed.handle;
+  if (!handle) {
+    const report = await engine.preflight(spec, ctx);
+    for (const w of report.warnings) ctx.log(`warning ${w.code}: ${w.message} — ${w.action}`);
+    computed = { ...computed, warnings: mergeWarnings(computed.warnings, report.warnings.map((w) => `${w.code}: ${w.message} — ${w.action}`)) };
+    if (!report.ok) {
+      const lines = report.errors.map((e) => `${e.code}: ${e.message} — ${e.action}`);
+      throw new MigrationError("PREFLIGHT_FAILED", `preflight found ${lines.length} problem(s); nothing was started:\n${lines.join("\n")}`);
+    }
+    handle = await engine.start(spec, ctx);
+    computed = { ...computed, handle, startedAt: handle.startedAt, phase: "PENDING" };
+    ctx.log(`started ${engine.name} migration ${handle.id}`);
+  }
+
+  let status = await engine.advance(spec, handle, ctx);
+  computed = withStatus(computed, status);
+  ctx.log(describeStatus(status));
+  if (status.phase === "FAILED") {
+    return { computed, unfinished: `the migration FAILED: ${status.reason ?? "no reason given by the engine"}` };
+  }
+  if (status.phase === "COMPLETE") return { computed };
+  if (!status.readyForCutover) {
+    return {
+      computed,
+      unfinished: `the sync is not caught up yet (${describeStatus(status)}); run \`pulumi up\` again to continue${wantsCutover ? " and then cut over" : ""}`,
+    };
+  }
+  if (!wantsCutover) return { computed };
+
+  computed = { ...computed, phase: "CUTTING_OVER" };
+  ctx.log("cutover: blocking source writes, draining, verifying");
+  try {
+    const report: CutoverReport = await engine.cutover(spec, handle, ctx);
+    ctx.log(`cutover COMPLETE; verification ${report.verification.passed ? "passed" : "FAILED"}: ${report.verification.summary}`);
+    return {
+      computed: {
+        ...computed,
+        phase: "COMPLETE",
+        lagSeconds: 0,
+        reason: null,
+        cutoverCompletedAt: report.cutoverCompletedAt,
+        verification: report.verification,
+        warnings: mergeWarnings(computed.warnings, report.warnings),
+      },
+    };
+  } catch (err) {
+    // Source writes may already be blocked: stay in CUTTING_OVER (diff then refuses cutover: false) and let
+    // the next `pulumi up` resume the engine's idempotent cutover.
+    if (err instanceof DeadlineExceededError && err.status) computed = withStatus(computed, err.status);
+    const why = err instanceof DeadlineExceededError ? err.message : `cutover stopped: ${describeError(err)}; fix the cause and run \`pulumi up\` again to resume it`;
+    return { computed: { ...computed, phase: "CUTTING_OVER", reason: why }, unfinished: why };
+  }
+}
+
+function initialComputed(inputs: MigrationInputs): MigrationComputed {
+  const s = schema();
+  return {
+    migrationId: s.migrationIdFor(inputs),
+    engine: s.resolveEngine(inputs),
+    requestedEngine: inputs.engine ?? null,
+    phase: "PENDING",
+    lagSeconds: null,
+    startedAt: null,
+    cutoverCompletedAt: null,
+    verification: null,
+    warnings: [],
+    reason: null,
+    progress: null,
+    handle: null,
+    linkToken: null,
+  };
+}
+
+function computedFrom(olds: Props): MigrationComputed {
+  const computed: Props = {};
+  for (const key of COMPUTED_KEYS) computed[key] = olds[key] ?? null;
+  computed.warnings = olds.warnings ?? [];
+  return computed as MigrationComputed;
+}
+
+export async function create(inputs: Props): Promise<{ id: string; outs: Props }> {
+  const typed = inputsOf(inputs);
+  const secrets: Record<string, string> = {};
+  let computed = initialComputed(typed);
+  const id = computed.migrationId;
+  let driven: Driven;
+  try {
+    driven = await drive(typed, computed, secrets);
+  } catch (err) {
+    throw new MigrationError((err as MigrationError).code ?? "CREATE_FAILED", `${typed.resourceName ?? "migration"}: ${describeError(err)}`);
+  }
+  computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };
+  const outs = outputs(inputs, computed);
+  if (driven.unfinished) throw partial(id, outs, `${typed.resourceName ?? "migration"}: ${driven.unfinished}`);
+  return { id, outs };
+}
+
+export async function update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
+  const inputs = inputsOf(news);
+  const previous = computedFrom(olds);
+  const name = inputs.resourceName ?? "migration";
+  if (previous.phase === "COMPLETE") {
+    // Finished: nothing to drive. Store the new inputs (e.g. a provider upgrade) with the final outputs.
+    return { outs: outputs(news, { ...previous, requestedEngine: inputs.engine ?? null }) };
+  }
+  const secrets: Record<string, string> = {};
+  let driven: Driven;
+  try {
+    driven = await drive(inputs, { ...previous, requestedEngine: inputs.engine ?? null }, secrets);
+  } catch (err) {
+    // Keep what we know in state (handle, phase) so the next `pulumi up` resumes rather than restarts.
+    const outs = outputs(news, { ...previous, reason: describeError(err) });
+    throw partial(id, outs, `${name}: ${describeError(err)}`);
+  }
+  const computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };
+  const outs = outputs(news, computed);
+  if (driven.unfinished) throw partial(id, outs, `${name}: ${driven.unfinished}`);
+  return { outs };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// read / delete
+
+export async function read(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
+  const inputs = inputsOf(props);
+  const { __provider: _p, ...inputsForState } = { ...inputs } as Props;
+  const computed = computedFrom(props);
+  if (computed.phase === "COMPLETE" || !computed.handle) {
+    return { id, props, inputs: inputsForState };
+  }
+  registerInputSecrets(inputs);
+  const spec = schema().toSpec(inputs);
+  const ctx = makeContext(spec, spec.timeouts.pollSeconds * 6 + 30, {});
+  try {
+    const status = await engineFor(computed.engine).status(spec, computed.handle, ctx);
+    return { id, props: outputs(props, withStatus(computed, status)), inputs: inputsForState };
+  } catch (err) {
+    // Refresh must not lose the resource because the engine is unreachable right now.
+    logLine(spec.resourceName, `refresh could not read the migration status: ${describeError(err)}`);
+    return { id, props: outputs(props, { ...computed, reason: `status unavailable: ${describeError(err)}` }), inputs: inputsForState };
+  }
+}
+
+export async function destroy(_id: string, props: Props): Promise<void> {
+  const inputs = inputsOf(props);
+  const computed = computedFrom(props);
+  const name = inputs.resourceName ?? "migration";
+  if (computed.phase === "COMPLETE" || !computed.handle) {
+    logLine(name, "removed from the stack; target data is kept");
+    return;
+  }
+  registerInputSecrets(inputs);
+  const spec = schema().toSpec(inputs);
+  const ctx = makeContext(spec, 300, {});
+  try {
+    const report = await engineFor(computed.engine).cancel(spec, computed.handle, ctx);
+    for (const w of report.warnings) logLine(name, `warning: ${w}`);
+  } catch (err) {
+    // A destroy must not be stuck on a source that is gone. Say plainly what may still be running.
+    logLine(name, `warning: could not stop the ${computed.engine} sync (${describeError(err)}); it may still be running. Target data is kept.`);
+  }
+  logLine(name, "removed from the stack; target data is kept (this package never drops target data)");
+}

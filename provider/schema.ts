@@ -1,0 +1,580 @@
+// Inputs of the Migration resource: their zod schema, the user-facing message of every rule, and the
+// conversion into the engine-facing MigrationSpec.
+//
+// `validateInputs` runs in the provider's `check`: offline, fast, pure. It tolerates Pulumi's unknown value
+// (previews of programs whose inputs are not known yet) anywhere: a rule whose value is unknown is skipped
+// and runs again at `pulumi up`, when the value is known.
+//
+// This module is only ever loaded with require() inside provider methods, never captured by the serialized
+// provider (zod schemas cannot be serialized).
+
+import { z } from "zod";
+import * as crypto from "crypto";
+import type {
+  EngineName,
+  MigrationSpec,
+  NamespaceFilter,
+  ShardingEntry,
+  VerificationMode,
+  WriteBlockingMode,
+} from "./engines/engine";
+import { redact } from "./errors";
+
+/** pulumi.runtime.unknownValue: what check/diff see in place of a value not known during preview. */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export function isUnknown(value: unknown): boolean {
+  return value === UNKNOWN;
+}
+
+/** True when the value or anything inside it is unknown. */
+export function containsUnknown(value: unknown): boolean {
+  if (isUnknown(value)) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  if (value && typeof value === "object") return Object.values(value).some(containsUnknown);
+  return false;
+}
+
+export const ENGINE_CHOICES = ["auto", "builtin", "mongosync", "atlas-push"] as const;
+export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+
+/** Databases no migration may read from or write to. */
+const RESERVED_DATABASES = new Set(["admin", "config", "local", "__atlas_migration"]);
+/** Atlas tiers that no managed migration tool accepts as a target: only the builtin engine serves them. */
+export const SHARED_TIERS = new Set(["M0", "M2", "M5", "FLEX"]);
+
+// ---------------------------------------------------------------------------------------------------------
+// Leaf rules. Each message says what is wrong and what to do.
+
+const HEX24 = /^[a-f0-9]{24}$/;
+
+/** Parses a connection string with the driver's own parser (no network: the client is never connected). */
+export function parseMongoUri(uri: string): { hosts: string[]; srvHost?: string; replicaSet?: string } {
+  if (uri.startsWith("memory://")) {
+    const name = uri.slice("memory://".length).replace(/\/.*$/, "");
+    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error("memory:// URIs name an in-memory cluster: memory://<name>");
+    return { hosts: [`memory:${name}`] };
+  }
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const mongodb = require("mongodb") as typeof import("mongodb");
+  const client = new mongodb.MongoClient(uri, { serverSelectionTimeoutMS: 1 });
+  const options = client.options;
+  return {
+    hosts: options.hosts.map((h) => String(h)).sort(),
+    srvHost: options.srvHost,
+    replicaSet: options.replicaSet,
+  };
+}
+
+const connectionString = (what: string) =>
+  z.string({ error: `${what} must be a connection string (mongodb://… or mongodb+srv://…)` }).superRefine((uri, ctx) => {
+    if (isUnknown(uri)) return;
+    if (uri.trim() === "") {
+      ctx.addIssue({ code: "custom", message: `${what} is empty; give the deployment's connection string` });
+      return;
+    }
+    try {
+      parseMongoUri(uri);
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      ctx.addIssue({
+        code: "custom",
+        message: `${what} is not a valid MongoDB connection string (${redact(reason)}); write mongodb://host1:port,host2:port/?replicaSet=NAME or mongodb+srv://cluster.example.net (no port with +srv), with the credentials as USER:PASSWORD@ before the host and special characters in the password percent-encoded`,
+      });
+    }
+  });
+
+const objectId = (what: string) =>
+  z.string({ error: `${what} must be a 24-character hex id` }).refine((v) => isUnknown(v) || HEX24.test(v), {
+    message: `${what} must be a 24-character lowercase hex id, as shown in the project settings or the API`,
+  });
+
+const nonEmpty = (what: string, hint: string) =>
+  z.string({ error: `${what} must be a string: ${hint}` }).min(1, { message: `${what} is empty: ${hint}` });
+
+const positiveNumber = (what: string, hint: string) =>
+  z
+    .number({ error: `${what} must be a number: ${hint}` })
+    .positive({ message: `${what} must be greater than 0: ${hint}` });
+
+const positiveInt = (what: string, hint: string) =>
+  z.number({ error: `${what} must be a whole number: ${hint}` }).int({ message: `${what} must be a whole number: ${hint}` }).positive({
+    message: `${what} must be greater than 0: ${hint}`,
+  });
+
+/** `db.coll` or `db.*`. Returns a reason when the pattern is not valid. */
+export function namespacePatternProblem(pattern: string): string | undefined {
+  if (pattern.trim() === "") return "is empty; write `db.collection` or `db.*`";
+  const dot = pattern.indexOf(".");
+  if (dot <= 0 || dot === pattern.length - 1) return `"${pattern}" is not \`db.collection\` or \`db.*\``;
+  const db = pattern.slice(0, dot);
+  const coll = pattern.slice(dot + 1);
+  if (db === "*") return `"${pattern}": a wildcard database is not supported; list each database as \`db.*\``;
+  if (/[\/\\. "$*<>:|?\s]/.test(db)) return `"${pattern}": database name "${db}" has characters MongoDB does not allow`;
+  if (Buffer.byteLength(db) > 63) return `"${pattern}": database names are at most 63 bytes`;
+  if (RESERVED_DATABASES.has(db)) return `"${pattern}": database "${db}" is internal to MongoDB or to this package and is never migrated`;
+  if (coll !== "*" && (coll.includes("*") || coll.includes("$")))
+    return `"${pattern}": use \`*\` only as the whole collection part (\`db.*\`), and no \`$\``;
+  if (coll.startsWith("system.")) return `"${pattern}": system collections are not migrated`;
+  return undefined;
+}
+
+/** Does namespace pattern `outer` match everything `inner` matches? */
+export function patternCovers(outer: string, inner: string): boolean {
+  if (outer === inner) return true;
+  const [outerDb, outerColl] = splitPattern(outer);
+  const [innerDb] = splitPattern(inner);
+  return outerColl === "*" && outerDb === innerDb;
+}
+
+function splitPattern(pattern: string): [string, string] {
+  const dot = pattern.indexOf(".");
+  return [pattern.slice(0, dot), pattern.slice(dot + 1)];
+}
+
+const namespacePattern = (where: string) =>
+  z.string({ error: `${where} entries must be strings like "db.coll" or "db.*"` }).superRefine((p, ctx) => {
+    if (isUnknown(p)) return;
+    const problem = namespacePatternProblem(p);
+    if (problem) ctx.addIssue({ code: "custom", message: `${where} entry ${problem}` });
+  });
+
+const shardingEntries = z.array(
+  z.strictObject({
+    database: nonEmpty("sharding entry database", "name the database of the sharded collection"),
+    collection: nonEmpty("sharding entry collection", "name the sharded collection"),
+    key: z
+      .array(z.record(z.string(), z.union([z.literal(1), z.literal(-1), z.literal("hashed")])), {
+        error: 'sharding entry key must be a list like [{ userId: 1 }] or [{ _id: "hashed" }]',
+      })
+      .min(1, { message: "sharding entry key needs at least one field" }),
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------------------
+// The inputs.
+
+const cloudManagerSource = z.strictObject({
+  groupId: objectId("source.cloudManager.groupId (the Cloud Manager project id)"),
+  clusterName: nonEmpty("source.cloudManager.clusterName", "the cluster name as Cloud Manager shows it"),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  ssl: z.boolean({ error: "source.cloudManager.ssl must be true or false" }).optional(),
+  caCertificatePath: z.string().optional(),
+  managedAuthentication: z.boolean({ error: "source.cloudManager.managedAuthentication must be true or false" }).optional(),
+});
+
+const atlasTarget = z.strictObject({
+  projectId: objectId("target.atlas.projectId (the Atlas project id)"),
+  clusterName: nonEmpty("target.atlas.clusterName", "the Atlas cluster to migrate into"),
+  tier: z
+    .string({ error: 'target.atlas.tier must be a tier name such as "M0", "FLEX" or "M10"' })
+    .regex(/^(M\d+|FLEX|R\d+)$/i, { message: 'target.atlas.tier must be a tier name such as "M0", "FLEX" or "M10"' })
+    .optional(),
+});
+
+export const migrationInputsSchema = z
+  .strictObject(
+    {
+      providerVersion: z.string().optional(),
+      resourceName: z.string().optional(),
+      engine: z
+        .enum(ENGINE_CHOICES, {
+          error: `engine must be one of ${ENGINE_CHOICES.map((e) => `"${e}"`).join(", ")} ("auto" picks from the source and target)`,
+        })
+        .optional(),
+      source: z.strictObject(
+        {
+          uri: connectionString("source.uri").optional(),
+          cloudManager: cloudManagerSource.optional(),
+        },
+        { error: "source must be { uri } or { cloudManager: { groupId, clusterName } }" },
+      ),
+      target: z.strictObject(
+        {
+          uri: connectionString("target.uri").optional(),
+          atlas: atlasTarget.optional(),
+        },
+        { error: "target must be { uri } and/or { atlas: { projectId, clusterName } }" },
+      ),
+      namespaces: z
+        .strictObject({
+          include: z.array(namespacePattern("namespaces.include")).optional(),
+          exclude: z.array(namespacePattern("namespaces.exclude")).optional(),
+        })
+        .optional(),
+      cutover: z.boolean({ error: "cutover must be true or false (true finalizes the migration)" }).optional(),
+      verificationMode: z
+        .enum(["full", "counts", "none"], {
+          error: 'verificationMode must be "full" (counts and content hashes), "counts" or "none"',
+        })
+        .optional(),
+      writeBlocking: z
+        .strictObject({
+          mode: z
+            .enum(["auto", "setUserWriteBlockMode", "readOnlyUsers", "none"], {
+              error: 'writeBlocking.mode must be "auto", "setUserWriteBlockMode", "readOnlyUsers" or "none"',
+            })
+            .optional(),
+          readOnlyUsers: z.array(nonEmpty("writeBlocking.readOnlyUsers entry", 'write "user@db", e.g. "app@admin"')).optional(),
+          quietSeconds: positiveNumber("writeBlocking.quietSeconds", "seconds without source writes that count as quiet").optional(),
+        })
+        .optional(),
+      timeouts: z
+        .strictObject({
+          createMinutes: positiveNumber("timeouts.createMinutes", "how long one `pulumi up` may drive the initial sync").optional(),
+          cutoverMinutes: positiveNumber("timeouts.cutoverMinutes", "how long one `pulumi up` may drive the cutover").optional(),
+          pollSeconds: positiveNumber("timeouts.pollSeconds", "seconds between status polls").optional(),
+          readyLagSeconds: positiveNumber("timeouts.readyLagSeconds", "lag under which the sync counts as caught up").optional(),
+        })
+        .optional(),
+      builtin: z
+        .strictObject({
+          batchBytes: z
+            .number({ error: "builtin.batchBytes must be a number of bytes" })
+            .int({ message: "builtin.batchBytes must be a whole number of bytes" })
+            .min(64 * 1024, { message: "builtin.batchBytes must be at least 65536 (64 KiB)" })
+            .optional(),
+          parallelCollections: positiveInt("builtin.parallelCollections", "collections copied at once, e.g. 4").optional(),
+          partitionDocuments: positiveInt("builtin.partitionDocuments", "collections larger than this are split, e.g. 100000").optional(),
+          replayBatchSize: positiveInt("builtin.replayBatchSize", "change events per bulk write, e.g. 500").optional(),
+          detachedWorker: z.boolean({ error: "builtin.detachedWorker must be true or false" }).optional(),
+        })
+        .optional(),
+      atlasPush: z
+        .strictObject({
+          orgId: objectId("atlasPush.orgId (the Atlas organization id)"),
+          migrationHost: nonEmpty("atlasPush.migrationHost", "the migration host provisioned in Cloud Manager"),
+          dropDestinationData: z.boolean({ error: "atlasPush.dropDestinationData must be true or false" }).optional(),
+          createLinkToken: z.boolean({ error: "atlasPush.createLinkToken must be true or false" }).optional(),
+          linkTokenAccessListIps: z.array(z.string()).optional(),
+          hostnameSchemaType: z.enum(["PUBLIC", "PRIVATE_LINK", "VPC_PEERING"]).optional(),
+          privateLinkId: z.string().optional(),
+          sharding: z
+            .strictObject({ createSupportingIndexes: z.boolean().optional(), entries: shardingEntries })
+            .optional(),
+        })
+        .optional(),
+      mongosync: z
+        .strictObject({
+          urls: z
+            .array(
+              z.string().refine((u) => isUnknown(u) || /^https?:\/\/[^\s/]+/.test(u), {
+                message: "mongosync.urls entries must be http(s) URLs of mongosync's API, e.g. http://10.0.0.5:27182",
+              }),
+            )
+            .min(1, { message: "mongosync.urls needs at least one mongosync API URL (one per shard for sharded sources)" }),
+          reversible: z.boolean({ error: "mongosync.reversible must be true or false" }).optional(),
+          enableVerification: z.boolean({ error: "mongosync.enableVerification must be true or false" }).optional(),
+          version: z.string().optional(),
+          sharding: z
+            .strictObject({ createSupportingIndexes: z.boolean().optional(), entries: shardingEntries })
+            .optional(),
+        })
+        .optional(),
+    },
+    { error: "the Migration inputs must be an object" },
+  )
+  .superRefine((inputs, ctx) => crossFieldRules(inputs as MigrationInputs, ctx));
+
+export type MigrationInputs = {
+  providerVersion?: string;
+  resourceName?: string;
+  engine?: EngineChoice;
+  source: { uri?: string; cloudManager?: z.infer<typeof cloudManagerSource> };
+  target: { uri?: string; atlas?: z.infer<typeof atlasTarget> };
+  namespaces?: { include?: string[]; exclude?: string[] };
+  cutover?: boolean;
+  verificationMode?: VerificationMode;
+  writeBlocking?: { mode?: WriteBlockingMode; readOnlyUsers?: string[]; quietSeconds?: number };
+  timeouts?: { createMinutes?: number; cutoverMinutes?: number; pollSeconds?: number; readyLagSeconds?: number };
+  builtin?: {
+    batchBytes?: number;
+    parallelCollections?: number;
+    partitionDocuments?: number;
+    replayBatchSize?: number;
+    detachedWorker?: boolean;
+  };
+  atlasPush?: {
+    orgId: string;
+    migrationHost: string;
+    dropDestinationData?: boolean;
+    createLinkToken?: boolean;
+    linkTokenAccessListIps?: string[];
+    hostnameSchemaType?: "PUBLIC" | "PRIVATE_LINK" | "VPC_PEERING";
+    privateLinkId?: string;
+    sharding?: { createSupportingIndexes?: boolean; entries: ShardingEntry[] };
+  };
+  mongosync?: {
+    urls: string[];
+    reversible?: boolean;
+    enableVerification?: boolean;
+    version?: string;
+    sharding?: { createSupportingIndexes?: boolean; entries: ShardingEntry[] };
+  };
+};
+
+type Ctx = z.core.$RefinementCtx<unknown>;
+
+function fail(ctx: Ctx, path: (string | number)[], message: string): void {
+  ctx.addIssue({ code: "custom", path, message });
+}
+
+/** Rules that involve more than one field. Each skips itself when a value it needs is unknown. */
+function crossFieldRules(inputs: MigrationInputs, ctx: Ctx): void {
+  const { source, target } = inputs;
+  const sourceKnown = !isUnknown(source) && !isUnknown(source?.uri) && !isUnknown(source?.cloudManager);
+  if (sourceKnown) {
+    if (source.uri !== undefined && source.cloudManager !== undefined)
+      fail(ctx, ["source"], "source takes either uri or cloudManager, not both: uri for builtin/mongosync, cloudManager for atlas-push");
+    if (source.uri === undefined && source.cloudManager === undefined)
+      fail(ctx, ["source"], "source needs uri (the source's connection string) or cloudManager (a Cloud Manager–monitored cluster for atlas-push)");
+  }
+  const targetKnown = !isUnknown(target) && !isUnknown(target?.uri) && !isUnknown(target?.atlas);
+  if (targetKnown && target.uri === undefined && target.atlas === undefined)
+    fail(ctx, ["target"], "target needs uri (the Atlas cluster's connection string) and/or atlas: { projectId, clusterName }");
+
+  if (containsUnknown(inputs.engine) || !sourceKnown || !targetKnown || containsUnknown(inputs.mongosync)) return;
+  const engine = resolveEngine(inputs);
+  const tier = target.atlas?.tier?.toUpperCase();
+  const sharedTier = tier !== undefined && !isUnknown(tier) && SHARED_TIERS.has(tier);
+
+  if (engine === "atlas-push") {
+    if (!source.cloudManager)
+      fail(ctx, ["source", "cloudManager"], "engine atlas-push needs source.cloudManager { groupId, clusterName }: Atlas push migration only reads Cloud Manager–monitored clusters; use engine builtin or mongosync for a plain connection string");
+    if (!target.atlas)
+      fail(ctx, ["target", "atlas"], "engine atlas-push needs target.atlas { projectId, clusterName }");
+    if (!inputs.atlasPush)
+      fail(ctx, ["atlasPush"], "engine atlas-push needs atlasPush { orgId, migrationHost }");
+    if (sharedTier)
+      fail(ctx, ["target", "atlas", "tier"], `Atlas live migration does not accept ${tier} targets; use engine builtin (or "auto") for M0/flex`);
+  } else {
+    if (source.cloudManager && !source.uri)
+      fail(ctx, ["source", "uri"], `engine ${engine} reads the source through a connection string: set source.uri (source.cloudManager is for engine atlas-push)`);
+    if (!target.uri)
+      fail(ctx, ["target", "uri"], `engine ${engine} writes through a connection string: set target.uri (the Atlas cluster's connection string with a database user)`);
+  }
+  if (engine === "mongosync") {
+    if (!inputs.mongosync) fail(ctx, ["mongosync", "urls"], "engine mongosync needs mongosync.urls: the API URL of each mongosync you run");
+    if (sharedTier) fail(ctx, ["target", "atlas", "tier"], `mongosync does not support ${tier} targets; use engine builtin for M0/flex`);
+  }
+  if (source.uri && target.uri && !containsUnknown(source.uri) && !containsUnknown(target.uri)) {
+    try {
+      if (deploymentIdentity(source.uri) === deploymentIdentity(target.uri))
+        fail(ctx, ["target", "uri"], "target.uri points at the same deployment as source.uri; the target must be a different cluster");
+    } catch {
+      /* a malformed URI already has its own message */
+    }
+  }
+
+  const ns = inputs.namespaces;
+  if (ns && !containsUnknown(ns)) {
+    for (const [i, inc] of (ns.include ?? []).entries()) {
+      for (const exc of ns.exclude ?? []) {
+        if (namespacePatternProblem(inc) || namespacePatternProblem(exc)) continue;
+        if (patternCovers(exc, inc))
+          fail(ctx, ["namespaces", "include", i], `namespaces.exclude "${exc}" removes everything namespaces.include "${inc}" asks for; drop one of the two`);
+      }
+    }
+    const seen = new Set<string>();
+    for (const [i, p] of (ns.include ?? []).entries()) {
+      if (seen.has(p)) fail(ctx, ["namespaces", "include", i], `namespaces.include lists "${p}" twice; list it once`);
+      seen.add(p);
+    }
+  }
+
+  const wb = inputs.writeBlocking;
+  if (wb && !containsUnknown(wb)) {
+    if (wb.mode === "readOnlyUsers" && (wb.readOnlyUsers ?? []).length === 0)
+      fail(ctx, ["writeBlocking", "readOnlyUsers"], 'writeBlocking.mode "readOnlyUsers" needs writeBlocking.readOnlyUsers: the source users the application writes with, as "user@db"');
+    for (const [i, u] of (wb.readOnlyUsers ?? []).entries()) {
+      if (!/^[^@\s]+@[^@\s]+$/.test(u))
+        fail(ctx, ["writeBlocking", "readOnlyUsers", i], `writeBlocking.readOnlyUsers entry "${u}" must be "user@db", e.g. "app@admin"`);
+    }
+  }
+  if (inputs.mongosync?.reversible && wb?.mode === "none")
+    fail(ctx, ["mongosync", "reversible"], 'mongosync.reversible needs write blocking; set writeBlocking.mode to "auto" or drop reversible');
+}
+
+/** Hosts + replica set / SRV name, credentials and options left out: "which deployment is this?" */
+export function deploymentIdentity(uri: string): string {
+  const parsed = parseMongoUri(uri);
+  return JSON.stringify([parsed.srvHost ?? parsed.hosts, parsed.replicaSet ?? null]);
+}
+
+/** `auto` ⇒ M0/flex target: builtin; Cloud Manager source: atlas-push; mongosync URLs given: mongosync; else builtin. */
+export function resolveEngine(inputs: Pick<MigrationInputs, "engine" | "source" | "target" | "mongosync">): EngineName {
+  const requested = inputs.engine ?? "auto";
+  if (requested !== "auto") return requested;
+  const tier = inputs.target?.atlas?.tier?.toUpperCase();
+  if (tier && SHARED_TIERS.has(tier)) return "builtin";
+  if (inputs.source?.cloudManager) return "atlas-push";
+  if (inputs.mongosync?.urls?.length) return "mongosync";
+  return "builtin";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// check
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+function valueAt(root: unknown, path: PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
+function propertyName(path: PropertyKey[]): string {
+  return path.reduce<string>((acc, key) => {
+    if (typeof key === "number") return `${acc}[${key}]`;
+    return acc ? `${acc}.${String(key)}` : String(key);
+  }, "");
+}
+
+const KNOWN_KEYS = [
+  "engine", "source", "target", "namespaces", "cutover", "verificationMode", "writeBlocking", "timeouts",
+  "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
+  "readOnlyUsers", "quietSeconds", "createMinutes", "cutoverMinutes", "pollSeconds", "readyLagSeconds",
+];
+
+function suggestion(key: string): string {
+  const lower = key.toLowerCase();
+  const match = KNOWN_KEYS.find((k) => k.toLowerCase() === lower);
+  return match ? `; did you mean "${match}"?` : "";
+}
+
+/** Validation failures of the inputs, one per problem, each naming the property. Never throws. */
+export function validateInputs(news: Record<string, unknown>): CheckFailure[] {
+  if (news === null || typeof news !== "object" || Array.isArray(news)) {
+    return [{ property: "inputs", reason: "the Migration inputs must be an object with source and target" }];
+  }
+  const { __provider: _ignored, ...inputs } = news;
+  const result = migrationInputsSchema.safeParse(inputs);
+  if (result.success) return [];
+  const failures: CheckFailure[] = [];
+  for (const issue of result.error.issues) {
+    // A rule about a value that is not known yet (preview) is not a failure: it runs again at `pulumi up`.
+    const unknownOnPath = issue.path.some((_, i) => isUnknown(valueAt(inputs, issue.path.slice(0, i + 1))));
+    if (unknownOnPath || isUnknown(valueAt(inputs, issue.path))) continue;
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const property = propertyName([...issue.path, key]);
+        failures.push({ property, reason: `unknown property "${property}"${suggestion(key)}; remove it or fix its name` });
+      }
+      continue;
+    }
+    const property = propertyName(issue.path) || "inputs";
+    failures.push({ property, reason: redact(issue.message) });
+  }
+  return failures;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Inputs → MigrationSpec
+
+export const DEFAULTS = {
+  createMinutes: 20,
+  cutoverMinutes: 30,
+  pollSeconds: 10,
+  readyLagSeconds: 10,
+  batchBytes: 8 * 1024 * 1024,
+  parallelCollections: 4,
+  partitionDocuments: 200_000,
+  replayBatchSize: 500,
+  quietSeconds: 30,
+};
+
+/** A stable id for this migration: the resource name plus what it moves, never a credential. */
+export function migrationIdFor(inputs: MigrationInputs): string {
+  const engine = resolveEngine(inputs);
+  const identity = {
+    engine,
+    source: inputs.source.uri ? deploymentIdentity(inputs.source.uri) : inputs.source.cloudManager && {
+      groupId: inputs.source.cloudManager.groupId,
+      clusterName: inputs.source.cloudManager.clusterName,
+    },
+    target: inputs.target.uri ? deploymentIdentity(inputs.target.uri) : inputs.target.atlas && {
+      projectId: inputs.target.atlas.projectId,
+      clusterName: inputs.target.atlas.clusterName,
+    },
+    namespaces: normalizedNamespaces(inputs),
+  };
+  const digest = crypto.createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 12);
+  const name = (inputs.resourceName ?? "migration").replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);
+  return `${name}-${digest}`;
+}
+
+export function normalizedNamespaces(inputs: Pick<MigrationInputs, "namespaces">): NamespaceFilter {
+  return {
+    include: [...(inputs.namespaces?.include ?? [])].sort(),
+    exclude: [...(inputs.namespaces?.exclude ?? [])].sort(),
+  };
+}
+
+export function toSpec(inputs: MigrationInputs): MigrationSpec {
+  const engine = resolveEngine(inputs);
+  const t = inputs.timeouts ?? {};
+  const b = inputs.builtin ?? {};
+  const wb = inputs.writeBlocking ?? {};
+  const spec: MigrationSpec = {
+    migrationId: migrationIdFor(inputs),
+    resourceName: inputs.resourceName ?? "migration",
+    engine,
+    source: { ...inputs.source },
+    target: { ...inputs.target },
+    namespaces: normalizedNamespaces(inputs),
+    verification: inputs.verificationMode ?? "full",
+    writeBlocking: wb.mode ?? "auto",
+    timeouts: {
+      createSeconds: (t.createMinutes ?? DEFAULTS.createMinutes) * 60,
+      cutoverSeconds: (t.cutoverMinutes ?? DEFAULTS.cutoverMinutes) * 60,
+      pollSeconds: t.pollSeconds ?? DEFAULTS.pollSeconds,
+      readyLagSeconds: t.readyLagSeconds ?? DEFAULTS.readyLagSeconds,
+    },
+    builtin: {
+      batchBytes: b.batchBytes ?? DEFAULTS.batchBytes,
+      parallelCollections: b.parallelCollections ?? DEFAULTS.parallelCollections,
+      partitionDocuments: b.partitionDocuments ?? DEFAULTS.partitionDocuments,
+      replayBatchSize: b.replayBatchSize ?? DEFAULTS.replayBatchSize,
+      readOnlyUsers: wb.readOnlyUsers ?? [],
+      quietSeconds: wb.quietSeconds ?? DEFAULTS.quietSeconds,
+      detachedWorker: b.detachedWorker ?? false,
+    },
+  };
+  if (inputs.atlasPush) {
+    const a = inputs.atlasPush;
+    spec.atlasPush = {
+      orgId: a.orgId,
+      migrationHost: a.migrationHost,
+      dropDestinationData: a.dropDestinationData ?? false,
+      createLinkToken: a.createLinkToken ?? false,
+      linkTokenAccessListIps: a.linkTokenAccessListIps,
+      hostnameSchemaType: a.hostnameSchemaType,
+      privateLinkId: a.privateLinkId,
+      sharding: a.sharding && {
+        createSupportingIndexes: a.sharding.createSupportingIndexes ?? true,
+        entries: a.sharding.entries,
+      },
+    };
+  }
+  if (inputs.mongosync) {
+    const m = inputs.mongosync;
+    spec.mongosync = {
+      urls: m.urls,
+      reversible: m.reversible ?? false,
+      enableVerification: m.enableVerification ?? true,
+      version: m.version,
+      sharding: m.sharding && {
+        createSupportingIndexes: m.sharding.createSupportingIndexes ?? true,
+        entries: m.sharding.entries,
+      },
+    };
+  }
+  return spec;
+}
