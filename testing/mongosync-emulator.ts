@@ -38,6 +38,8 @@ export interface InjectedFault {
   endpoint?: MongosyncEndpoint;
   /** How many matching requests fail. Default 1. */
   times?: number;
+  /** Let this many matching requests through first. Default 0. */
+  skip?: number;
   fault: MongosyncFault;
 }
 
@@ -47,6 +49,8 @@ export interface LoggedRequest {
   endpoint: string;
   body?: unknown;
   status: number | "reset";
+  /** The `progress` document served, for GET /progress. */
+  progress?: Record<string, unknown>;
   /** The state after the request was handled. */
   stateAfter: string;
   fault?: MongosyncFault["kind"];
@@ -57,7 +61,7 @@ export class MongosyncEmulator {
   readonly requests: LoggedRequest[] = [];
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
-  private faults: Array<{ endpoint?: MongosyncEndpoint; remaining: number; fault: MongosyncFault }> = [];
+  private faults: Array<{ endpoint?: MongosyncEndpoint; skip: number; remaining: number; fault: MongosyncFault }> = [];
   private port = 0;
 
   private constructor(options: MongosyncEmulatorOptions) {
@@ -105,7 +109,7 @@ export class MongosyncEmulator {
 
   /** Queues a fault for the next matching request(s). */
   inject(fault: InjectedFault): void {
-    this.faults.push({ endpoint: fault.endpoint, remaining: fault.times ?? 1, fault: fault.fault });
+    this.faults.push({ endpoint: fault.endpoint, skip: fault.skip ?? 0, remaining: fault.times ?? 1, fault: fault.fault });
   }
 
   /** Requests received, optionally only those to one endpoint (faulted ones included). */
@@ -117,6 +121,10 @@ export class MongosyncEmulator {
     const index = this.faults.findIndex((f) => f.remaining > 0 && (f.endpoint === undefined || f.endpoint === endpoint));
     if (index < 0) return undefined;
     const entry = this.faults[index];
+    if (entry.skip > 0) {
+      entry.skip -= 1;
+      return undefined;
+    }
     entry.remaining -= 1;
     if (entry.remaining === 0) this.faults.splice(index, 1);
     return entry.fault;
@@ -173,6 +181,7 @@ export class MongosyncEmulator {
       const method = req.method ?? "GET";
       if (method === "GET" && endpoint === "progress") {
         const progress = this.machine.progress();
+        entry.progress = progress;
         if (this.machine.options.advanceOnProgress) this.machine.tick();
         if (after) return after();
         return reply(200, { success: true, progress });

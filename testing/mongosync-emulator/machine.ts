@@ -170,7 +170,8 @@ export class MongosyncMachine {
   get canCommit(): boolean {
     if (this.state !== "RUNNING" || this.copying || this.failure) return false;
     if (this.runTicks < this.options.copyTicks + this.options.catchUpTicks && !this.reversed) return false;
-    if (this.verifierEnabled && this.verifierPhase !== "stream hashing") return false; // 1.17+: verifier must be ready
+    // 1.17+: canCommit waits for the verifier; before 1.17 it could be true while the verifier still hashed.
+    if (atLeast(this.parsedVersion, 1, 17) && this.verifierEnabled && this.verifierPhase !== "stream hashing") return false;
     const lag = this.lagSeconds ?? Infinity;
     if (atLeast(this.parsedVersion, 1, 21) && lag > 30) return false; // 1.21+: false while lag > 30 s
     return true;

@@ -367,9 +367,9 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       const poll = pollMs(spec);
 
       /** Polls until `done` holds; fails on an unknown state; DeadlineExceededError (resumable) at the deadline. */
-      const waitFor = async (what: string, done: (each: InstanceProgress[], c: CombinedProgress) => boolean) => {
-        for (;;) {
-          const each = await client.progressEach();
+      const waitFor = async (what: string, done: (each: InstanceProgress[], c: CombinedProgress) => boolean, fresh?: InstanceProgress[]) => {
+        for (let reuse = fresh; ; reuse = undefined) {
+          const each = reuse ?? (await client.progressEach());
           const c = combineProgress(each);
           throwIfFailed(c, spec, handle);
           if (done(each, c)) return { each, c };
@@ -391,7 +391,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
 
       let before: CombinedProgress | undefined;
       if (each.some((i) => i.progress.state === "RUNNING" || i.progress.state === "PAUSED")) {
-        if (await resumePaused(client, each, ctx)) ({ each, c } = await waitFor("reading progress", () => true));
+        const resumed = await resumePaused(client, each, ctx);
         // Step 1: canCommit, small lag, verifier stream hashing — on every instance not yet committing (a
         // previous, interrupted cutover may have committed some of them).
         ctx.log(`cutover: waiting until mongosync can commit (canCommit, lag ≤ ${opts.readyLagSeconds} s${opts.requireVerifier ? ", verifier stream hashing" : ""})`);
@@ -399,7 +399,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
           const running = all.filter((i) => i.progress.state === "RUNNING");
           const othersCommitting = all.every((i) => ["RUNNING", "COMMITTING", "COMMITTED"].includes(i.progress.state));
           return othersCommitting && (running.length === 0 || readyToCommit(combineProgress(running), opts));
-        }));
+        }, resumed ? undefined : each)); // the read above still counts, unless a resume just changed the state
         before = c;
         // Step 2 (stop source writes) is mongosync's own write blocking at /commit, or the user's job.
         ctx.log(
