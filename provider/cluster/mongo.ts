@@ -1,9 +1,564 @@
-// MongoClusterPort: placeholder until the driver adapter lands (next commit).
-import type { ClusterPort } from "./port";
-import type { OpenClusterOptions } from "./open";
+// MongoClusterPort: ClusterPort on the real `mongodb` driver.
+//
+// Documents are read with promoteValues/promoteLongs/promoteBuffers off and bsonRegExp on, so Int64,
+// Double, Decimal128, BSON regexes (with flags JS cannot express) and Binary subtypes reach the target as
+// they were. Ranges in `_id` order use the `_id` index bounds (find with min/max and a hint) rather than
+// $gt/$lt, because MongoDB's comparison operators only match values of the same type while `_id` order
+// spans every type. Errors keep the driver's classes and codes (so callers can tell retryable ones), but
+// their messages are redacted; a change history that no longer reaches the resume point becomes
+// HistoryLostError.
 
-export class MongoClusterPort {
-  static async connect(_uri: string, _options: OpenClusterOptions = {}): Promise<ClusterPort> {
-    throw new Error("MongoClusterPort is not implemented yet");
+import {
+  MongoClient,
+  MongoServerError,
+  Timestamp,
+  type ChangeStream,
+  type ChangeStreamOptions,
+  type Document,
+  type MongoClientOptions,
+} from "mongodb";
+import { HistoryLostError, describeError, redact } from "../errors";
+import { EXACT_BSON, bsonEquals } from "./bson-order";
+import type { OpenClusterOptions } from "./open";
+import {
+  CHECKPOINT_DATABASE,
+  type BulkWriteOutcome,
+  type ChangeCursor,
+  type ChangeEvent,
+  type ChangeStreamStart,
+  type CheckpointStore,
+  type ClusterPort,
+  type CollectionInfo,
+  type CollectionKind,
+  type CollectionStats,
+  type IdRange,
+  type IndexSpec,
+  type Namespace,
+  type OplogWindow,
+  type Privilege,
+  type ResumeToken,
+  type ServerInfo,
+  type Topology,
+  type UserInfo,
+  type WriteOperation,
+} from "./port";
+
+const INTERNAL_DATABASES = new Set(["admin", "config", "local", CHECKPOINT_DATABASE]);
+const CHECKPOINT_COLLECTION = "checkpoints";
+
+/** Server error codes meaning the change history no longer covers the stream's position. */
+const HISTORY_LOST_CODES = new Set([
+  286, // ChangeStreamHistoryLost
+  280, // ChangeStreamFatalError (e.g. resume token not found)
+  136, // CappedPositionLost
+]);
+
+/** listCollections / listIndexes metadata: numbers as JS numbers (as MemoryCluster reports them), regex kept. */
+const METADATA_BSON = { promoteValues: true, promoteLongs: true, bsonRegExp: true } as const;
+
+/** `scheme://host1,host2` — no credentials, no query string (it may hold secrets). */
+export function describeUri(uri: string): string {
+  const match = /^([a-z+]+:\/\/)(?:[^@/]*@)?([^/?]*)/i.exec(uri);
+  return match ? `${match[1]}${match[2]}` : redact(uri);
+}
+
+/** Rewrites an error so nothing secret leaves it, and maps lost change history to HistoryLostError. */
+function translate(err: unknown, context: string): Error {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "number" && HISTORY_LOST_CODES.has(code)) {
+    return new HistoryLostError(
+      `${context}: the source's change history (oplog) no longer reaches the resume point (${describeError(err)}); restart the sync from a fresh copy`,
+    );
+  }
+  if (err instanceof Error) {
+    err.message = redact(err.message);
+    if (err.stack) err.stack = redact(err.stack);
+    // MongoBulkWriteError: surface the first write error's code like MemoryCluster does.
+    const bulk = err as Error & { code?: number; writeErrors?: Array<{ code?: number }> | { code?: number } };
+    if (bulk.code === undefined && bulk.writeErrors) {
+      const first = Array.isArray(bulk.writeErrors) ? bulk.writeErrors[0] : bulk.writeErrors;
+      if (first?.code !== undefined) bulk.code = first.code;
+    }
+    return err;
+  }
+  return new Error(`${context}: ${describeError(err)}`);
+}
+
+function stripIndexMetadata(spec: Document): IndexSpec {
+  const { v: _v, key, name, ns: _ns, ...options } = spec;
+  return { name: name as string, key: key as Document, options };
+}
+
+export class MongoClusterPort implements ClusterPort {
+  readonly description: string;
+  /** Remembered for deployments where the server cannot report it (mongos has no `repl` section). */
+  private lastWriteBlockingSet: boolean | undefined;
+
+  private constructor(
+    private readonly client: MongoClient,
+    description: string,
+  ) {
+    this.description = description;
+  }
+
+  /** Connects and checks the deployment answers; the error names the URI with credentials masked. */
+  static async connect(uri: string, options: OpenClusterOptions = {}): Promise<MongoClusterPort> {
+    const description = describeUri(uri);
+    const clientOptions: MongoClientOptions = {
+      appName: options.appName ?? "pulumi-atlas-migration",
+      ...(options.driverOptions as MongoClientOptions | undefined),
+    };
+    let client: MongoClient | undefined;
+    try {
+      client = new MongoClient(uri, clientOptions);
+      await client.connect();
+      await client.db("admin").command({ ping: 1 });
+    } catch (err) {
+      await client?.close().catch(() => undefined);
+      throw new Error(redact(`cannot connect to ${description}: ${describeError(err)}`));
+    }
+    return new MongoClusterPort(client, description);
+  }
+
+  /** Wraps a client the caller already connected (tests); close() closes it. */
+  static fromClient(client: MongoClient, description = "mongodb://(client)"): MongoClusterPort {
+    return new MongoClusterPort(client, description);
+  }
+
+  private async run<T>(what: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      throw translate(err, `${this.description}: ${what}`);
+    }
+  }
+
+  private collection(ns: Namespace) {
+    return this.client.db(ns.db).collection(ns.coll);
+  }
+
+  // ---- metadata ----------------------------------------------------------------------------------------
+
+  serverInfo(): Promise<ServerInfo> {
+    return this.run("serverInfo", async () => {
+      const admin = this.client.db("admin");
+      const hello = await admin.command({ hello: 1 });
+      const build = await admin.command({ buildInfo: 1 });
+      const topology: Topology = hello.msg === "isdbgrid" ? "sharded" : hello.setName ? "replicaSet" : "standalone";
+      const version = String(build.version);
+      const major = Number(version.split(".")[0]);
+      return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && major >= 6 };
+    });
+  }
+
+  privileges(): Promise<Privilege[]> {
+    return this.run("privileges", async () => {
+      const status = await this.client.db("admin").command({ connectionStatus: 1, showPrivileges: true });
+      const authInfo = status.authInfo ?? {};
+      const users = (authInfo.authenticatedUsers as unknown[] | undefined) ?? [];
+      if (users.length === 0) {
+        // Not authenticated yet connected and answering: access control is off, everything is allowed.
+        return [{ resource: { anyResource: true }, actions: ["anyAction"] }];
+      }
+      return ((authInfo.authenticatedUserPrivileges as Document[] | undefined) ?? []).map((p) => ({
+        resource: { ...(p.resource as Document) },
+        actions: [...(p.actions as string[])],
+      }));
+    });
+  }
+
+  listCollections(): Promise<CollectionInfo[]> {
+    return this.run("listCollections", async () => {
+      const dbs = await this.client.db("admin").admin().listDatabases({ nameOnly: true, authorizedDatabases: true });
+      const out: CollectionInfo[] = [];
+      for (const db of dbs.databases.map((d) => d.name).sort()) {
+        if (INTERNAL_DATABASES.has(db)) continue;
+        const infos = (await this.client.db(db).listCollections({}, { ...METADATA_BSON, nameOnly: false }).toArray()) as Document[];
+        for (const info of infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+          const kind = (info.type ?? "collection") as CollectionKind;
+          const indexes =
+            kind === "view"
+              ? []
+              : (await this.client.db(db).collection(info.name).listIndexes({ ...METADATA_BSON }).toArray()).map(stripIndexMetadata);
+          out.push({ db, name: info.name, kind, options: (info.options as Document | undefined) ?? {}, indexes });
+        }
+      }
+      return out;
+    });
+  }
+
+  collectionStats(ns: Namespace): Promise<CollectionStats> {
+    return this.run("collectionStats", async () => {
+      try {
+        const perShard = await this.collection(ns).aggregate([{ $collStats: { storageStats: {} } }]).toArray();
+        let count = 0;
+        let sizeBytes = 0;
+        for (const s of perShard) {
+          count += Number(s.storageStats?.count ?? 0);
+          sizeBytes += Number(s.storageStats?.size ?? 0);
+        }
+        return { count, sizeBytes };
+      } catch (err) {
+        if ((err as { code?: number }).code === 26) return { count: 0, sizeBytes: 0 }; // NamespaceNotFound
+        throw err;
+      }
+    });
+  }
+
+  createCollection(info: CollectionInfo): Promise<void> {
+    return this.run(`createCollection ${info.db}.${info.name}`, async () => {
+      const options: Document = { ...info.options };
+      if (options.clusteredIndex) {
+        const { v: _v, ...clustered } = options.clusteredIndex as Document;
+        options.clusteredIndex = clustered;
+      }
+      try {
+        await this.client.db(info.db).createCollection(info.name, options);
+      } catch (err) {
+        if ((err as { code?: number }).code !== 48) throw err; // NamespaceExists
+        const [existing] = await this.client.db(info.db).listCollections({ name: info.name }, { nameOnly: false }).toArray();
+        if ((existing?.type ?? "collection") !== info.kind) throw err;
+      }
+    });
+  }
+
+  createIndexes(ns: Namespace, indexes: IndexSpec[]): Promise<void> {
+    return this.run(`createIndexes ${ns.db}.${ns.coll}`, async () => {
+      const specs = indexes.filter((i) => i.name !== "_id_").map((i) => ({ ...i.options, key: i.key, name: i.name }));
+      if (specs.length > 0) await this.collection(ns).createIndexes(specs as never);
+    });
+  }
+
+  setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): Promise<void> {
+    return this.run(`setIndexExpiry ${ns.db}.${ns.coll}`, async () => {
+      await this.client.db(ns.db).command({ collMod: ns.coll, index: { name: indexName, expireAfterSeconds } });
+    });
+  }
+
+  dropCollection(ns: Namespace): Promise<void> {
+    return this.run(`dropCollection ${ns.db}.${ns.coll}`, async () => {
+      try {
+        await this.client.db(ns.db).dropCollection(ns.coll);
+      } catch (err) {
+        if ((err as { code?: number }).code !== 26) throw err; // already gone (servers before 7.0 say so)
+      }
+    });
+  }
+
+  renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
+    return this.run(`renameCollection ${from.db}.${from.coll}`, async () => {
+      await this.client.db("admin").command({ renameCollection: `${from.db}.${from.coll}`, to: `${to.db}.${to.coll}`, dropTarget });
+    });
+  }
+
+  dropDatabase(db: string): Promise<void> {
+    return this.run(`dropDatabase ${db}`, async () => {
+      await this.client.db(db).dropDatabase();
+    });
+  }
+
+  // ---- data --------------------------------------------------------------------------------------------
+
+  countDocuments(ns: Namespace): Promise<number> {
+    return this.run(`countDocuments ${ns.db}.${ns.coll}`, () => this.collection(ns).countDocuments({}));
+  }
+
+  splitPoints(ns: Namespace, parts: number): Promise<unknown[]> {
+    return this.run(`splitPoints ${ns.db}.${ns.coll}`, async () => {
+      if (parts <= 1) return [];
+      const total = await this.collection(ns).countDocuments({});
+      const points: unknown[] = [];
+      let lastAt = 0;
+      for (let i = 1; i < parts; i++) {
+        const at = Math.floor((i * total) / parts);
+        if (at <= lastAt || at >= total) continue;
+        // Walk the `_id` index only (covered query): cheap even for large collections.
+        const [doc] = await this.collection(ns)
+          .find({}, { ...EXACT_BSON, hint: { _id: 1 }, sort: { _id: 1 }, skip: at, limit: 1, projection: { _id: 1 } })
+          .toArray();
+        if (!doc) break;
+        points.push(doc._id);
+        lastAt = at;
+      }
+      return points;
+    });
+  }
+
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
+    let lower: unknown = range.after !== undefined ? range.after : range.from;
+    let lowerExclusive = range.after !== undefined;
+    const fetch = async (): Promise<Document[]> =>
+      this.run(`scan ${ns.db}.${ns.coll}`, async () => {
+        const docs = await this.collection(ns)
+          .find(
+            {},
+            {
+              ...EXACT_BSON,
+              hint: { _id: 1 },
+              sort: { _id: 1 },
+              ...(lower !== undefined ? { min: { _id: lower } } : {}),
+              ...(range.before !== undefined ? { max: { _id: range.before } } : {}),
+              limit: size + (lowerExclusive ? 1 : 0),
+              batchSize: size + 1,
+            },
+          )
+          .toArray();
+        if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+        const batch = docs.slice(0, size);
+        if (batch.length > 0) {
+          lower = batch[batch.length - 1]._id;
+          lowerExclusive = true;
+        }
+        return batch;
+      });
+    return {
+      [Symbol.asyncIterator]: () => ({
+        next: async (): Promise<IteratorResult<Document[]>> => {
+          const batch = await fetch();
+          return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
+        },
+      }),
+    };
+  }
+
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
+    return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
+      if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
+      try {
+        // Documents are copied as they are, even ones a validator added later would reject.
+        const result = await this.collection(ns).bulkWrite(ops as never, { ordered, bypassDocumentValidation: true, ignoreUndefined: false });
+        return {
+          inserted: result.insertedCount,
+          upserted: result.upsertedCount,
+          matched: result.matchedCount,
+          modified: result.modifiedCount,
+          deleted: result.deletedCount,
+        };
+      } catch (err) {
+        const partial = (err as { result?: { insertedCount: number; upsertedCount: number; matchedCount: number; modifiedCount: number; deletedCount: number } }).result;
+        if (partial && typeof partial.insertedCount === "number") {
+          Object.assign(err as object, {
+            outcome: {
+              inserted: partial.insertedCount,
+              upserted: partial.upsertedCount,
+              matched: partial.matchedCount,
+              modified: partial.modifiedCount,
+              deleted: partial.deletedCount,
+            },
+          });
+        }
+        throw err;
+      }
+    });
+  }
+
+  findById(ns: Namespace, id: unknown): Promise<Document | null> {
+    return this.run(`findById ${ns.db}.${ns.coll}`, () => this.collection(ns).findOne({ _id: id as never }, { ...EXACT_BSON }));
+  }
+
+  // ---- change history ----------------------------------------------------------------------------------
+
+  clusterTime(): Promise<Timestamp | undefined> {
+    return this.run("clusterTime", async () => {
+      const session = this.client.startSession();
+      try {
+        await this.client.db("admin").command({ ping: 1 }, { session });
+        if (session.operationTime) return session.operationTime;
+      } finally {
+        await session.endSession();
+      }
+      const hello = await this.client.db("admin").command({ hello: 1 });
+      const ts = hello.lastWrite?.opTime?.ts;
+      return ts instanceof Timestamp ? ts : undefined;
+    });
+  }
+
+  watch(start: ChangeStreamStart): Promise<ChangeCursor> {
+    return this.run("watch", async () => {
+      const info = await this.serverInfo();
+      if (info.topology === "standalone") {
+        throw new MongoServerError({ message: "The $changeStream stage is only supported on replica sets", code: 40573, codeName: "Location40573" });
+      }
+      const options: ChangeStreamOptions = {
+        ...EXACT_BSON,
+        fullDocument: "updateLookup",
+        maxAwaitTimeMS: 250,
+        // DDL beyond drop/rename/dropDatabase (create, createIndexes, modify, …) is only shown on request.
+        showExpandedEvents: Number(info.version.split(".")[0]) >= 6,
+      };
+      if (start.resumeAfter) options.resumeAfter = start.resumeAfter;
+      else if (start.startAtOperationTime) options.startAtOperationTime = start.startAtOperationTime;
+      // Our own checkpoint database is never replayed.
+      const stream = this.client.watch([{ $match: { "ns.db": { $ne: CHECKPOINT_DATABASE } } }], options);
+      const cursor = new MongoChangeCursor(stream, this.description);
+      // Open the stream now, so an out-of-window start fails here rather than at the first batch.
+      await cursor.prime();
+      return cursor;
+    });
+  }
+
+  oplogWindow(): Promise<OplogWindow | undefined> {
+    return this.run("oplogWindow", async () => {
+      const info = await this.serverInfo();
+      if (info.topology !== "replicaSet") return undefined;
+      const oplog = this.client.db("local").collection("oplog.rs");
+      const [first] = await oplog.find({}, { sort: { $natural: 1 }, limit: 1, projection: { ts: 1 } }).toArray();
+      const [last] = await oplog.find({}, { sort: { $natural: -1 }, limit: 1, projection: { ts: 1 } }).toArray();
+      if (!first || !last) return undefined;
+      const firstTs = first.ts as Timestamp;
+      const lastTs = last.ts as Timestamp;
+      return { first: firstTs, last: lastTs, seconds: (lastTs.high >>> 0) - (firstTs.high >>> 0) };
+    });
+  }
+
+  // ---- write blocking and users ------------------------------------------------------------------------
+
+  setUserWriteBlocking(enabled: boolean): Promise<void> {
+    return this.run("setUserWriteBlockMode", async () => {
+      await this.client.db("admin").command({ setUserWriteBlockMode: 1, global: enabled });
+      this.lastWriteBlockingSet = enabled;
+    });
+  }
+
+  userWriteBlocking(): Promise<boolean> {
+    return this.run("userWriteBlocking", async () => {
+      // serverStatus().repl.userWriteBlockMode: 1 = disabled, 2 = enabled (0 = unknown). Absent on mongos.
+      const status = await this.client.db("admin").command({ serverStatus: 1, repl: 1 });
+      const mode = status.repl?.userWriteBlockMode;
+      if (typeof mode === "number" && mode !== 0) return mode === 2;
+      return this.lastWriteBlockingSet ?? false;
+    });
+  }
+
+  listUsers(): Promise<UserInfo[]> {
+    return this.run("listUsers", async () => {
+      const result = await this.client.db("admin").command({ usersInfo: { forAllDBs: true } });
+      return ((result.users as Document[] | undefined) ?? []).map((u) => ({
+        user: String(u.user),
+        db: String(u.db),
+        roles: ((u.roles as Document[] | undefined) ?? []).map((r) => ({ role: String(r.role), db: String(r.db) })),
+      }));
+    });
+  }
+
+  setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void> {
+    return this.run(`setUserRoles ${user}@${db}`, async () => {
+      await this.client.db(db).command({ updateUser: user, roles });
+    });
+  }
+
+  // ---- checkpoints -------------------------------------------------------------------------------------
+
+  checkpoints(migrationId: string): CheckpointStore {
+    const collection = this.client.db(CHECKPOINT_DATABASE).collection<CheckpointRecord>(CHECKPOINT_COLLECTION);
+    const idOf = (key: string): string => `${migrationId}/${key}`;
+    const strip = (value: Document): Document => {
+      const { version: _ignored, ...rest } = value;
+      return rest;
+    };
+    const run = <T>(what: string, body: () => Promise<T>): Promise<T> => this.run(`checkpoint ${what}`, body);
+    return {
+      get: (key) =>
+        run("get", async () => {
+          const doc = await collection.findOne({ _id: idOf(key) });
+          return doc ? { ...(doc.value as Document), version: doc.version as number } : null;
+        }),
+      put: (key, value) =>
+        run("put", async () => {
+          await collection.updateOne(
+            { _id: idOf(key) },
+            { $set: { migrationId, key, value: strip(value) }, $inc: { version: 1 } },
+            { upsert: true },
+          );
+        }),
+      compareAndSet: (key, expectedVersion, value) =>
+        run("compareAndSet", async () => {
+          if (expectedVersion === null) {
+            try {
+              await collection.insertOne({ _id: idOf(key), migrationId, key, version: 1, value: strip(value) });
+              return true;
+            } catch (err) {
+              if ((err as { code?: number }).code === 11000) return false;
+              throw err;
+            }
+          }
+          const result = await collection.updateOne(
+            { _id: idOf(key), version: expectedVersion },
+            { $set: { value: strip(value), version: expectedVersion + 1 } },
+          );
+          return result.matchedCount === 1;
+        }),
+      clear: () =>
+        run("clear", async () => {
+          await collection.deleteMany({ migrationId });
+        }),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+/** How a checkpoint is stored: one document per key, `version` bumped by every write. */
+interface CheckpointRecord {
+  _id: string;
+  migrationId: string;
+  key: string;
+  version: number;
+  value: Document;
+}
+
+/** A change stream read in batches: nextBatch waits at most `maxWaitMs` for the first event. */
+class MongoChangeCursor implements ChangeCursor {
+  private readonly pending: ChangeEvent[] = [];
+
+  constructor(
+    private readonly stream: ChangeStream,
+    private readonly description: string,
+  ) {}
+
+  /** Runs the initial aggregate (tryNext opens the cursor) and keeps whatever event it returned. */
+  async prime(): Promise<void> {
+    try {
+      const first = await this.stream.tryNext();
+      if (first) this.pending.push(first as unknown as ChangeEvent);
+    } catch (err) {
+      await this.stream.close().catch(() => undefined);
+      throw translate(err, `${this.description}: change stream`);
+    }
+  }
+
+  async nextBatch(maxWaitMs: number): Promise<ChangeEvent[]> {
+    const events = this.pending.splice(0);
+    const deadline = Date.now() + Math.max(0, maxWaitMs);
+    try {
+      for (;;) {
+        // Drain what the driver already holds without another round trip.
+        if (events.length > 0 && this.stream.bufferedCount() === 0) break;
+        const next = await this.stream.tryNext();
+        if (next) {
+          events.push(next as unknown as ChangeEvent);
+          if (events.length >= 1000) break;
+          continue;
+        }
+        if (events.length > 0 || Date.now() >= deadline) break;
+      }
+    } catch (err) {
+      throw translate(err, `${this.description}: change stream`);
+    }
+    return events;
+  }
+
+  resumeToken(): ResumeToken | undefined {
+    // Events handed out ahead of this call (`pending`) are not yet consumed: resume before them.
+    if (this.pending.length > 0) return undefined;
+    return (this.stream.resumeToken as ResumeToken | null) ?? undefined;
+  }
+
+  async close(): Promise<void> {
+    await this.stream.close();
   }
 }

@@ -88,7 +88,9 @@ export class MemoryClusterConnection implements ClusterPort {
   /** Write blocking first (as the server checks it), then the caller's privilege for `action`. */
   protected requireWrite(ns: Namespace, action: string): void {
     const privileges = this.currentPrivileges();
-    if (this.state.writeBlocking && !allows(privileges, BYPASS_WRITE_BLOCKING)) throw userWritesBlockedError();
+    // Like the server, blocking spares the internal databases (admin, config, local).
+    const internal = ns.db === "admin" || ns.db === "config" || ns.db === "local";
+    if (this.state.writeBlocking && !internal && !allows(privileges, BYPASS_WRITE_BLOCKING)) throw userWritesBlockedError();
     if (!allows(privileges, action, ns.db, ns.coll)) throw unauthorizedError(ns.db, action);
   }
 
@@ -284,7 +286,7 @@ export class MemoryClusterConnection implements ClusterPort {
       if (firstError) {
         // Like the driver's MongoBulkWriteError: the first error's code, plus every write error and the
         // counts of what did succeed.
-        Object.assign(firstError, { writeErrors, result: outcome });
+        Object.assign(firstError, { writeErrors, outcome });
         throw firstError;
       }
       return outcome;
@@ -340,6 +342,9 @@ export class MemoryClusterConnection implements ClusterPort {
 
   setUserWriteBlocking(enabled: boolean): Promise<void> {
     return this.withFaults("setUserWriteBlocking", () => {
+      if (this.state.topology === "standalone") {
+        throw serverError(20, "IllegalOperation", "setUserWriteBlockMode is only supported on replica sets and sharded clusters");
+      }
       if (!this.state.supportsUserWriteBlocking) {
         throw serverError(59, "CommandNotFound", "no such command: 'setUserWriteBlockMode'");
       }

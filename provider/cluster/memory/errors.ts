@@ -25,9 +25,11 @@ export function duplicateKeyError(ns: string, indexName: string, keyValue: Docum
   return err;
 }
 
-/** setUserWriteBlockMode is on and the caller may not bypass it. */
+/** setUserWriteBlockMode is on and the caller may not bypass it (MongoDB's error_codes.yml: 371). */
+export const USER_WRITES_BLOCKED = 371;
+
 export function userWritesBlockedError(): MongoServerError {
-  return serverError(327, "UserWritesBlocked", "User writes blocked");
+  return serverError(USER_WRITES_BLOCKED, "UserWritesBlocked", "User writes blocked");
 }
 
 export function unauthorizedError(db: string, command: string): MongoServerError {
