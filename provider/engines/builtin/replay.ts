@@ -18,7 +18,7 @@ import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
 import { nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
-import { decodeBson, decodeTimestamp, encodeBson } from "./state";
+import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson } from "./state";
 
 const CRUD = new Set(["insert", "update", "replace", "delete"]);
 
@@ -172,6 +172,7 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
   let lastEventAt = ctx.now();
   let lastLogAt = -Infinity;
   const pending: PendingOps = { byNs: new Map(), count: 0 };
+  const t0 = decodeTimestamp(env.session.state.t0);
   try {
     for (;;) {
       if (ctx.now() >= env.stopAt) return "stopped";
@@ -214,6 +215,9 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
           entry.ops.set(key, op); // re-inserted last: the newest operation for this key wins
           if (pending.count >= spec.builtin.replayBatchSize) await flushOps(env, pending);
         } else {
+          // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
+          // already reflects it. Only possible for the very first events of a stream started at T0.
+          if (t0 && compareTimestamps(ev.clusterTime, t0) <= 0) continue;
           await flushOps(env, pending);
           try {
             await applyDdl(env, ev);
