@@ -104,6 +104,8 @@ export interface InjectedFault {
   parameters?: unknown[];
   /** How many matching requests get the fault (default 1). */
   times?: number;
+  /** Let this many matching requests through first. */
+  skip?: number;
   /** Carry out the operation first, then answer with the fault (a response lost after the work was done). */
   afterProcessing?: boolean;
 }
@@ -216,7 +218,7 @@ export class AtlasApiEmulator {
   private readonly validations = new Map<string, ValidationRecord>();
   private readonly nonces = new Map<string, { uses: number; lastNc: number; stale: boolean }>();
   private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
-  private readonly faults: Array<InjectedFault & { remaining: number }> = [];
+  private readonly faults: Array<InjectedFault & { remaining: number; toSkip: number }> = [];
   private readonly options: Required<Pick<AtlasEmulatorOptions, "digestAlgorithms" | "nonceMaxUses" | "tokenLifetimeSeconds" | "sunsetVersions" | "autoAdvance">> & { now: () => number };
   private port = 0;
 
@@ -266,7 +268,7 @@ export class AtlasApiEmulator {
 
   /** Queue a fault for the next `times` requests of one operation (after auth and version checks pass). */
   injectFault(fault: InjectedFault): void {
-    this.faults.push({ ...fault, remaining: fault.times ?? 1 });
+    this.faults.push({ ...fault, remaining: fault.times ?? 1, toSkip: fault.skip ?? 0 });
   }
 
   /** The user pasted the link token into Cloud Manager: the org's projects become visible. */
@@ -422,6 +424,10 @@ export class AtlasApiEmulator {
     const index = this.faults.findIndex((f) => f.operation === operation && f.remaining > 0);
     if (index < 0) return undefined;
     const fault = this.faults[index];
+    if (fault.toSkip > 0) {
+      fault.toSkip -= 1;
+      return undefined;
+    }
     fault.remaining -= 1;
     if (fault.remaining === 0) this.faults.splice(index, 1);
     return fault;

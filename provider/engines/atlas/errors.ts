@@ -106,6 +106,14 @@ function describeAtlasError(info: AtlasErrorInfo): string {
         : "the retry budget is spent";
     return `Atlas ${answer} while ${what}; gave up after ${info.gaveUp.attempts} attempt(s) because ${why}. Run \`pulumi up\` again later`;
   }
+  if (info.operation === "createMigration" && (info.status >= 500 || info.status === 0)) {
+    // Not retried (see client.ts): the job may exist now, and the API has no way to list migrations.
+    return (
+      `Atlas failed while ${what} (${info.status ? `HTTP ${info.status}, ` : ""}${code}): ${info.detail}. The migration may or ` +
+      "may not have been created and the API cannot list migrations: check Atlas → Organization → Live Migration " +
+      "before running `pulumi up` again"
+    );
+  }
   if (info.status === 410 || code === "VERSION_GONE") {
     return (
       `Atlas no longer serves API version ${info.apiVersion ?? "(unknown)"} used for ${what} (VERSION_GONE). ` +

@@ -1,0 +1,327 @@
+// The `atlas-push` engine: Atlas's own live migration for sources that Cloud Manager monitors, driven through
+// the Admin API v2 (link token → validate → create → poll → cutover).
+//
+// What Atlas does not offer shapes the engine: there is no list, no update and no cancel operation, so the
+// migration id returned by create is the only way back to a migration (kept in the handle), and deleting
+// the resource can only warn that the migration keeps running in Atlas.
+
+import { DeadlineExceededError, EngineFailedError, MigrationError, registerSecret } from "../../errors";
+import type {
+  CancelReport,
+  CutoverReport,
+  EngineContext,
+  MigrationEngine,
+  MigrationHandle,
+  MigrationSpec,
+  MigrationStatus,
+  PreflightReport,
+} from "../engine";
+import { atlasClientFor, type AtlasClient, type CallContext } from "./client";
+import { AtlasApiError } from "./errors";
+import { isActive, migrationRequest, pushParts, toMigrationStatus } from "./mapping";
+import { atlasPushPreflight } from "./preflight";
+import type { LiveMigration } from "./types";
+
+export { AtlasClient, atlasClientFor, API_VERSIONS, DEFAULT_ATLAS_BASE_URL } from "./client";
+export { AtlasApiError } from "./errors";
+
+/**
+ * Secrets an engine hands to the provider next to a handle (the link token). Attached as a NON-enumerable
+ * property, so JSON.stringify, spreading and Pulumi state never see it; the provider reads it explicitly and
+ * moves it into a secret output.
+ */
+export interface HandleSecrets {
+  linkToken?: string;
+}
+
+export function handleSecrets(handle: MigrationHandle): HandleSecrets | undefined {
+  return (handle as MigrationHandle & { secrets?: HandleSecrets }).secrets;
+}
+
+function attachSecrets<T extends object>(target: T, secrets: HandleSecrets): T {
+  Object.defineProperty(target, "secrets", { value: secrets, enumerable: false, configurable: true, writable: false });
+  return target;
+}
+
+/**
+ * The link token was created, but Cloud Manager has not been connected with it before the deadline, so
+ * Atlas cannot see the source yet. Carries the token (non-enumerable `secrets`) so the provider can output it.
+ */
+export class AtlasLinkPendingError extends MigrationError {
+  constructor(orgId: string, groupId: string, linkToken: string) {
+    super(
+      "ATLAS_LINK_PENDING",
+      `created a live-migration link token for Atlas org ${orgId}, but Cloud Manager project ${groupId} is not visible ` +
+        `to Atlas yet. Paste the token (output linkToken) into Cloud Manager → Organization Settings → Connect to Atlas, ` +
+        `provision the migration host, then run \`pulumi up\` again`,
+    );
+    this.name = "AtlasLinkPendingError";
+    attachSecrets(this, { linkToken });
+  }
+}
+
+// Handles started by this process, by migrationId: a retried start in the same process returns the same
+// migration instead of creating a second one (Atlas has no list operation to find it otherwise).
+const startedHandles = new Map<string, MigrationHandle>();
+// Migrations this process asked to cut over: Atlas's status alone cannot tell cutting over from copying.
+const cutoverRequested = new Set<string>();
+
+function clientFor(ctx: EngineContext): AtlasClient {
+  return atlasClientFor(ctx.credentials.atlas);
+}
+
+function pollMs(spec: MigrationSpec): number {
+  return Math.max(1, spec.timeouts.pollSeconds) * 1000;
+}
+
+/** Whether there is time for one more wait of `ms` before the deadline. */
+function canWait(ctx: CallContext, ms: number): boolean {
+  return ctx.now() + ms < ctx.deadline;
+}
+
+function handleIds(handle: MigrationHandle): { projectId: string; liveMigrationId: string } {
+  const projectId = handle.data.projectId;
+  if (typeof projectId !== "string" || !handle.id) {
+    throw new EngineFailedError("the atlas-push handle is missing its projectId or live migration id; delete and re-create the resource");
+  }
+  return { projectId, liveMigrationId: handle.id };
+}
+
+function describeStatus(status: MigrationStatus): string {
+  const lag = status.lagSeconds === null ? "" : `, lag ${status.lagSeconds} s`;
+  return `${status.phase} (Atlas ${String(status.details?.atlasStatus)}${lag})`;
+}
+
+async function readStatus(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<{ raw: LiveMigration; status: MigrationStatus }> {
+  const { projectId, liveMigrationId } = handleIds(handle);
+  const raw = await clientFor(ctx).getMigration(ctx, projectId, liveMigrationId);
+  const status = toMigrationStatus(raw, {
+    cutoverRequested: cutoverRequested.has(liveMigrationId),
+    migrationHost: spec.atlasPush?.migrationHost,
+  });
+  return { raw, status };
+}
+
+async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<string | undefined> {
+  const { push, cloudManager } = pushParts(spec);
+  const client = clientFor(ctx);
+  const visible = async () => (await client.listAvailableProjects(ctx, push.orgId)).some((p) => p.projectId === cloudManager.groupId);
+  if (await visible()) {
+    ctx.log(`Cloud Manager project ${cloudManager.groupId} is already linked to Atlas org ${push.orgId}; no new link token created`);
+    return undefined;
+  }
+  const { linkToken } = await client.createLinkToken(ctx, push.orgId, push.linkTokenAccessListIps);
+  registerSecret(linkToken);
+  ctx.log(
+    `created a live-migration link token for Atlas org ${push.orgId}: paste it (output linkToken) into Cloud Manager → ` +
+      `Organization Settings → Connect to Atlas; waiting for project ${cloudManager.groupId} to become visible`,
+  );
+  const wait = pollMs(spec);
+  for (;;) {
+    if (!canWait(ctx, wait)) throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId, linkToken);
+    await ctx.sleep(wait);
+    if (await visible()) return linkToken;
+  }
+}
+
+async function validateSource(spec: MigrationSpec, ctx: EngineContext): Promise<string> {
+  const { target } = pushParts(spec);
+  const client = clientFor(ctx);
+  let validation = await client.validate(ctx, target.projectId, migrationRequest(spec));
+  ctx.log(`Atlas is validating the live migration (validation ${validation._id})`);
+  const wait = pollMs(spec);
+  while (validation.status === "PENDING" || validation.status === null) {
+    if (!canWait(ctx, wait)) throw new DeadlineExceededError("Atlas live-migration validation");
+    await ctx.sleep(wait);
+    validation = await client.getValidation(ctx, target.projectId, validation._id);
+  }
+  if (validation.status === "FAILED") {
+    throw new EngineFailedError(
+      `Atlas validation of the live migration failed: ${validation.errorMessage || "Atlas gave no reason"}. ` +
+        "Check the migration host, the IP access list, the link token, the source user's roles and TLS files, and the target's disk size",
+    );
+  }
+  return validation._id;
+}
+
+export function createAtlasPushEngine(): MigrationEngine {
+  return {
+    name: "atlas-push",
+
+    async preflight(spec: MigrationSpec, ctx: EngineContext): Promise<PreflightReport> {
+      return atlasPushPreflight(spec, ctx, () => clientFor(ctx));
+    },
+
+    async start(spec: MigrationSpec, ctx: EngineContext): Promise<MigrationHandle> {
+      const { push, cloudManager, target } = pushParts(spec);
+      const memoKey = `${spec.migrationId}\u0000${target.projectId}\u0000${target.clusterName}`;
+      const known = startedHandles.get(memoKey);
+      if (known) return known;
+      registerSecret(cloudManager.password);
+
+      const linkToken = push.createLinkToken ? await ensureLink(spec, ctx) : undefined;
+      const validationId = await validateSource(spec, ctx);
+      // A non-idempotent call: the client does not repeat it after an ambiguous failure (see client.ts).
+      const created = await clientFor(ctx).createMigration(ctx, target.projectId, migrationRequest(spec));
+      ctx.log(`Atlas live migration ${created._id} created (status ${String(created.status)})`);
+      const handle: MigrationHandle = {
+        engine: "atlas-push",
+        id: created._id,
+        startedAt: new Date(ctx.now()).toISOString(),
+        data: {
+          orgId: push.orgId,
+          projectId: target.projectId,
+          clusterName: target.clusterName,
+          validationId,
+          migrationHost: push.migrationHost,
+          linkTokenRequested: push.createLinkToken,
+          linkTokenCreated: linkToken !== undefined,
+        },
+      };
+      if (linkToken) attachSecrets(handle, { linkToken });
+      startedHandles.set(memoKey, handle);
+      return handle;
+    },
+
+    async advance(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
+      const wait = pollMs(spec);
+      let last: MigrationStatus | undefined;
+      let lastLine = "";
+      for (;;) {
+        try {
+          last = (await readStatus(spec, handle, ctx)).status;
+        } catch (err) {
+          // Out of time while Atlas rate-limits or is down: report what we last saw rather than fail the update.
+          if (last && err instanceof AtlasApiError && err.gaveUp) {
+            return { ...last, warnings: [...last.warnings, err.message] };
+          }
+          throw err;
+        }
+        const line = describeStatus(last);
+        if (line !== lastLine) ctx.log(`Atlas live migration ${handle.id}: ${line}`);
+        lastLine = line;
+        if (last.readyForCutover || last.phase === "COMPLETE" || last.phase === "FAILED") return last;
+        if (!canWait(ctx, wait)) return last;
+        await ctx.sleep(wait);
+      }
+    },
+
+    async status(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
+      return (await readStatus(spec, handle, ctx)).status;
+    },
+
+    async cutover(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CutoverReport> {
+      const { projectId, liveMigrationId } = handleIds(handle);
+      const client = clientFor(ctx);
+      const wait = pollMs(spec);
+      const warnings: string[] = [];
+      let requestedHere = false;
+      let lastStatus: MigrationStatus | undefined;
+      const read = async () => {
+        try {
+          const result = await readStatus(spec, handle, ctx);
+          lastStatus = result.status;
+          return result;
+        } catch (err) {
+          if (err instanceof AtlasApiError && err.gaveUp?.reason === "deadline") {
+            throw new DeadlineExceededError("the Atlas live-migration cutover", lastStatus);
+          }
+          throw err;
+        }
+      };
+      for (;;) {
+        const { raw, status } = await read();
+        if (raw.status === "COMPLETE") {
+          if (!requestedHere) warnings.push(`Atlas live migration ${liveMigrationId} was already COMPLETE; nothing to cut over`);
+          return {
+            phase: "COMPLETE",
+            cutoverCompletedAt: new Date(ctx.now()).toISOString(),
+            verification: {
+              mode: "engine",
+              passed: true,
+              summary:
+                "Atlas reported the live migration COMPLETE; Atlas's migration service checks its own copy, this package did not compare documents",
+              namespaces: [],
+            },
+            warnings,
+          };
+        }
+        if (status.phase === "FAILED") throw new EngineFailedError(`cutover cannot finish: ${status.reason}`);
+        if (raw.readyForCutover === true && !requestedHere) {
+          ctx.log(
+            `Atlas live migration ${liveMigrationId} is ready (lag ${status.lagSeconds ?? "?"} s): requesting cutover. ` +
+              "Application writes to the source must already be stopped: Atlas cannot block them on a Cloud Manager source",
+          );
+          try {
+            await client.cutover(ctx, projectId, liveMigrationId);
+            requestedHere = true;
+            cutoverRequested.add(liveMigrationId);
+          } catch (err) {
+            // UNCONFIRMED how Atlas answers a repeated cutover (e.g. after an interrupted `pulumi up`). If it
+            // refuses, look again: an under-way cutover shows as not ready / COMPLETE; a refusal while still
+            // ready is real and surfaces.
+            if (!(err instanceof AtlasApiError) || (err.status !== 400 && err.status !== 409)) throw err;
+            const again = await read();
+            if (again.raw.readyForCutover === true && again.raw.status === "WORKING") throw err;
+            cutoverRequested.add(liveMigrationId);
+            continue;
+          }
+        }
+        if (!canWait(ctx, wait)) {
+          throw new DeadlineExceededError(
+            requestedHere || cutoverRequested.has(liveMigrationId) ? "the Atlas live-migration cutover" : "waiting for Atlas to be ready for cutover",
+            status,
+          );
+        }
+        await ctx.sleep(wait);
+      }
+    },
+
+    async cancel(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport> {
+      const warnings: string[] = [];
+      let active = true;
+      try {
+        const { raw } = await readStatus(spec, handle, ctx);
+        active = isActive(raw);
+        warnings.push(
+          active
+            ? `Atlas has no API to cancel a push live migration: live migration ${handle.id} is still ${raw.status} and keeps ` +
+                `syncing into ${String(handle.data.clusterName)}. To stop it, cancel it in the Atlas UI (Organization → Live Migration) ` +
+                "or stop the migration host in Cloud Manager. Target data was not touched"
+            : `Atlas live migration ${handle.id} is ${raw.status}; nothing is running to stop`,
+        );
+      } catch (err) {
+        if (!(err instanceof AtlasApiError) || err.status !== 404) throw err;
+        active = false;
+        warnings.push(`Atlas no longer knows live migration ${handle.id}; removed it from state`);
+      }
+      if (handle.data.linkTokenRequested === true || spec.atlasPush?.createLinkToken === true) {
+        const orgId = typeof handle.data.orgId === "string" ? handle.data.orgId : spec.atlasPush?.orgId;
+        if (active) {
+          warnings.push(
+            "kept the live-migration link token: Atlas refuses to delete it while a migration is active; delete it once the migration " +
+              "has ended with `atlas liveMigrations link delete`",
+          );
+        } else if (orgId) {
+          try {
+            await clientFor(ctx).deleteLinkTokens(ctx, orgId);
+            warnings.push(`deleted the live-migration link token of Atlas org ${orgId}`);
+          } catch (err) {
+            if (!(err instanceof AtlasApiError)) throw err;
+            if (err.status === 409) {
+              warnings.push(
+                `kept the live-migration link token of Atlas org ${orgId}: another migration in the organization is still active ` +
+                  `(${err.errorCode}); delete it later with \`atlas liveMigrations link delete\``,
+              );
+            } else if (err.status !== 404) {
+              warnings.push(`could not delete the live-migration link token: ${err.message}`);
+            }
+          }
+        }
+      }
+      cutoverRequested.delete(handle.id);
+      for (const [key, known] of startedHandles) if (known.id === handle.id) startedHandles.delete(key);
+      return { warnings };
+    },
+  };
+}
