@@ -26,29 +26,11 @@ export { AtlasClient, atlasClientFor, API_VERSIONS, DEFAULT_ATLAS_BASE_URL } fro
 export { AtlasApiError } from "./errors";
 
 /**
- * Secrets an engine hands to the provider next to a handle (the link token). Attached as a NON-enumerable
- * property, so JSON.stringify, spreading and Pulumi state never see it; the provider reads it explicitly and
- * moves it into a secret output.
- */
-export interface HandleSecrets {
-  linkToken?: string;
-}
-
-export function handleSecrets(handle: MigrationHandle): HandleSecrets | undefined {
-  return (handle as MigrationHandle & { secrets?: HandleSecrets }).secrets;
-}
-
-function attachSecrets<T extends object>(target: T, secrets: HandleSecrets): T {
-  Object.defineProperty(target, "secrets", { value: secrets, enumerable: false, configurable: true, writable: false });
-  return target;
-}
-
-/**
- * The link token was created, but Cloud Manager has not been connected with it before the deadline, so
- * Atlas cannot see the source yet. Carries the token (non-enumerable `secrets`) so the provider can output it.
+ * The link token was created (and handed to the provider with ctx.publishSecret), but Cloud Manager has not
+ * been connected with it before the deadline, so Atlas cannot see the source yet.
  */
 export class AtlasLinkPendingError extends MigrationError {
-  constructor(orgId: string, groupId: string, linkToken: string) {
+  constructor(orgId: string, groupId: string) {
     super(
       "ATLAS_LINK_PENDING",
       `created a live-migration link token for Atlas org ${orgId}, but Cloud Manager project ${groupId} is not visible ` +
@@ -56,7 +38,6 @@ export class AtlasLinkPendingError extends MigrationError {
         `provision the migration host, then run \`pulumi up\` again`,
     );
     this.name = "AtlasLinkPendingError";
-    attachSecrets(this, { linkToken });
   }
 }
 
@@ -112,13 +93,15 @@ async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<stri
   }
   const { linkToken } = await client.createLinkToken(ctx, push.orgId, push.linkTokenAccessListIps);
   registerSecret(linkToken);
+  // Published at once, not with the handle: if the wait below runs out, the user still needs the token.
+  ctx.publishSecret("linkToken", linkToken);
   ctx.log(
     `created a live-migration link token for Atlas org ${push.orgId}: paste it (output linkToken) into Cloud Manager → ` +
       `Organization Settings → Connect to Atlas; waiting for project ${cloudManager.groupId} to become visible`,
   );
   const wait = pollMs(spec);
   for (;;) {
-    if (!canWait(ctx, wait)) throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId, linkToken);
+    if (!canWait(ctx, wait)) throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId);
     await ctx.sleep(wait);
     if (await visible()) return linkToken;
   }
@@ -178,7 +161,6 @@ export function createAtlasPushEngine(): MigrationEngine {
           linkTokenCreated: linkToken !== undefined,
         },
       };
-      if (linkToken) attachSecrets(handle, { linkToken });
       startedHandles.set(memoKey, handle);
       return handle;
     },

@@ -1,6 +1,6 @@
 // atlas-push through the engine interface against every fault the emulator can inject.
 import { engineFor } from "../../../provider/engines/registry";
-import { AtlasLinkPendingError, handleSecrets } from "../../../provider/engines/atlas";
+import { AtlasLinkPendingError } from "../../../provider/engines/atlas";
 import { AtlasApiError } from "../../../provider/engines/atlas/errors";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import type { EngineCredentials, MigrationHandle, MigrationSpec } from "../../../provider/engines/engine";
@@ -192,34 +192,35 @@ describe("migration outcomes", () => {
 describe("link tokens", () => {
   const linkSpec = () => spec({ atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", dropDestinationData: false, createLinkToken: true, linkTokenAccessListIps: ["203.0.113.10"] } });
 
-  test("not linked yet: the token is created, start waits for the link, and the token travels off the record", async () => {
+  test("not linked yet: the token is created and published as a secret, start waits for the link; the handle stays clean", async () => {
     await boot();
     emulator.addOrg({ orgId: ORG_ID, availableProjects: [require("./fixtures").cloudManagerProject()], linked: false, linkAfterPolls: 3 });
     const s = linkSpec();
     const c = ctx();
     const handle = await engine.start(s, c);
     const [token] = emulator.linkTokens(ORG_ID);
-    expect(handleSecrets(handle)).toEqual({ linkToken: token });
+    expect(c.secrets).toEqual({ linkToken: token });
     expect(handle.data.linkTokenCreated).toBe(true);
     expect(JSON.stringify(handle)).not.toContain(token);
-    expect({ ...handle }).not.toHaveProperty("secrets");
     expect(c.lines.join("\n")).not.toContain(token);
     expect(c.lines.join("\n")).toMatch(/paste it \(output linkToken\) into Cloud Manager/);
   });
 
-  test("never linked before the deadline ⇒ AtlasLinkPendingError that still hands over the token", async () => {
+  test("never linked before the deadline ⇒ AtlasLinkPendingError, the token already published", async () => {
     await boot();
     emulator.addOrg({ orgId: ORG_ID, availableProjects: [require("./fixtures").cloudManagerProject()], linked: false });
-    const err = await engine.start(linkSpec(), ctx(30_000)).catch((e) => e);
+    const c = ctx(30_000);
+    const err = await engine.start(linkSpec(), c).catch((e) => e);
     expect(err).toBeInstanceOf(AtlasLinkPendingError);
     const [token] = emulator.linkTokens(ORG_ID);
-    expect((err as { secrets?: { linkToken: string } }).secrets).toEqual({ linkToken: token });
+    expect(c.secrets).toEqual({ linkToken: token });
     expect(err.message).not.toContain(token);
     expect(err.message).toMatch(/Connect to Atlas/);
     // The user pastes it; the next `pulumi up` finds the link and makes no new token.
     emulator.pasteLinkToken(ORG_ID);
-    const handle = await engine.start(linkSpec(), ctx());
-    expect(handleSecrets(handle)).toBeUndefined();
+    const again = ctx();
+    await engine.start(linkSpec(), again);
+    expect(again.secrets).toEqual({});
     expect(emulator.linkTokens(ORG_ID)).toHaveLength(1);
   });
 

@@ -1,6 +1,5 @@
 // The atlas-push engine through the MigrationEngine interface (as the provider calls it), against the emulator.
 import { engineFor } from "../../../provider/engines/registry";
-import { AtlasLinkPendingError, handleSecrets } from "../../../provider/engines/atlas";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import type { EngineCredentials, MigrationHandle } from "../../../provider/engines/engine";
 import { AtlasApiEmulator } from "../../../testing/atlas-emulator";
