@@ -96,7 +96,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
   }
 
   function pollMs(spec: MigrationSpec): number {
-    return Math.max(1, spec.timeouts.pollSeconds) * 1000;
+    return Math.max(10, spec.timeouts.pollSeconds * 1000); // a floor only against a zero that would spin
   }
 
   function describeProgress(c: CombinedProgress, status: MigrationStatus): string {
@@ -328,6 +328,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       const opts = statusOptions(spec, handle);
       let last: MigrationStatus | undefined;
       let resumed = false;
+      let lastLine = "";
       for (;;) {
         let each: InstanceProgress[];
         try {
@@ -345,7 +346,9 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
           continue;
         }
         last = statusFromProgress(combined, opts);
-        ctx.log(describeProgress(combined, last));
+        const line = describeProgress(combined, last);
+        if (line !== lastLine) ctx.log(line); // one line per change, not one per poll
+        lastLine = line;
         if (["READY_FOR_CUTOVER", "CUTTING_OVER", "COMPLETE", "FAILED"].includes(last.phase)) return last;
         if (combined.state === "IDLE") {
           last.warnings.push("mongosync is IDLE although this migration was started: it was restarted without its metadata; delete and recreate the migration");
