@@ -131,7 +131,7 @@ function upsertOps(docs: Document[]): WriteOperation[] {
  * Copies one partition from its checkpoint to its upper bound. Batches hold at most `batchBytes` of documents
  * (a single larger document goes alone). Transient errors restart the scan after the last written `_id`.
  */
-async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number): Promise<CopyOutcome> {
+async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, shouldStop: () => boolean): Promise<CopyOutcome> {
   const [db, ...rest] = p.ns.split(".");
   const ns: Namespace = { db, coll: rest.join(".") };
   const budget = env.spec.builtin.batchBytes;
@@ -172,6 +172,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number): 
           pending.push(batch[i]);
           pendingBytes += sizes[i];
         }
+        if (shouldStop()) return "stopped"; // another task failed: keep the checkpoint, drop the rest
         if (env.ctx.now() >= env.stopAt) {
           await flush();
           return "stopped";
@@ -194,17 +195,32 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number): 
   }
 }
 
-/** Runs `tasks` with at most `width` at a time; stops handing out new ones once one says "stopped". */
-async function pool<T>(items: T[], width: number, task: (item: T) => Promise<CopyOutcome>): Promise<CopyOutcome> {
+/**
+ * Runs the tasks with at most `width` at a time. When one says "stopped" or throws, no new task starts and
+ * running ones stop at their next batch (`shouldStop`); the first error is rethrown only after every task
+ * has returned, so nothing keeps writing after the call ends.
+ */
+async function pool<T>(
+  items: T[],
+  width: number,
+  task: (item: T, shouldStop: () => boolean) => Promise<CopyOutcome>,
+): Promise<CopyOutcome> {
   let next = 0;
   let outcome: CopyOutcome = "done";
+  let firstError: unknown;
+  const shouldStop = () => outcome === "stopped" || firstError !== undefined;
   const worker = async (): Promise<void> => {
-    while (outcome === "done" && next < items.length) {
+    while (!shouldStop() && next < items.length) {
       const item = items[next++];
-      if ((await task(item)) === "stopped") outcome = "stopped";
+      try {
+        if ((await task(item, shouldStop)) === "stopped") outcome = "stopped";
+      } catch (err) {
+        firstError ??= err;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
+  if (firstError !== undefined) throw firstError;
   return outcome;
 }
 
@@ -267,7 +283,7 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   };
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }) => copyPartition(env, p, scanDocs));
+    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, stop));
   } finally {
     env.hooks = hooks;
   }

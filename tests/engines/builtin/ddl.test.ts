@@ -1,0 +1,87 @@
+// DDL during the sync: drop, rename, dropDatabase and create are mirrored; anything else stops with FAILED
+// and a reason naming the operation. DDL on excluded namespaces is ignored.
+import { MemoryCluster } from "../../../testing/memory-cluster";
+import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
+
+afterEach(() => MemoryCluster.reset());
+
+async function targetCollections(target: MemoryCluster): Promise<string[]> {
+  return (await target.connect().listCollections()).map((c) => `${c.db}.${c.name}`).sort();
+}
+
+describe("DDL replay", () => {
+  test("drop, rename and dropDatabase are mirrored", async () => {
+    const r = rig();
+    await seed(r.source, "a", "keep", 20);
+    await seed(r.source, "a", "gone", 20);
+    await seed(r.source, "a", "old", 20);
+    await seed(r.source, "b", "x", 5);
+    const { handle } = await syncUntilReady(r);
+    expect(await targetCollections(r.target)).toEqual(["a.gone", "a.keep", "a.old", "b.x"]);
+
+    await r.source.db("a").collection("gone").drop();
+    await r.source.db("a").collection("old").rename("new");
+    await r.source.db("a").collection("new").insertOne({ _id: 99, after: "rename" });
+    await r.source.db("b").dropDatabase();
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await targetCollections(r.target)).toEqual(["a.keep", "a.new"]);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "new" }));
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+  });
+
+  test("a rename from an excluded namespace into an included one copies the documents", async () => {
+    const r = rig({ spec: { namespaces: { include: ["app.*"], exclude: ["app.staging"] } } });
+    await seed(r.source, "app", "live", 5);
+    await seed(r.source, "app", "staging", 30);
+    const { handle } = await syncUntilReady(r);
+    expect(await targetCollections(r.target)).toEqual(["app.live"]);
+    await r.source.db("app").collection("staging").rename("promoted");
+    await r.engine.advance(r.spec, handle, r.ctx);
+    expectIdentical(await compare(r.source, r.target, { db: "app", coll: "promoted" }));
+    await r.engine.cutover(r.spec, handle, r.ctx);
+  });
+
+  test("create of a new collection is mirrored with its options", async () => {
+    const r = rig();
+    await seed(r.source, "a", "one", 3);
+    const { handle } = await syncUntilReady(r);
+    await r.source.connect().createCollection({
+      db: "a",
+      name: "capped",
+      kind: "collection",
+      options: { capped: true, size: 4096 },
+      indexes: [],
+    });
+    await r.source.db("a").collection("capped").insertOne({ _id: 1, v: "x" });
+    await r.engine.advance(r.spec, handle, r.ctx);
+    const info = (await r.target.connect().listCollections()).find((c) => c.name === "capped");
+    expect(info?.options).toMatchObject({ capped: true, size: 4096 });
+    expect(await exactDocs(r.target, { db: "a", coll: "capped" })).toHaveLength(1);
+  });
+
+  test("createIndexes during the sync ⇒ FAILED naming the operation and namespace", async () => {
+    const r = rig();
+    await seed(r.source, "a", "one", 3);
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("a").collection("one").createIndex({ n: 1 });
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("FAILED");
+    expect(status.reason).toMatch(/createIndexes.*a\.one/);
+    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("FAILED");
+  });
+
+  test("DDL on excluded namespaces is ignored", async () => {
+    const r = rig({ spec: { namespaces: { include: [], exclude: ["logs.*"] } } });
+    await seed(r.source, "a", "one", 3);
+    await seed(r.source, "logs", "requests", 3);
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("logs").collection("requests").createIndex({ n: 1 });
+    await r.source.db("logs").collection("requests").insertOne({ _id: 100 });
+    await r.source.db("logs").dropDatabase();
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await targetCollections(r.target)).toEqual(["a.one"]);
+  });
+});
