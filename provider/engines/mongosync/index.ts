@@ -234,8 +234,11 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
           });
         }
       }
+      // The same process twice would get every command twice. IDLE instances report no mongosyncID (all
+      // fields are null when IDLE), so compare the addresses too.
       const ids = reached.map((r) => r.progress.mongosyncID).filter((id): id is string => typeof id === "string" && id !== "");
-      if (new Set(ids).size < ids.length) {
+      const addresses = client.instances.map((i) => new URL(i.url).host.toLowerCase());
+      if (new Set(ids).size < ids.length || new Set(addresses).size < addresses.length) {
         errors.push({
           code: "MONGOSYNC_DUPLICATE_INSTANCE",
           message: "two URLs in migration.mongosync.urls reach the same mongosync process (same mongosyncID)",

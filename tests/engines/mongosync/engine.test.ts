@@ -198,11 +198,27 @@ describe("preflight", () => {
     expect(r3.errors.map((f) => f.code)).toEqual(["MONGOSYNC_VERSION_UNKNOWN"]);
   });
 
-  it("catches the same mongosync listed twice", async () => {
+  it("catches the same mongosync listed twice: by address, and by mongosyncID behind different addresses", async () => {
     const e = await emulator();
-    e.setState("RUNNING");
-    const report = await engine.preflight(mongosyncSpec([e.url, `${e.url}/api/v1`]), makeContext());
-    expect(report.errors.map((f) => f.code)).toContain("MONGOSYNC_DUPLICATE_INSTANCE");
+    const byAddress = await engine.preflight(mongosyncSpec([e.url, `${e.url}/api/v1`]), makeContext());
+    expect(byAddress.errors.map((f) => f.code)).toEqual(["MONGOSYNC_DUPLICATE_INSTANCE"]);
+    const a = await emulator({ id: "same" });
+    const b = await emulator({ id: "same" });
+    a.setState("RUNNING");
+    b.setState("RUNNING");
+    const byId = await engine.preflight(mongosyncSpec([a.url, b.url]), makeContext());
+    expect(byId.errors.map((f) => f.code)).toEqual(["MONGOSYNC_DUPLICATE_INSTANCE"]);
+    const c = await emulator({ id: "other" });
+    c.setState("RUNNING");
+    expect((await engine.preflight(mongosyncSpec([a.url, c.url]), makeContext())).ok).toBe(true);
+  });
+
+  it("mongosync's own warnings reach the status, redacted", async () => {
+    const e = await emulator({ version: "1.19.0", warnings: ["oplog too small on mongodb://root:oplogPw1@src:27017"] });
+    const spec = mongosyncSpec([e.url], { version: "1.19.0" });
+    const handle = await started([e], spec);
+    const status = await engine.status(spec, handle, makeContext());
+    expect(status.warnings).toEqual(["mongosync: oplog too small on mongodb://root:****@src:27017"]);
   });
 
   it("an unknown (failure) state is an error; INITIALIZING only a warning", async () => {
