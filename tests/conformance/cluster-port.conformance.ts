@@ -1,0 +1,794 @@
+// The conformance suite every ClusterPort must pass. It runs on MemoryCluster always (memory.test.ts) and on
+// MongoClusterPort against a real mongod replica set where one can be started (mongo.test.ts), so the engine's
+// offline tests over MemoryCluster carry over to real servers.
+//
+// Expectations are written out literally (the `_id` order table, the BSON types) rather than computed with
+// our own comparison code, so a port that shares a bug with the helpers still fails.
+
+import {
+  Binary,
+  BSONRegExp,
+  Decimal128,
+  Double,
+  Int32,
+  Long,
+  MaxKey,
+  MinKey,
+  ObjectId,
+  Timestamp,
+  type Document,
+} from "mongodb";
+import { HistoryLostError } from "../../provider/errors";
+import {
+  CHECKPOINT_DATABASE,
+  type ChangeCursor,
+  type ChangeEvent,
+  type ClusterPort,
+  type IdRange,
+  type Namespace,
+} from "../../provider/cluster/port";
+
+/** The few driver Collection methods the suite seeds and checks data with (driver and MemoryCollection). */
+export interface SeedCollection {
+  insertOne(doc: Document): Promise<unknown>;
+  insertMany(docs: Document[]): Promise<unknown>;
+  updateOne(filter: Document, update: Document, options?: { upsert?: boolean }): Promise<unknown>;
+  replaceOne(filter: Document, replacement: Document): Promise<unknown>;
+  deleteOne(filter: Document): Promise<unknown>;
+  countDocuments(filter?: Document): Promise<number>;
+  createIndex(keys: Document, options?: Document): Promise<string>;
+}
+
+export interface ConformanceSubject {
+  port: ClusterPort;
+  /** The same deployment through the driver-shaped collection API (an application's writes). */
+  collection(db: string, coll: string): SeedCollection;
+  /** Drops change history older than now (oplog rollover), where the port's backing store allows it. */
+  truncateHistory?: () => Promise<void>;
+  /** Cleans up after the suite. */
+  dispose(): Promise<void>;
+}
+
+export interface ConformanceCapabilities {
+  /** The deployment supports setUserWriteBlockMode (6.0+ replica set / sharded). */
+  writeBlocking: boolean;
+  /** `truncateHistory` is available. */
+  truncation: boolean;
+}
+
+const ORDER_DB_PREFIX = "conf_";
+let dbCounter = 0;
+
+/** A fresh database name per test, so tests never see each other's data or events. */
+function freshDb(label: string): string {
+  dbCounter += 1;
+  return `${ORDER_DB_PREFIX}${label}_${process.pid}_${dbCounter}`;
+}
+
+async function scanAll(port: ClusterPort, ns: Namespace, range: IdRange, batchSize: number): Promise<Document[][]> {
+  const batches: Document[][] = [];
+  for await (const batch of port.scan(ns, range, batchSize)) batches.push(batch);
+  return batches;
+}
+
+function flat(batches: Document[][]): Document[] {
+  return batches.flat();
+}
+
+/** A stable, type-revealing description of a BSON value: `Int32(3)`, `Long(3)`, `Double(1)`, `"a"`, … */
+function show(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "boolean" || typeof value === "number") return `${typeof value}(${value})`;
+  if (value instanceof Date) return `Date(${value.getTime()})`;
+  if (Array.isArray(value)) return `[${value.map(show).join(",")}]`;
+  const tag = (value as { _bsontype?: string })._bsontype;
+  switch (tag) {
+    case "Int32":
+    case "Double":
+      return `${tag}(${(value as { value: number }).value})`;
+    case "Long":
+    case "Decimal128":
+      return `${tag}(${String(value)})`;
+    case "ObjectId":
+      return `ObjectId(${(value as ObjectId).toHexString()})`;
+    case "Binary": {
+      const b = value as Binary;
+      return `Binary(${b.sub_type},${Buffer.from(b.buffer.subarray(0, b.position)).toString("hex")})`;
+    }
+    case "Timestamp": {
+      const t = value as Timestamp;
+      return `Timestamp(${t.high >>> 0},${t.low >>> 0})`;
+    }
+    case "BSONRegExp": {
+      const r = value as BSONRegExp;
+      return `BSONRegExp(${r.pattern}/${r.options})`;
+    }
+    case "MinKey":
+    case "MaxKey":
+      return tag;
+  }
+  if (tag === undefined && typeof value === "object") {
+    return `{${Object.entries(value as Document).map(([k, v]) => `${k}:${show(v)}`).join(",")}}`;
+  }
+  return `${tag}(?)`;
+}
+
+function ids(docs: Document[]): string[] {
+  return docs.map((d) => show(d._id));
+}
+
+/** Reads events for `db` until `enough(events)` holds (or the rounds run out); CRUD and DDL alike. */
+async function collectEvents(
+  cursor: ChangeCursor,
+  db: string,
+  enough: (events: ChangeEvent[]) => boolean,
+  rounds = 40,
+): Promise<ChangeEvent[]> {
+  const events: ChangeEvent[] = [];
+  for (let i = 0; i < rounds && !enough(events); i++) {
+    const batch = await cursor.nextBatch(250);
+    events.push(...batch.filter((e) => e.ns?.db === db));
+  }
+  return events;
+}
+
+/** Enough once `n` events of the given operation types have arrived. */
+function atLeast(n: number, ...types: string[]): (events: ChangeEvent[]) => boolean {
+  const wanted = new Set(types.length > 0 ? types : ["insert", "update", "replace", "delete"]);
+  return (events) => events.filter((e) => wanted.has(e.operationType)).length >= n;
+}
+
+const CRUD = new Set(["insert", "update", "replace", "delete"]);
+
+function crud(events: ChangeEvent[]): string[] {
+  return events.filter((e) => CRUD.has(e.operationType)).map((e) => `${e.operationType} ${e.ns?.coll} ${show(e.documentKey?._id)}`);
+}
+
+async function expectCode(promise: Promise<unknown>, codes: number[]): Promise<Error & { code?: number }> {
+  let caught: (Error & { code?: number }) | undefined;
+  try {
+    await promise;
+  } catch (err) {
+    caught = err as Error & { code?: number };
+  }
+  expect(caught).toBeDefined();
+  expect(codes).toContain(caught!.code);
+  return caught!;
+}
+
+async function expectHistoryLost(action: () => Promise<unknown>): Promise<void> {
+  let caught: unknown;
+  try {
+    await action();
+  } catch (err) {
+    caught = err;
+  }
+  expect(caught).toBeInstanceOf(HistoryLostError);
+}
+
+// `_id`s of every type that may be an `_id`, in MongoDB's documented sort order. Written out by hand.
+function orderedIds(): unknown[] {
+  return [
+    new MinKey(),
+    null,
+    new Double(-Infinity),
+    new Int32(-5),
+    new Double(2.5),
+    new Long(3),
+    new Decimal128("3.5"),
+    new Int32(10),
+    new Long("9007199254740993"), // 2^53 + 1: only exact integer comparison puts it above 2^53
+    new Double(9007199254740994),
+    "",
+    "A",
+    "a",
+    "ab",
+    "b",
+    "é", // UTF-8 bytes C3 A9 sort after ASCII
+    { a: new Int32(1) },
+    { a: new Int32(1), b: new Int32(0) },
+    { a: new Int32(2) },
+    { b: new Int32(0) },
+    new Binary(Buffer.from([9]), 0), // Binary: shorter first,
+    new Binary(Buffer.from([1, 2]), 0), // then by subtype,
+    new Binary(Buffer.from([0, 0]), 5), // then by bytes
+    new ObjectId("000000000000000000000001"),
+    new ObjectId("ffffffffffffffffffffffff"),
+    false,
+    true,
+    new Date(-1000),
+    new Date(0),
+    new Date(5000),
+    new Timestamp({ t: 1, i: 5 }),
+    new Timestamp({ t: 2, i: 0 }),
+    new MaxKey(),
+  ];
+}
+
+function shuffled<T>(items: T[]): T[] {
+  // A fixed permutation (no randomness in tests): interleave from both ends.
+  const out: T[] = [];
+  for (let lo = 0, hi = items.length - 1; lo <= hi; lo++, hi--) {
+    out.push(items[hi]);
+    if (lo !== hi) out.push(items[lo]);
+  }
+  return out;
+}
+
+export function runClusterPortConformance(
+  name: string,
+  factory: () => Promise<ConformanceSubject>,
+  capabilities: ConformanceCapabilities,
+): void {
+  describe(`ClusterPort conformance: ${name}`, () => {
+    let subject: ConformanceSubject;
+    let port: ClusterPort;
+
+    beforeAll(async () => {
+      subject = await factory();
+      port = subject.port;
+    });
+
+    afterAll(async () => {
+      await subject?.dispose();
+    });
+
+    // ---- ordering -----------------------------------------------------------------------------------
+
+    test("scan returns every document once, in BSON _id order across types, in bounded batches", async () => {
+      const db = freshDb("order");
+      const ns = { db, coll: "mixed" };
+      const expected = orderedIds();
+      await subject.collection(db, "mixed").insertMany(shuffled(expected).map((id, n) => ({ _id: id, n })));
+      const batches = await scanAll(port, ns, {}, 4);
+      expect(batches.every((b) => b.length >= 1 && b.length <= 4)).toBe(true);
+      expect(ids(flat(batches))).toEqual(expected.map(show));
+    });
+
+    test("scan ranges: `after` exclusive (numerically, any numeric type), `from` inclusive, `before` exclusive", async () => {
+      const db = freshDb("range");
+      const ns = { db, coll: "mixed" };
+      const expected = orderedIds();
+      await subject.collection(db, "mixed").insertMany(expected.map((id) => ({ _id: id })));
+      const all = expected.map(show);
+      const at = (d: string): number => all.indexOf(d);
+
+      // after Int32(3) excludes the stored Long(3): `_id` equality is numeric.
+      const afterThree = ids(flat(await scanAll(port, ns, { after: new Int32(3) }, 5)));
+      expect(afterThree).toEqual(all.slice(at("Long(3)") + 1));
+
+      // from Double(3) includes Long(3).
+      const fromThree = ids(flat(await scanAll(port, ns, { from: new Double(3) }, 5)));
+      expect(fromThree).toEqual(all.slice(at("Long(3)")));
+
+      // A range crossing type boundaries: numbers → strings → objects → binaries, up to an ObjectId.
+      const crossing = ids(flat(await scanAll(port, ns, { after: new Int32(10), before: new ObjectId("000000000000000000000001") }, 3)));
+      expect(crossing).toEqual(all.slice(at("Int32(10)") + 1, at("ObjectId(000000000000000000000001)")));
+
+      // `after` wins over `from`; an empty range yields no batch at all.
+      const afterWins = ids(flat(await scanAll(port, ns, { after: "b", from: null }, 50)));
+      expect(afterWins[0]).toBe(JSON.stringify("é"));
+      expect(await scanAll(port, ns, { after: "b", before: "é" }, 10)).toEqual([]);
+      expect(await scanAll(port, { db, coll: "absent" }, {}, 10)).toEqual([]);
+    });
+
+    test("splitPoints cut the collection into ranges that cover every document exactly once", async () => {
+      const db = freshDb("split");
+      const ns = { db, coll: "docs" };
+      const docs: Document[] = [];
+      for (let i = 0; i < 60; i++) docs.push({ _id: new Int32(i * 7) });
+      for (let i = 0; i < 40; i++) docs.push({ _id: `key-${String(i).padStart(3, "0")}` });
+      for (let i = 0; i < 20; i++) docs.push({ _id: new ObjectId(`${"0".repeat(22)}${i.toString(16).padStart(2, "0")}`) });
+      await subject.collection(db, "docs").insertMany(shuffled(docs));
+
+      const points = await port.splitPoints(ns, 5);
+      expect(points.length).toBeGreaterThanOrEqual(3);
+      expect(points.length).toBeLessThanOrEqual(4);
+      const bounds: Array<unknown | undefined> = [undefined, ...points, undefined];
+      const seen: string[] = [];
+      for (let i = 0; i + 1 < bounds.length; i++) {
+        const range: IdRange = {};
+        if (bounds[i] !== undefined) range.from = bounds[i];
+        if (bounds[i + 1] !== undefined) range.before = bounds[i + 1];
+        const part = ids(flat(await scanAll(port, ns, range, 16)));
+        expect(part.length).toBeGreaterThan(0);
+        // Roughly equal parts: none holds more than half of the collection.
+        expect(part.length).toBeLessThan(60);
+        seen.push(...part);
+      }
+      const everything = ids(flat(await scanAll(port, ns, {}, 1000)));
+      expect(seen).toEqual(everything);
+      expect(everything).toHaveLength(120);
+      expect(await port.splitPoints(ns, 1)).toEqual([]);
+    });
+
+    // ---- writes ---------------------------------------------------------------------------------------
+
+    test("bulkWrite: counts are exact and replaying upsert/replace/delete by key changes nothing", async () => {
+      const db = freshDb("bulk");
+      const ns = { db, coll: "c" };
+      await subject.collection(db, "c").insertMany([{ _id: 1, v: "old" }, { _id: 2, v: "gone" }]);
+      const ops = [
+        { replaceOne: { filter: { _id: 1 }, replacement: { _id: 1, v: "new" }, upsert: true } },
+        { replaceOne: { filter: { _id: 3 }, replacement: { _id: 3, v: "upserted" }, upsert: true } },
+        { deleteOne: { filter: { _id: 2 } } },
+        { insertOne: { document: { _id: 4, v: "inserted" } } },
+      ];
+      const first = await port.bulkWrite(ns, ops, true);
+      expect(first).toEqual({ inserted: 1, upserted: 1, matched: 1, modified: 1, deleted: 1 });
+      const replay = await port.bulkWrite(ns, ops.slice(0, 3), true);
+      expect(replay).toEqual({ inserted: 0, upserted: 0, matched: 2, modified: 0, deleted: 0 });
+      const docs = flat(await scanAll(port, ns, {}, 10));
+      expect(docs.map((d) => [show(d._id), d.v])).toEqual([
+        ["Int32(1)", "new"],
+        ["Int32(3)", "upserted"],
+        ["Int32(4)", "inserted"],
+      ]);
+      expect(await port.countDocuments(ns)).toBe(3);
+    });
+
+    test("bulkWrite ordered stops at the first error; unordered applies the rest; both report code 11000", async () => {
+      const db = freshDb("bulkerr");
+      const ns = { db, coll: "c" };
+      await subject.collection(db, "c").insertOne({ _id: 1 });
+      const ops = [
+        { insertOne: { document: { _id: new Double(1.0) } } }, // same `_id` as Int32 1
+        { insertOne: { document: { _id: 2 } } },
+      ];
+      await expectCode(port.bulkWrite(ns, ops, true), [11000]);
+      expect(await port.findById(ns, 2)).toBeNull();
+      await expectCode(port.bulkWrite(ns, ops, false), [11000]);
+      expect(await port.findById(ns, 2)).not.toBeNull();
+    });
+
+    test("unique indexes (single, compound, and on existing data) reject duplicates with code 11000", async () => {
+      const db = freshDb("unique");
+      const ns = { db, coll: "users" };
+      await port.createIndexes(ns, [
+        { name: "email_1", key: { email: 1 }, options: { unique: true } },
+        { name: "a_1_b_1", key: { a: 1, b: 1 }, options: { unique: true } },
+      ]);
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: 1, email: "x@example.com", a: 1, b: 1 } } }], true);
+      await expectCode(port.bulkWrite(ns, [{ insertOne: { document: { _id: 2, email: "x@example.com" } } }], true), [11000]);
+      // A replace that would collide also fails, and leaves the document as it was.
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: 3, email: "y@example.com", a: 1, b: 2 } } }], true);
+      await expectCode(
+        port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 3 }, replacement: { email: "y@example.com", a: 1, b: 1 } } }], true),
+        [11000],
+      );
+      expect((await port.findById(ns, 3))?.b).toEqual(new Int32(2));
+      // Compound: only the full key collides.
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: 4, email: "z@example.com", a: 2, b: 1 } } }], true);
+      await expectCode(subject.collection(db, "users").insertOne({ _id: 5, email: "w@example.com", a: 2, b: 1 }), [11000]);
+      // A unique index over data that already has duplicates cannot be built.
+      const dupNs = { db, coll: "dups" };
+      await subject.collection(db, "dups").insertMany([{ _id: 1, k: "same" }, { _id: 2, k: "same" }]);
+      await expectCode(port.createIndexes(dupNs, [{ name: "k_1", key: { k: 1 }, options: { unique: true } }]), [11000]);
+      expect(await port.countDocuments(ns)).toBe(3);
+    });
+
+    test("findById matches `_id` numerically and returns null when absent", async () => {
+      const db = freshDb("find");
+      const ns = { db, coll: "c" };
+      await subject.collection(db, "c").insertOne({ _id: new Long(42), v: 1 });
+      const found = await port.findById(ns, new Int32(42));
+      expect(show(found?._id)).toBe("Long(42)");
+      expect(await port.findById(ns, 43)).toBeNull();
+      expect(await port.findById({ db, coll: "absent" }, 1)).toBeNull();
+    });
+
+    // ---- BSON fidelity ----------------------------------------------------------------------------------
+
+    test("BSON types round-trip exactly through bulkWrite, scan, findById and change events", async () => {
+      const db = freshDb("types");
+      const ns = { db, coll: "c" };
+      const uuidBytes = Buffer.from("0123456789abcdef0123456789abcdef", "hex");
+      const original = {
+        _id: new Long("9007199254740993"),
+        long: new Long(5),
+        doubleOne: new Double(1.0),
+        int: new Int32(1),
+        negZero: new Double(-0),
+        decimal: Decimal128.fromString("1.10"),
+        regex: new BSONRegExp("^a.b$", "imsx"),
+        uuid: new Binary(uuidBytes, 4),
+        userBinary: new Binary(Buffer.from([1, 2, 3]), 0x80),
+        ts: new Timestamp({ t: 5, i: 7 }),
+        date: new Date(1_700_000_000_123),
+        nested: [[new Int32(1), new Long(2)], [{ d: new Double(2) }], []],
+        nothing: null,
+        min: new MinKey(),
+        max: new MaxKey(),
+        str: "tëxt",
+      };
+      const t0 = await port.clusterTime();
+      await port.bulkWrite(ns, [{ insertOne: { document: original } }], true);
+      const expected = show(original);
+
+      const [scanned] = flat(await scanAll(port, ns, {}, 10));
+      expect(show(scanned)).toBe(expected);
+      expect(Object.keys(scanned)).toEqual(Object.keys(original));
+      expect(show(await port.findById(ns, original._id))).toBe(expected);
+
+      if (t0) {
+        const cursor = await port.watch({ startAtOperationTime: t0 });
+        try {
+          const [insert] = (await collectEvents(cursor, db, atLeast(1, "insert"))).filter((e) => e.operationType === "insert");
+          expect(show(insert.fullDocument)).toBe(expected);
+          expect(show(insert.documentKey?._id)).toBe("Long(9007199254740993)");
+        } finally {
+          await cursor.close();
+        }
+      }
+    });
+
+    // ---- change streams ---------------------------------------------------------------------------------
+
+    test("a stream from a pre-copy time sees every later write, in order, with updateLookup documents", async () => {
+      const db = freshDb("stream");
+      const app = subject.collection(db, "orders");
+      await app.insertOne({ _id: "before-1", v: 0 });
+      await app.insertOne({ _id: "before-2", v: 0 });
+      const t0 = await port.clusterTime();
+      expect(t0).toBeInstanceOf(Timestamp);
+
+      await app.insertOne({ _id: "a", v: 1 });
+      await app.updateOne({ _id: "a" }, { $set: { v: 2 } });
+      await app.replaceOne({ _id: "before-1" }, { v: 10 });
+      await app.deleteOne({ _id: "before-2" });
+      await subject.collection(db, "other").insertOne({ _id: 1 });
+      await app.updateOne({ _id: "a" }, { $set: { v: 3 }, $unset: { gone: "" } });
+
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        // The start is inclusive: the last write before t0 (`before-2`'s insert) may be replayed; `before-1`,
+        // written earlier still, never is.
+        const afterStart = (events: ChangeEvent[]): ChangeEvent[] =>
+          events.filter((e) => CRUD.has(e.operationType) && !(e.operationType === "insert" && e.documentKey?._id === "before-2"));
+        const events = afterStart(await collectEvents(cursor, db, (all) => afterStart(all).length >= 6));
+        expect(crud(events)).toEqual([
+          'insert orders "a"',
+          'update orders "a"',
+          'replace orders "before-1"',
+          'delete orders "before-2"',
+          "insert other Int32(1)",
+          'update orders "a"',
+        ]);
+        const crudEvents = events;
+        // updateLookup: both updates show the document as it is now (v: 3).
+        expect(crudEvents[1].fullDocument?.v).toEqual(new Int32(3));
+        expect(crudEvents[1].updateDescription?.updatedFields).toEqual({ v: new Int32(2) });
+        expect(crudEvents[2].fullDocument).toEqual({ _id: "before-1", v: new Int32(10) });
+        expect(crudEvents[3].fullDocument ?? null).toBeNull();
+        // Cluster times strictly increase.
+        for (let i = 1; i < crudEvents.length; i++) {
+          expect(crudEvents[i].clusterTime.greaterThan(crudEvents[i - 1].clusterTime)).toBe(true);
+        }
+        expect(crudEvents[0].clusterTime.greaterThan(t0!) || crudEvents[0].clusterTime.equals(t0!)).toBe(true);
+      } finally {
+        await cursor.close();
+      }
+    });
+
+    test("updateLookup gives null for a document deleted since the update", async () => {
+      const db = freshDb("lookup");
+      const app = subject.collection(db, "c");
+      await app.insertOne({ _id: 1, v: 1 });
+      const t0 = await port.clusterTime();
+      await app.updateOne({ _id: 1 }, { $inc: { v: 1 } });
+      await app.deleteOne({ _id: 1 });
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        // (The insert just before t0 may be replayed by the inclusive start; it is not what this test is about.)
+        const events = (await collectEvents(cursor, db, atLeast(2, "update", "delete"))).filter(
+          (e) => e.operationType === "update" || e.operationType === "delete",
+        );
+        expect(events.map((e) => e.operationType)).toEqual(["update", "delete"]);
+        expect(events[0].fullDocument ?? null).toBeNull();
+        expect(events[0].documentKey).toEqual({ _id: new Int32(1) });
+      } finally {
+        await cursor.close();
+      }
+    });
+
+    test("drop, rename (with `to`), createIndexes and dropDatabase appear as events, in order", async () => {
+      const db = freshDb("ddl");
+      const app = subject.collection(db, "a");
+      await app.insertOne({ _id: 1 });
+      await subject.collection(db, "b").insertOne({ _id: 1 });
+      const t0 = await port.clusterTime();
+      await port.createIndexes({ db, coll: "a" }, [{ name: "x_1", key: { x: 1 }, options: {} }]);
+      await port.renameCollection({ db, coll: "a" }, { db, coll: "a2" }, false);
+      await port.dropCollection({ db, coll: "b" });
+      await port.dropDatabase(db);
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        const events = await collectEvents(cursor, db, atLeast(1, "dropDatabase"));
+        const kinds = events.map((e) => e.operationType).filter((k) => ["createIndexes", "rename", "drop", "dropDatabase"].includes(k));
+        expect(kinds).toEqual(["createIndexes", "rename", "drop", "drop", "dropDatabase"]);
+        const rename = events.find((e) => e.operationType === "rename")!;
+        expect(rename.ns).toEqual({ db, coll: "a" });
+        expect(rename.to).toEqual({ db, coll: "a2" });
+        const drops = events.filter((e) => e.operationType === "drop").map((e) => e.ns?.coll);
+        expect(drops[0]).toBe("b");
+        expect(drops[1]).toBe("a2");
+      } finally {
+        await cursor.close();
+      }
+    });
+
+    test("resuming after an event's token gives exactly the events after it", async () => {
+      const db = freshDb("resume");
+      const app = subject.collection(db, "c");
+      const t0 = await port.clusterTime();
+      for (let i = 1; i <= 5; i++) await app.insertOne({ _id: i });
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      const events = (await collectEvents(cursor, db, atLeast(5, "insert"))).filter((e) => e.operationType === "insert");
+      await cursor.close();
+      expect(events.map((e) => show(e.documentKey?._id))).toEqual(["Int32(1)", "Int32(2)", "Int32(3)", "Int32(4)", "Int32(5)"]);
+
+      const resumed = await port.watch({ resumeAfter: events[1]._id });
+      try {
+        const after = (await collectEvents(resumed, db, atLeast(3))).filter((e) => CRUD.has(e.operationType));
+        expect(after.map((e) => show(e.documentKey?._id))).toEqual(["Int32(3)", "Int32(4)", "Int32(5)"]);
+      } finally {
+        await resumed.close();
+      }
+    });
+
+    test("startAtOperationTime is inclusive: starting at an event's cluster time replays that event first", async () => {
+      const db = freshDb("inclusive");
+      const app = subject.collection(db, "c");
+      const t0 = await port.clusterTime();
+      for (let i = 1; i <= 3; i++) await app.insertOne({ _id: i });
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      const inserts = (await collectEvents(cursor, db, atLeast(3, "insert"))).filter((e) => e.operationType === "insert");
+      await cursor.close();
+      const fromSecond = await port.watch({ startAtOperationTime: inserts[1].clusterTime });
+      try {
+        const events = (await collectEvents(fromSecond, db, atLeast(2, "insert"))).filter((e) => e.operationType === "insert");
+        expect(events.map((e) => show(e.documentKey?._id))).toEqual(["Int32(2)", "Int32(3)"]);
+      } finally {
+        await fromSecond.close();
+      }
+    });
+
+    test("an idle stream returns [] and its resume token skips only what it has already seen", async () => {
+      const db = freshDb("idle");
+      const app = subject.collection(db, "c");
+      await app.insertOne({ _id: "seen" });
+      const t0 = await port.clusterTime();
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      let token;
+      try {
+        // Drain (the inclusive start may replay the last write before t0), then expect an empty batch.
+        await collectEvents(cursor, db, atLeast(1), 3);
+        let batch = await cursor.nextBatch(50);
+        for (let i = 0; i < 10 && batch.some((e) => e.ns?.db === db); i++) batch = await cursor.nextBatch(50);
+        expect(batch.filter((e) => e.ns?.db === db)).toEqual([]);
+        token = cursor.resumeToken();
+        expect(token).toBeDefined();
+      } finally {
+        await cursor.close();
+      }
+      await app.insertOne({ _id: "later" });
+      const resumed = await port.watch({ resumeAfter: token! });
+      try {
+        const events = (await collectEvents(resumed, db, atLeast(1))).filter((e) => CRUD.has(e.operationType));
+        expect(events.map((e) => show(e.documentKey?._id))).toEqual(['"later"']);
+      } finally {
+        await resumed.close();
+      }
+    });
+
+    test("a stream starting before the retained history fails with HistoryLostError", async () => {
+      await expectHistoryLost(async () => {
+        const cursor = await port.watch({ startAtOperationTime: new Timestamp({ t: 1, i: 1 }) });
+        try {
+          await cursor.nextBatch(100);
+        } finally {
+          await cursor.close();
+        }
+      });
+    });
+
+    (capabilities.truncation ? test : test.skip)(
+      "after the history is truncated, an open stream behind it and an old token fail with HistoryLostError",
+      async () => {
+        const db = freshDb("lost");
+        const app = subject.collection(db, "c");
+        const t0 = await port.clusterTime();
+        await app.insertOne({ _id: 1 });
+        const early = await port.watch({ startAtOperationTime: t0! });
+        const [first] = (await collectEvents(early, db, atLeast(1, "insert"))).filter((e) => e.operationType === "insert");
+        const oldToken = first._id;
+        const behind = await port.watch({ startAtOperationTime: t0! });
+        await app.insertOne({ _id: 2 });
+        await app.insertOne({ _id: 3 });
+        await subject.truncateHistory!();
+        await app.insertOne({ _id: 4 });
+        await expectHistoryLost(() => behind.nextBatch(50));
+        await expectHistoryLost(async () => {
+          const c = await port.watch({ resumeAfter: oldToken });
+          try {
+            await c.nextBatch(50);
+          } finally {
+            await c.close();
+          }
+        });
+        await expectHistoryLost(() => port.watch({ startAtOperationTime: t0! }).then((c) => c.nextBatch(50)));
+        // A stream started now is fine and sees the new write.
+        const fresh = await port.watch({});
+        await app.insertOne({ _id: 5 });
+        expect(crud(await collectEvents(fresh, db, atLeast(1)))).toEqual(["insert c Int32(5)"]);
+        await Promise.all([early.close(), behind.close(), fresh.close()]);
+      },
+    );
+
+    test("clusterTime moves forward with writes and the oplog window covers it", async () => {
+      const db = freshDb("time");
+      const t1 = await port.clusterTime();
+      await subject.collection(db, "c").insertOne({ _id: 1 });
+      const t2 = await port.clusterTime();
+      expect(t2!.greaterThan(t1!)).toBe(true);
+      const window = await port.oplogWindow();
+      expect(window).toBeDefined();
+      expect(window!.first.lessThan(window!.last) || window!.first.equals(window!.last)).toBe(true);
+      expect(window!.last.greaterThan(t1!)).toBe(true);
+      expect(window!.seconds).toBe((window!.last.high >>> 0) - (window!.first.high >>> 0));
+    });
+
+    // ---- write blocking ---------------------------------------------------------------------------------
+
+    (capabilities.writeBlocking ? test : test.skip)("user write blocking blocks writes (code 371) until lifted", async () => {
+      const db = freshDb("block");
+      const ns = { db, coll: "c" };
+      await subject.collection(db, "c").insertOne({ _id: 1, v: 1 });
+      expect(await port.userWriteBlocking()).toBe(false);
+      await port.setUserWriteBlocking(true);
+      try {
+        expect(await port.userWriteBlocking()).toBe(true);
+        await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true), [371]);
+        await expectCode(subject.collection(db, "c").insertOne({ _id: 2 }), [371]);
+        await expectCode(subject.collection(db, "c").deleteOne({ _id: 1 }), [371]);
+        // Reads still work and nothing changed.
+        expect((await port.findById(ns, 1))?.v).toEqual(new Int32(1));
+        expect(await port.countDocuments(ns)).toBe(1);
+      } finally {
+        await port.setUserWriteBlocking(false);
+      }
+      expect(await port.userWriteBlocking()).toBe(false);
+      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true);
+      expect((await port.findById(ns, 1))?.v).toEqual(new Int32(2));
+    });
+
+    // ---- catalog -----------------------------------------------------------------------------------------
+
+    test("createCollection options, views and indexes are reflected by listCollections", async () => {
+      const db = freshDb("catalog");
+      const validator = { $jsonSchema: { bsonType: "object", required: ["name"], properties: { name: { bsonType: "string" } } } };
+      await port.createCollection({
+        db,
+        name: "validated",
+        kind: "collection",
+        options: { validator, validationLevel: "moderate", validationAction: "error" },
+        indexes: [],
+      });
+      await port.createCollection({ db, name: "french", kind: "collection", options: { collation: { locale: "fr", strength: 2 } }, indexes: [] });
+      await port.createCollection({ db, name: "capped", kind: "collection", options: { capped: true, size: 65536, max: 100 }, indexes: [] });
+      await port.createCollection({ db, name: "names", kind: "view", options: { viewOn: "validated", pipeline: [{ $project: { name: 1 } }] }, indexes: [] });
+      await port.createIndexes({ db, coll: "validated" }, [
+        { name: "name_1", key: { name: 1 }, options: { unique: true } },
+        { name: "at_1", key: { at: 1 }, options: { expireAfterSeconds: 3600 } },
+      ]);
+      // Creating again with the same kind is fine; with another kind it is not.
+      await port.createCollection({ db, name: "validated", kind: "collection", options: {}, indexes: [] });
+      await expect(port.createCollection({ db, name: "validated", kind: "view", options: { viewOn: "french", pipeline: [] }, indexes: [] })).rejects.toThrow();
+
+      const listed = (await port.listCollections()).filter((c) => c.db === db && !c.name.startsWith("system."));
+      expect(listed.map((c) => `${c.name}:${c.kind}`)).toEqual(["capped:collection", "french:collection", "names:view", "validated:collection"]);
+      const byName = Object.fromEntries(listed.map((c) => [c.name, c]));
+      expect(byName.validated.options).toMatchObject({ validator, validationLevel: "moderate", validationAction: "error" });
+      expect(byName.french.options.collation).toMatchObject({ locale: "fr", strength: 2 });
+      expect(byName.capped.options).toMatchObject({ capped: true, size: 65536, max: 100 });
+      expect(byName.names.options).toMatchObject({ viewOn: "validated", pipeline: [{ $project: { name: 1 } }] });
+      expect(byName.names.indexes).toEqual([]);
+      const indexes = Object.fromEntries(byName.validated.indexes.map((i) => [i.name, i]));
+      expect(Object.keys(indexes).sort()).toEqual(["_id_", "at_1", "name_1"]);
+      expect(indexes._id_.key).toEqual({ _id: 1 });
+      expect(indexes.name_1).toMatchObject({ key: { name: 1 }, options: { unique: true } });
+      expect(indexes.name_1.options).not.toHaveProperty("v");
+      expect(indexes.name_1.options).not.toHaveProperty("key");
+
+      await port.setIndexExpiry({ db, coll: "validated" }, "at_1", 60);
+      const after = (await port.listCollections()).find((c) => c.db === db && c.name === "validated")!;
+      expect(after.indexes.find((i) => i.name === "at_1")?.options.expireAfterSeconds).toBe(60);
+    });
+
+    test("listCollections leaves out admin, config, local and the checkpoint database", async () => {
+      const db = freshDb("visible");
+      await subject.collection(db, "c").insertOne({ _id: 1 });
+      await port.checkpoints(`list-${db}`).put("k", { a: 1 });
+      const dbs = new Set((await port.listCollections()).map((c) => c.db));
+      expect(dbs.has(db)).toBe(true);
+      for (const hidden of ["admin", "config", "local", CHECKPOINT_DATABASE]) expect(dbs.has(hidden)).toBe(false);
+      await port.checkpoints(`list-${db}`).clear();
+    });
+
+    test("rename, drop and dropDatabase change the catalog; counts and stats follow the data", async () => {
+      const db = freshDb("ddl2");
+      await subject.collection(db, "a").insertMany([{ _id: 1, pad: "x".repeat(100) }, { _id: 2, pad: "y".repeat(100) }]);
+      await subject.collection(db, "b").insertOne({ _id: 1 });
+      const stats = await port.collectionStats({ db, coll: "a" });
+      expect(stats.count).toBe(2);
+      expect(stats.sizeBytes).toBeGreaterThan(200);
+      expect(await port.collectionStats({ db, coll: "absent" })).toEqual({ count: 0, sizeBytes: 0 });
+
+      await expectCode(port.renameCollection({ db, coll: "a" }, { db, coll: "b" }, false), [48]);
+      await port.renameCollection({ db, coll: "a" }, { db, coll: "b" }, true);
+      expect(await port.countDocuments({ db, coll: "b" })).toBe(2);
+      expect(await port.countDocuments({ db, coll: "a" })).toBe(0);
+      await port.dropCollection({ db, coll: "b" });
+      await port.dropCollection({ db, coll: "b" }); // already gone: fine
+      expect((await port.listCollections()).filter((c) => c.db === db)).toEqual([]);
+      await subject.collection(db, "c").insertOne({ _id: 1 });
+      await port.dropDatabase(db);
+      expect((await port.listCollections()).filter((c) => c.db === db)).toEqual([]);
+    });
+
+    // ---- checkpoints and metadata -----------------------------------------------------------------------
+
+    test("checkpoints: compareAndSet only wins against the expected version; clear is per migration", async () => {
+      const id = `cas-${process.pid}-${++dbCounter}`;
+      const store = port.checkpoints(id);
+      const other = port.checkpoints(`${id}-other`);
+      expect(await store.get("lease")).toBeNull();
+      expect(await store.compareAndSet("lease", null, { owner: "a" })).toBe(true);
+      expect(await store.compareAndSet("lease", null, { owner: "b" })).toBe(false);
+      expect(await store.get("lease")).toEqual({ owner: "a", version: 1 });
+      expect(await store.compareAndSet("lease", 1, { owner: "b" })).toBe(true);
+      expect(await store.compareAndSet("lease", 1, { owner: "c" })).toBe(false);
+      expect(await store.get("lease")).toEqual({ owner: "b", version: 2 });
+      await store.put("lease", { owner: "d", version: 99 });
+      expect(await store.get("lease")).toEqual({ owner: "d", version: 3 });
+      // Values keep their BSON content (e.g. a resume token and a cluster time).
+      await store.put("stream", { token: { _data: "82abc" }, at: new Timestamp({ t: 9, i: 2 }) });
+      expect(await store.get("stream")).toEqual({ token: { _data: "82abc" }, at: new Timestamp({ t: 9, i: 2 }), version: 1 });
+      await other.put("lease", { owner: "z" });
+      await store.clear();
+      expect(await store.get("lease")).toBeNull();
+      expect(await store.get("stream")).toBeNull();
+      expect(await other.get("lease")).toEqual({ owner: "z", version: 1 });
+      await other.clear();
+    });
+
+    test("checkpoint writes never show up in the change stream", async () => {
+      const db = freshDb("quiet");
+      const t0 = await port.clusterTime();
+      await port.checkpoints(`quiet-${db}`).put("k", { n: 1 });
+      await subject.collection(db, "c").insertOne({ _id: "marker" });
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        const seen: ChangeEvent[] = [];
+        for (let i = 0; i < 20 && !seen.some((e) => e.ns?.db === db && e.operationType === "insert"); i++) {
+          seen.push(...(await cursor.nextBatch(250)));
+        }
+        expect(seen.some((e) => e.ns?.db === db && e.operationType === "insert")).toBe(true);
+        expect(seen.filter((e) => e.ns?.db === CHECKPOINT_DATABASE)).toEqual([]);
+      } finally {
+        await cursor.close();
+        await port.checkpoints(`quiet-${db}`).clear();
+      }
+    });
+
+    test("serverInfo reports a replica set, its version, and write-blocking support", async () => {
+      const info = await port.serverInfo();
+      expect(info.topology).toBe("replicaSet");
+      expect(info.version).toMatch(/^\d+\.\d+\.\d+/);
+      expect(info.supportsUserWriteBlocking).toBe(Number(info.version.split(".")[0]) >= 6);
+      const privileges = await port.privileges();
+      expect(privileges.length).toBeGreaterThan(0);
+    });
+  });
+}
