@@ -23,8 +23,8 @@ import type { MongosyncCommand, MongosyncEnvelope, MongosyncProgress } from "./t
 const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> = {
   start:
     "mongosync accepts /start only when IDLE; read GET /api/v1/progress on that host. If the message names a " +
-    "field, the mongosync version may not accept it: set migration.mongosync.version to the output of " +
-    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking: none)",
+    "field, the mongosync version may not accept it: set mongosync.version to the output of " +
+    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking.mode "none")",
   pause: "mongosync pauses only a RUNNING migration; read GET /api/v1/progress on that host",
   resume: "mongosync resumes only a PAUSED migration; read GET /api/v1/progress on that host",
   commit:
@@ -32,7 +32,7 @@ const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> 
     "GET /api/v1/progress shows canCommit: true",
   reverse: "mongosync reverses only a COMMITTED migration started with reversible: true",
   progress: "check the mongosync log on that host; after a restart mongosync can need minutes before it answers",
-  info: "ignored: the version is read from migration.mongosync.version when /api/v1/info is not available",
+  info: "ignored: the version is read from mongosync.version when /api/v1/info is not available",
 };
 
 /** mongosync refused a request (error envelope) or answered something that is not its API. */
@@ -112,10 +112,10 @@ export class MongosyncInstance {
     try {
       parsed = new URL(url);
     } catch {
-      throw new MigrationError("MONGOSYNC_BAD_URL", `migration.mongosync.urls: ${redact(url)} is not a URL; use e.g. http://127.0.0.1:27182`);
+      throw new MigrationError("MONGOSYNC_BAD_URL", `mongosync.urls: ${redact(url)} is not a URL; use e.g. http://127.0.0.1:27182`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-      throw new MigrationError("MONGOSYNC_BAD_URL", `migration.mongosync.urls: ${redact(url)} must start with http:// (or https:// behind a proxy)`);
+      throw new MigrationError("MONGOSYNC_BAD_URL", `mongosync.urls: ${redact(url)} must start with http:// (or https:// behind a proxy)`);
     }
     // Accept both "http://h:27182" and "http://h:27182/api/v1": keep everything before /api/v1.
     this.url = url.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
@@ -146,7 +146,7 @@ export class MongosyncInstance {
   /**
    * GET /api/v1/info — UNCONFIRMED: the documented API has no such endpoint (the reference lists start,
    * progress, pause, resume, commit, reverse). We probe it once, without retries, and treat any failure as
-   * "version unknown" so the engine falls back to migration.mongosync.version. Returns the version or undefined.
+   * "version unknown" so the engine falls back to mongosync.version. Returns the version or undefined.
    */
   async version(): Promise<string | undefined> {
     try {
@@ -273,7 +273,7 @@ function describeBody(body: string): string {
 
 /** What one instance said, or why it said nothing. */
 export interface InstanceProgress {
-  /** Position in migration.mongosync.urls; instance 0 is the one whose canWrite counts (docs, cutover). */
+  /** Position in mongosync.urls; instance 0 is the one whose canWrite counts (docs, cutover). */
   index: number;
   url: string;
   progress: MongosyncProgress;
@@ -285,7 +285,7 @@ export class MongosyncClient {
 
   constructor(urls: string[], options: MongosyncClientOptions) {
     if (urls.length === 0) {
-      throw new MigrationError("MONGOSYNC_BAD_URL", "migration.mongosync.urls is empty; give the URL of every mongosync process, e.g. http://127.0.0.1:27182");
+      throw new MigrationError("MONGOSYNC_BAD_URL", "mongosync.urls is empty; give the URL of every mongosync process, e.g. http://127.0.0.1:27182");
     }
     this.instances = urls.map((url) => new MongosyncInstance(url, options));
   }

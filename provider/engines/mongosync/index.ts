@@ -50,7 +50,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
     if (!o || o.urls.length === 0) {
       throw new MigrationError(
         "MONGOSYNC_URLS_MISSING",
-        "migration.mongosync.urls: the mongosync engine needs the URL of every mongosync process, e.g. [\"http://127.0.0.1:27182\"]",
+        "mongosync.urls: the mongosync engine needs the URL of every mongosync process, e.g. [\"http://127.0.0.1:27182\"]",
       );
     }
     return o;
@@ -67,7 +67,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
     });
   }
 
-  /** The version: migration.mongosync.version, else the (UNCONFIRMED) /info endpoint, else progress.version. */
+  /** The version: mongosync.version, else the (UNCONFIRMED) /info endpoint, else progress.version. */
   async function resolveVersion(
     spec: MigrationSpec,
     client: MongosyncClient,
@@ -76,8 +76,8 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
     const given = spec.mongosync?.version;
     if (given) {
       const version = parseMongosyncVersion(given);
-      if (!version) throw new MigrationError("INVALID_INPUT", `migration.mongosync.version: ${JSON.stringify(given)} is not a version such as "1.19.0"`);
-      return { version, source: "migration.mongosync.version" };
+      if (!version) throw new MigrationError("INVALID_INPUT", `mongosync.version: ${JSON.stringify(given)} is not a version such as "1.19.0"`);
+      return { version, source: "mongosync.version" };
     }
     const fromInfo = parseMongosyncVersion(await client.version());
     if (fromInfo) return { version: fromInfo, source: "GET /api/v1/info" };
@@ -143,7 +143,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       `mongosync leaves its metadata databases on the destination (${metadataDatabases}); drop them once you no longer need mongosync for this migration`,
     ];
     if (handle.data.writeBlocking === "destinationOnly" || handle.data.writeBlocking === "off") {
-      warnings.push("mongosync did not block source writes (writeBlocking: none): make sure the application writes only to the new cluster now");
+      warnings.push("mongosync did not block source writes (writeBlocking.mode "none"): make sure the application writes only to the new cluster now");
     }
     const hashed = before?.verifier.present
       ? ` (verifier was in "${before.verifier.phase}" with ${before.verifier.lagSeconds ?? "unknown"} s lag when /commit was sent)`
@@ -182,7 +182,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       try {
         client = clientFor(spec, ctx, Math.min(ctx.deadline, ctx.now() + PREFLIGHT_REACH_MS));
       } catch (err) {
-        errors.push({ code: err instanceof MigrationError ? err.code : "MONGOSYNC_BAD_URL", message: describeError(err), action: "fix migration.mongosync.urls" });
+        errors.push({ code: err instanceof MigrationError ? err.code : "MONGOSYNC_BAD_URL", message: describeError(err), action: "fix mongosync.urls" });
         return report();
       }
       facts.mongosyncInstances = client.instances.length;
@@ -241,7 +241,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       if (new Set(ids).size < ids.length || new Set(addresses).size < addresses.length) {
         errors.push({
           code: "MONGOSYNC_DUPLICATE_INSTANCE",
-          message: "two URLs in migration.mongosync.urls reach the same mongosync process (same mongosyncID)",
+          message: "two URLs in mongosync.urls reach the same mongosync process (same mongosyncID)",
           action: "list each mongosync once: one URL per mongosync process (one per source shard)",
         });
       }

@@ -83,7 +83,7 @@ export interface StartPlan {
 }
 
 const VERSION_ACTION =
-  "set migration.mongosync.version to what `mongosync --version` prints on the mongosync host (the HTTP API " +
+  "set mongosync.version to what `mongosync --version` prints on the mongosync host (the HTTP API " +
   "does not report it)";
 
 /**
@@ -102,16 +102,16 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
   };
 
   // Namespaces.
-  const include = toNamespaceFilter(spec.namespaces.include, "migration.namespaces.include");
-  const exclude = toNamespaceFilter(spec.namespaces.exclude, "migration.namespaces.exclude");
+  const include = toNamespaceFilter(spec.namespaces.include, "namespaces.include");
+  const exclude = toNamespaceFilter(spec.namespaces.exclude, "namespaces.exclude");
   errors.push(...include.errors, ...exclude.errors);
   if (include.items.length > 0) {
     body.includeNamespaces = include.items;
-    needs(1, 1, "migration.namespaces.include", "MONGOSYNC_VERSION_TOO_OLD");
+    needs(1, 1, "namespaces.include", "MONGOSYNC_VERSION_TOO_OLD");
   }
   if (exclude.items.length > 0) {
     body.excludeNamespaces = exclude.items;
-    needs(1, 6, "migration.namespaces.exclude", "MONGOSYNC_VERSION_TOO_OLD");
+    needs(1, 6, "namespaces.exclude", "MONGOSYNC_VERSION_TOO_OLD");
   }
   const filtered = include.items.length > 0 || exclude.items.length > 0;
 
@@ -121,8 +121,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     if (filtered) {
       errors.push({
         code: "MONGOSYNC_REVERSIBLE_FILTERED",
-        message: "mongosync cannot reverse a filtered sync (migration.namespaces is set)",
-        action: "remove migration.namespaces, or set mongosync.reversible: false",
+        message: "mongosync cannot reverse a filtered sync (namespaces is set)",
+        action: "remove namespaces, or set mongosync.reversible: false",
       });
     }
   }
@@ -167,8 +167,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
   if (spec.writeBlocking === "readOnlyUsers") {
     errors.push({
       code: "MONGOSYNC_WRITE_BLOCKING_UNSUPPORTED",
-      message: "writeBlocking: readOnlyUsers is done by the builtin engine only; mongosync blocks writes itself",
-      action: "use writeBlocking: auto (mongosync blocks source writes at commit) or none (you stop the application)",
+      message: "writeBlocking.mode "readOnlyUsers" is done by the builtin engine only; mongosync blocks writes itself",
+      action: "use writeBlocking.mode "auto" (mongosync blocks source writes at commit) or none (you stop the application)",
     });
   }
   const wantsSourceBlocked = spec.writeBlocking !== "none";
@@ -180,7 +180,7 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
       errors.push({
         code: "MONGOSYNC_VERSION_UNKNOWN",
         message: "the mongosync version is unknown, so the engine cannot tell whether mongosync will block source writes at commit",
-        action: `${VERSION_ACTION}; or set writeBlocking: none and stop the application yourself before cutover`,
+        action: `${VERSION_ACTION}; or set writeBlocking.mode "none" and stop the application yourself before cutover`,
       });
     }
   } else if (atLeast(version, 1, 20)) {
@@ -188,7 +188,7 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     if (spec.writeBlocking === "none") {
       warnings.push({
         code: "MONGOSYNC_WRITE_BLOCKING_MANAGED",
-        message: `mongosync ${version.text} decides write blocking itself (1.20+); writeBlocking: none cannot be passed on`,
+        message: `mongosync ${version.text} decides write blocking itself (1.20+); writeBlocking.mode "none" cannot be passed on`,
         action: "expect mongosync to block writes as its configuration says; stop the application before cutover in any case",
       });
     }
@@ -198,8 +198,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     if (options.reversible && !wantsSourceBlocked) {
       warnings.push({
         code: "MONGOSYNC_REVERSIBLE_NEEDS_DUAL_BLOCKING",
-        message: "mongosync.reversible needs write blocking on source and destination; it will be enabled despite writeBlocking: none",
-        action: "set writeBlocking: auto to make this explicit, or mongosync.reversible: false",
+        message: "mongosync.reversible needs write blocking on source and destination; it will be enabled despite writeBlocking.mode "none"",
+        action: "set writeBlocking.mode "auto" to make this explicit, or mongosync.reversible: false",
       });
     }
   } else {
@@ -209,7 +209,7 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
   if (writeBlocking === "destinationOnly" || writeBlocking === "off") {
     warnings.push({
       code: "MONGOSYNC_SOURCE_WRITES_NOT_BLOCKED",
-      message: "mongosync will not block source writes at commit (writeBlocking: none)",
+      message: "mongosync will not block source writes at commit (writeBlocking.mode "none")",
       action: "stop application writes to the source before setting cutover: true; writes during commit can be lost",
     });
   }

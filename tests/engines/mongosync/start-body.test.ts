@@ -34,10 +34,10 @@ describe("toNamespaceFilter", () => {
     ]);
   });
   it.each(["sales", ".orders", "sales.", "*.orders", "sales.ord*", "*"])("refuses %p with an actionable finding", (pattern) => {
-    const { items, errors } = toNamespaceFilter([pattern], "migration.namespaces.include");
+    const { items, errors } = toNamespaceFilter([pattern], "namespaces.include");
     expect(items).toEqual([]);
     expect(errors[0].code).toBe("MONGOSYNC_NAMESPACE_PATTERN");
-    expect(errors[0].message).toContain("migration.namespaces.include");
+    expect(errors[0].message).toContain("namespaces.include");
     expect(errors[0].action).toContain("db.*");
   });
 });
@@ -128,7 +128,7 @@ describe("version-aware bodies against emulators of those versions", () => {
     const on22 = await send("1.22.0", body19);
     expect(on22.state).toBe("IDLE");
     expect(on22.outcome).toContain('unknown field "enableUserWriteBlocking"');
-    expect(on22.outcome).toContain("set migration.mongosync.version"); // the action in the error
+    expect(on22.outcome).toContain("set mongosync.version"); // the action in the error
   });
 
   it("the 1.22 body is accepted by 1.22 and 1.20", async () => {
