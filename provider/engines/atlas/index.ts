@@ -41,8 +41,9 @@ export class AtlasLinkPendingError extends MigrationError {
   }
 }
 
-// Handles started by this process, by migrationId: a retried start in the same process returns the same
-// migration instead of creating a second one (Atlas has no list operation to find it otherwise).
+// Handles started by this process: a start retried in the same process (e.g. after the provider lost the
+// result to a later error) finds its still-running migration instead of creating a second one — Atlas has no
+// list operation to find it otherwise. Only an active migration is reused; a finished one never is.
 const startedHandles = new Map<string, MigrationHandle>();
 // Migrations this process asked to cut over: Atlas's status alone cannot tell cutting over from copying.
 const cutoverRequested = new Set<string>();
@@ -51,8 +52,9 @@ function clientFor(ctx: EngineContext): AtlasClient {
   return atlasClientFor(ctx.credentials.atlas);
 }
 
+/** The user's poll interval (default 10 s in the schema); 429s from polling too fast are retried anyway. */
 function pollMs(spec: MigrationSpec): number {
-  return Math.max(1, spec.timeouts.pollSeconds) * 1000;
+  return Math.max(10, spec.timeouts.pollSeconds * 1000);
 }
 
 /** Whether there is time for one more wait of `ms` before the deadline. */
@@ -137,9 +139,16 @@ export function createAtlasPushEngine(): MigrationEngine {
 
     async start(spec: MigrationSpec, ctx: EngineContext): Promise<MigrationHandle> {
       const { push, cloudManager, target } = pushParts(spec);
-      const memoKey = `${spec.migrationId}\u0000${target.projectId}\u0000${target.clusterName}`;
+      const memoKey = JSON.stringify([ctx.credentials.atlas?.baseUrl ?? "", spec.migrationId, target.projectId, target.clusterName]);
       const known = startedHandles.get(memoKey);
-      if (known) return known;
+      if (known) {
+        const still = await clientFor(ctx).getMigration(ctx, target.projectId, known.id).catch(() => undefined);
+        if (still && isActive(still)) {
+          ctx.log(`Atlas live migration ${known.id} started earlier by this process is still ${still.status}; reusing it`);
+          return known;
+        }
+        startedHandles.delete(memoKey);
+      }
       registerSecret(cloudManager.password);
 
       const linkToken = push.createLinkToken ? await ensureLink(spec, ctx) : undefined;

@@ -132,6 +132,11 @@ describe("migration outcomes", () => {
     expect(st).toMatchObject({ phase: "FAILED", readyForCutover: false, details: { atlasStatus: "FAILED" } });
     expect(st.reason).toMatch(/FAILED.*delete and re-create/);
     await expect(engine.cutover(s, handle, c)).rejects.toBeInstanceOf(EngineFailedError);
+    // Starting again in the same process never hands back the failed migration.
+    emulator.scenario.failDuring = undefined;
+    const fresh = await engine.start(s, c);
+    expect(fresh.id).not.toBe(handle.id);
+    expect(emulator.listMigrations().map((m) => m.stage)).toEqual(["FAILED", "NEW"]);
   });
 
   test("EXPIRED ⇒ FAILED phase with reason 'expired: …' and the raw status in details", async () => {
