@@ -139,10 +139,17 @@ export class DynamicProviderHost {
     return [...this.stdout, ...this.stderr].join("\n");
   }
 
-  private call<Req, Res>(method: string, request: Req): Promise<Res> {
+  /**
+   * One unary RPC with a deadline: an RPC the host never answers (e.g. when building its error response
+   * throws) must fail the test with the host's stderr, not hang it.
+   */
+  private call<Req, Res>(method: string, request: Req, timeoutMs = 10_000): Promise<Res> {
     return new Promise((resolve, reject) => {
-      (this.client as any)[method](request, (err: grpc.ServiceError | null, response: Res) => {
-        if (err) reject(new HostCallError(err.details || err.message, err.code, decodeInitFailure(err.metadata)));
+      const options = { deadline: new Date(Date.now() + timeoutMs) };
+      (this.client as any)[method](request, new grpc.Metadata(), options, (err: grpc.ServiceError | null, response: Res) => {
+        if (err?.code === grpc.status.DEADLINE_EXCEEDED) {
+          reject(new HostCallError(`${method}: the host did not answer within ${timeoutMs} ms; host stderr:\n${this.stderr.join("\n")}`, err.code));
+        } else if (err) reject(new HostCallError(err.details || err.message, err.code, decodeInitFailure(err.metadata)));
         else resolve(response);
       });
     });
