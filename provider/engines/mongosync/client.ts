@@ -24,7 +24,7 @@ const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> 
   start:
     "mongosync accepts /start only when IDLE; read GET /api/v1/progress on that host. If the message names a " +
     "field, the mongosync version may not accept it: set mongosync.version to the output of " +
-    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking.mode "none")",
+    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking.mode \"none\")",
   pause: "mongosync pauses only a RUNNING migration; read GET /api/v1/progress on that host",
   resume: "mongosync resumes only a PAUSED migration; read GET /api/v1/progress on that host",
   commit:

@@ -143,7 +143,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       `mongosync leaves its metadata databases on the destination (${metadataDatabases}); drop them once you no longer need mongosync for this migration`,
     ];
     if (handle.data.writeBlocking === "destinationOnly" || handle.data.writeBlocking === "off") {
-      warnings.push("mongosync did not block source writes (writeBlocking.mode "none"): make sure the application writes only to the new cluster now");
+      warnings.push("mongosync did not block source writes (writeBlocking.mode \"none\"): make sure the application writes only to the new cluster now");
     }
     const hashed = before?.verifier.present
       ? ` (verifier was in "${before.verifier.phase}" with ${before.verifier.lagSeconds ?? "unknown"} s lag when /commit was sent)`

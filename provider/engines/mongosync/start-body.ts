@@ -167,8 +167,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
   if (spec.writeBlocking === "readOnlyUsers") {
     errors.push({
       code: "MONGOSYNC_WRITE_BLOCKING_UNSUPPORTED",
-      message: "writeBlocking.mode "readOnlyUsers" is done by the builtin engine only; mongosync blocks writes itself",
-      action: "use writeBlocking.mode "auto" (mongosync blocks source writes at commit) or none (you stop the application)",
+      message: "writeBlocking.mode \"readOnlyUsers\" is done by the builtin engine only; mongosync blocks writes itself",
+      action: "use writeBlocking.mode \"auto\" (mongosync blocks source writes at commit) or \"none\" (you stop the application)",
     });
   }
   const wantsSourceBlocked = spec.writeBlocking !== "none";
@@ -198,8 +198,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     if (options.reversible && !wantsSourceBlocked) {
       warnings.push({
         code: "MONGOSYNC_REVERSIBLE_NEEDS_DUAL_BLOCKING",
-        message: "mongosync.reversible needs write blocking on source and destination; it will be enabled despite writeBlocking.mode "none"",
-        action: "set writeBlocking.mode "auto" to make this explicit, or mongosync.reversible: false",
+        message: "mongosync.reversible needs write blocking on source and destination; it will be enabled despite writeBlocking.mode \"none\"",
+        action: "set writeBlocking.mode \"auto\" to make this explicit, or mongosync.reversible: false",
       });
     }
   } else {
@@ -209,7 +209,7 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
   if (writeBlocking === "destinationOnly" || writeBlocking === "off") {
     warnings.push({
       code: "MONGOSYNC_SOURCE_WRITES_NOT_BLOCKED",
-      message: "mongosync will not block source writes at commit (writeBlocking.mode "none")",
+      message: "mongosync will not block source writes at commit (writeBlocking.mode \"none\")",
       action: "stop application writes to the source before setting cutover: true; writes during commit can be lost",
     });
   }
