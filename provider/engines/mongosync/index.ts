@@ -7,8 +7,9 @@
 // reads /progress first and only sends the commands the current state still needs.
 //
 // API calls per lifecycle with N instances (counted in tests/engines/mongosync/engine.test.ts):
-//   preflight: N progress + 1 info probe · start: 1 info probe + 2N progress + N start
-//   status: N progress · advance: N progress per poll · cutover: N commit + N progress per poll · cancel: N progress + N pause
+//   preflight: N progress · start: 2N progress + N start · status: N progress · advance: N progress per poll
+//   cutover: N progress per poll + N commit · cancel before commit: N progress + N pause · after COMPLETE: N progress
+//   (+1 GET /api/v1/info probe in preflight and start when mongosync.version is not set)
 import { DeadlineExceededError, EngineFailedError, MigrationError, PreflightError, describeError, redact } from "../../errors";
 import type {
   CancelReport,
@@ -241,7 +242,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       if (new Set(ids).size < ids.length || new Set(addresses).size < addresses.length) {
         errors.push({
           code: "MONGOSYNC_DUPLICATE_INSTANCE",
-          message: "two URLs in mongosync.urls reach the same mongosync process (same mongosyncID)",
+          message: "two URLs in mongosync.urls reach the same mongosync process (same address or same mongosyncID)",
           action: "list each mongosync once: one URL per mongosync process (one per source shard)",
         });
       }
