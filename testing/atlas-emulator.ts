@@ -216,7 +216,7 @@ export class AtlasApiEmulator {
   private readonly orgs = new Map<string, OrgRecord>();
   private readonly migrations = new Map<string, MigrationRecord>();
   private readonly validations = new Map<string, ValidationRecord>();
-  private readonly nonces = new Map<string, { uses: number; lastNc: number; stale: boolean }>();
+  private readonly nonces = new Map<string, { uses: number; seenNc: Set<number>; stale: boolean }>();
   private readonly tokens = new Map<string, { clientId: string; expiresAt: number }>();
   private readonly faults: Array<InjectedFault & { remaining: number; toSkip: number }> = [];
   private readonly options: Required<Pick<AtlasEmulatorOptions, "digestAlgorithms" | "nonceMaxUses" | "tokenLifetimeSeconds" | "sunsetVersions" | "autoAdvance">> & { now: () => number };
@@ -459,7 +459,7 @@ export class AtlasApiEmulator {
   private challenge(stale: boolean): Record<string, string> {
     const challenges = this.options.digestAlgorithms.map((algorithm) => {
       const nonce = randomBytes(18).toString("base64");
-      this.nonces.set(nonce, { uses: 0, lastNc: 0, stale: false });
+      this.nonces.set(nonce, { uses: 0, seenNc: new Set(), stale: false });
       return `Digest realm="${REALM}", domain="", nonce="${nonce}", algorithm=${algorithm}, qop="auth", stale=${stale}`;
     });
     return { "WWW-Authenticate": challenges.join(", ") };
@@ -499,13 +499,14 @@ export class AtlasApiEmulator {
     if (expected !== p.response) return this.unauthorized("You are not authorized for this resource.");
     const nonce = this.nonces.get(p.nonce);
     const nc = parseInt(p.nc, 16);
-    // Right credentials but an unknown, worn-out or replayed nonce: a stale challenge (RFC 7616 §3.3).
-    if (!nonce || nonce.stale || nonce.uses >= this.options.nonceMaxUses || nc <= nonce.lastNc) {
+    // Right credentials but an unknown, worn-out or replayed nonce: a stale challenge (RFC 7616 §3.3). Each nc
+    // may be used once; concurrent requests may arrive out of order, so nc need not grow monotonically.
+    if (!nonce || nonce.stale || nonce.uses >= this.options.nonceMaxUses || !(nc > 0) || nonce.seenNc.has(nc)) {
       if (nonce && nonce.uses >= this.options.nonceMaxUses) nonce.stale = true;
       return this.unauthorized("Stale nonce.", true);
     }
     nonce.uses += 1;
-    nonce.lastNc = nc;
+    nonce.seenNc.add(nc);
     return undefined;
   }
 

@@ -45,6 +45,15 @@ describe("Atlas Admin API client against the emulator", () => {
     expect(ncs).toEqual(["00000001", "00000002", "00000003"]);
   });
 
+  test("digest: concurrent requests share one nonce with distinct nc values and all succeed", async () => {
+    const ctx = makeContext();
+    const client = digestClient();
+    await client.listAvailableProjects(ctx, ORG_ID);
+    const results = await Promise.all(Array.from({ length: 10 }, () => client.listAvailableProjects(ctx, ORG_ID)));
+    expect(results.every((r) => r.length === 1)).toBe(true);
+    expect(emulator.requests.filter((r) => r.status === 401)).toHaveLength(1);
+  });
+
   test("digest: SHA-256 is preferred when the server offers it", async () => {
     await emulator.stop();
     emulator = await startEmulator({ digestAlgorithms: ["SHA-256", "MD5"] });

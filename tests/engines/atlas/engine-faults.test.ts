@@ -2,11 +2,12 @@
 import { engineFor } from "../../../provider/engines/registry";
 import { AtlasLinkPendingError } from "../../../provider/engines/atlas";
 import { AtlasApiError } from "../../../provider/engines/atlas/errors";
+import { atlasClientFor } from "../../../provider/engines/atlas/client";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import type { EngineCredentials, MigrationHandle, MigrationSpec } from "../../../provider/engines/engine";
 import { AtlasApiEmulator, type AtlasEmulatorOptions } from "../../../testing/atlas-emulator";
 import { makeContext, type TestContext } from "../../support/context";
-import { API_KEY, ORG_ID, SERVICE_ACCOUNT, pushSpec, startEmulator } from "./fixtures";
+import { API_KEY, ORG_ID, SERVICE_ACCOUNT, cloudManagerProject, pushSpec, startEmulator } from "./fixtures";
 
 const engine = engineFor("atlas-push");
 let emulator: AtlasApiEmulator;
@@ -199,7 +200,7 @@ describe("link tokens", () => {
 
   test("not linked yet: the token is created and published as a secret, start waits for the link; the handle stays clean", async () => {
     await boot();
-    emulator.addOrg({ orgId: ORG_ID, availableProjects: [require("./fixtures").cloudManagerProject()], linked: false, linkAfterPolls: 3 });
+    emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false, linkAfterPolls: 3 });
     const s = linkSpec();
     const c = ctx();
     const handle = await engine.start(s, c);
@@ -213,7 +214,7 @@ describe("link tokens", () => {
 
   test("never linked before the deadline ⇒ AtlasLinkPendingError, the token already published", async () => {
     await boot();
-    emulator.addOrg({ orgId: ORG_ID, availableProjects: [require("./fixtures").cloudManagerProject()], linked: false });
+    emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false });
     const c = ctx(30_000);
     const err = await engine.start(linkSpec(), c).catch((e) => e);
     expect(err).toBeInstanceOf(AtlasLinkPendingError);
@@ -260,7 +261,6 @@ describe("link tokens", () => {
     const s = spec();
     const c = ctx();
     await engine.start(s, c);
-    const { atlasClientFor } = await import("../../../provider/engines/atlas/client");
     const err = await atlasClientFor(credentials.atlas).deleteLinkTokens(c, ORG_ID).catch((e) => e);
     expect(err.status).toBe(409);
   });

@@ -1,10 +1,9 @@
 // The atlas-push engine through the MigrationEngine interface (as the provider calls it), against the emulator.
 import { engineFor } from "../../../provider/engines/registry";
-import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
-import type { EngineCredentials, MigrationHandle } from "../../../provider/engines/engine";
+import type { EngineCredentials } from "../../../provider/engines/engine";
 import { AtlasApiEmulator } from "../../../testing/atlas-emulator";
 import { makeContext } from "../../support/context";
-import { API_KEY, ATLAS_PROJECT_ID, CM_PROJECT_ID, ORG_ID, SERVICE_ACCOUNT, cloudManagerProject, pushSpec, startEmulator } from "./fixtures";
+import { API_KEY, ATLAS_PROJECT_ID, CM_PROJECT_ID, ORG_ID, SERVICE_ACCOUNT, pushSpec, startEmulator } from "./fixtures";
 
 const engine = engineFor("atlas-push");
 
