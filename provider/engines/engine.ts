@@ -88,7 +88,8 @@ export interface MongosyncOptions {
   reversible: boolean;
   /** mongosync's embedded verifier. */
   enableVerification: boolean;
-  /** Version of mongosync if known; otherwise it is read from GET /api/v1/info. */
+  /** mongosync's version (`mongosync --version`). The /start body depends on it; `/api/v1/info` is probed
+   *  but is not documented, so set it. */
   version?: string;
   sharding?: { createSupportingIndexes: boolean; entries: ShardingEntry[] };
 }
