@@ -88,7 +88,16 @@ async function readStatus(spec: MigrationSpec, handle: MigrationHandle, ctx: Eng
 async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<string | undefined> {
   const { push, cloudManager } = pushParts(spec);
   const client = clientFor(ctx);
-  const visible = async () => (await client.listAvailableProjects(ctx, push.orgId)).some((p) => p.projectId === cloudManager.groupId);
+  const visible = async () => {
+    try {
+      return (await client.listAvailableProjects(ctx, push.orgId)).some((p) => p.projectId === cloudManager.groupId);
+    } catch (err) {
+      // UNCONFIRMED whether Atlas answers [] or a 4xx for an org with no link yet: treat a refusal that is not
+      // about credentials as "not linked"; a wrong org id then fails clearly at createLinkToken.
+      if (err instanceof AtlasApiError && !err.gaveUp && [400, 404, 409].includes(err.status)) return false;
+      throw err;
+    }
+  };
   if (await visible()) {
     ctx.log(`Cloud Manager project ${cloudManager.groupId} is already linked to Atlas org ${push.orgId}; no new link token created`);
     return undefined;

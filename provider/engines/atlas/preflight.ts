@@ -122,8 +122,12 @@ export async function atlasPushPreflight(spec: MigrationSpec, ctx: EngineContext
       error("ATLAS_FORBIDDEN", err.message, "use credentials with the Organization Owner role on this organization");
     } else if (err instanceof AtlasApiError && !err.gaveUp && err.status === 404) {
       error("ATLAS_ORG_NOT_FOUND", err.message, `check atlasPush.orgId (${push.orgId})`);
-    } else if (err instanceof MigrationError) {
-      error(err.code === "ATLAS_CREDENTIALS_MISSING" ? err.code : "ATLAS_UNREACHABLE", err.message, "configure Atlas credentials and check network access to Atlas");
+    } else if (err instanceof AtlasApiError && err.gaveUp) {
+      error("ATLAS_UNREACHABLE", err.message, "check network access to Atlas (and its status page), then run `pulumi up` again");
+    } else if (err instanceof AtlasApiError) {
+      error("ATLAS_API_ERROR", err.message, "fix what Atlas names, then run `pulumi up` again");
+    } else if (err instanceof MigrationError && err.code === "ATLAS_CREDENTIALS_MISSING") {
+      error(err.code, err.message, "set mongodbatlas:publicKey/privateKey (or clientId/clientSecret) in stack config, or the MONGODB_ATLAS_* variables");
     } else {
       throw err;
     }

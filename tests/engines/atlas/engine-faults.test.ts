@@ -230,6 +230,16 @@ describe("link tokens", () => {
     expect(emulator.linkTokens(ORG_ID)).toHaveLength(1);
   });
 
+  test("an availableProjects refusal before linking counts as 'not linked yet'", async () => {
+    await boot();
+    emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false, linkAfterPolls: 1 });
+    emulator.injectFault({ operation: "listAvailableProjects", status: 400, errorCode: "ORG_NOT_LINKED", detail: "No link." });
+    const c = ctx();
+    await engine.start(linkSpec(), c);
+    expect(Object.keys(c.secrets)).toEqual(["linkToken"]);
+    expect(emulator.listMigrations()).toHaveLength(1);
+  });
+
   test("cancel while active: warns there is no cancel API and keeps the token", async () => {
     await boot();
     const s = linkSpec();

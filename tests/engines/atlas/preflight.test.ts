@@ -127,4 +127,14 @@ describe("atlas-push preflight", () => {
     expect(codes(forbidden.errors)).toEqual(["ATLAS_FORBIDDEN"]);
     expect(forbidden.errors[0].message).toMatch(/Organization Owner/);
   });
+
+  test("an Atlas that cannot be reached before the deadline is a finding that says so", async () => {
+    emulator = await startEmulator();
+    const baseUrl = emulator.baseUrl;
+    await emulator.stop();
+    const report = await engine.preflight(pushSpec(), makeContext({ deadlineMs: 15_000, credentials: { atlas: { baseUrl, ...API_KEY } } }));
+    expect(codes(report.errors)).toEqual(["ATLAS_UNREACHABLE"]);
+    expect(report.errors[0].message).toMatch(/could not be reached .*ECONNREFUSED/);
+    emulator = await startEmulator(); // afterEach stops it
+  });
 });
