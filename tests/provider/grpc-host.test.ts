@@ -201,11 +201,27 @@ describe("the builtin engine over memory:// clusters inside the host process", (
     await expect(attempt).rejects.toThrow(/COMPLETE and cannot be undone/);
   });
 
+  test("a provider upgrade reaches a finished migration: diff reports it and update stores the new __provider", async () => {
+    // What a new package version looks like to the engine: another providerVersion and another provider text.
+    const upgradedText = `${providerText}\n// upgraded provider build\n`;
+    const news = { ...plain(completed), ...inputs, cutover: true, providerVersion: "99.0.0", __provider: upgradedText };
+    for (const key of COMPUTED_KEYS) if (key !== "engine") delete (news as Props)[key];
+    const upgrade = await host.diff(urn, created.id, completed, news);
+    expect(upgrade).toMatchObject({ changes: "DIFF_SOME", replaces: [] });
+    const updated = await host.update(urn, created.id, completed, news);
+    // read and delete run the code stored in state: from now on, the upgraded text.
+    expect(updated.properties.__provider).toBe(upgradedText);
+    expect(updated.properties).toMatchObject({ phase: "COMPLETE", providerVersion: "99.0.0", cutoverCompletedAt: completed.cutoverCompletedAt });
+    // A finished migration is not driven again by the upgrade.
+    expect((await fixture.summary("grpc-dst", "shop", "orders")).count).toBe(325);
+    completed = updated.properties;
+  });
+
   test("read (refresh) keeps the finished migration and returns inputs without computed keys", async () => {
     const read = await host.read(urn, created.id, completed, plain(created.properties));
     expect(read.id).toBe(created.id);
     expect(read.properties).toMatchObject({ phase: "COMPLETE", migrationId: created.id });
-    expect(read.properties.__provider).toBe(providerText);
+    expect(read.properties.__provider).toBe(completed.__provider);
     expect(read.inputs).toBeDefined();
     for (const key of COMPUTED_KEYS.filter((k) => k !== "engine")) expect(read.inputs).not.toHaveProperty(key);
     expect(read.inputs).toMatchObject({ source: inputs.source, target: inputs.target, cutover: true });
