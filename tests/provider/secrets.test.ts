@@ -72,6 +72,13 @@ describe("Migration under mocks", () => {
     expect(finalOptions?.additionalSecretOutputs).toEqual(expect.arrayContaining(["linkToken", "source", "target"]));
   });
 
+  test("every output the provider computes is declared on the resource, so Pulumi resolves it", async () => {
+    const { COMPUTED_KEYS } = await import("../../provider/runtime");
+    for (const key of COMPUTED_KEYS) expect(pulumi.Output.isInstance((migration as any)[key])).toBe(true);
+    // …and resolves to what the provider returned (here: the mock's answer).
+    expect(await new Promise((r) => migration.phase.apply(r))).toBe("READY_FOR_CUTOVER");
+  });
+
   test("the caller's own options survive the merge", async () => {
     const { Migration } = await import("../../provider/migration");
     let opts: pulumi.CustomResourceOptions | undefined;
