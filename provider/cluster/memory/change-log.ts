@@ -115,9 +115,12 @@ export class ChangeLog {
     }
   }
 
-  /** Throws HistoryLostError when events at or after `time` have been truncated away. */
+  /**
+   * Throws HistoryLostError when `time` is older than the oldest time the history still covers — the
+   * server's rule for startAtOperationTime (it cannot prove nothing between was lost).
+   */
   assertRetainedFrom(time: Timestamp, what: string): void {
-    if (this.truncatedThrough && compareTimestamps(time, this.truncatedThrough.clusterTime) <= 0) {
+    if (compareTimestamps(time, this.window().first) < 0) {
       throw new HistoryLostError(
         `${what} is older than the change history (oplog) still kept; the events since were lost — restart the sync from a fresh copy`,
       );

@@ -169,7 +169,8 @@ export class MemoryCollection<TSchema extends Document = Document> {
       matchedCount: r.matched,
       modifiedCount: r.modified,
       upsertedCount: r.upsertedId === undefined ? 0 : 1,
-      upsertedId: (r.upsertedId ?? null) as UpdateResult<TSchema>["upsertedId"],
+      // The server reports the upserted _id; the driver promotes it like any read value.
+      upsertedId: (r.upsertedId === undefined ? null : fromBson(toBson({ v: r.upsertedId }), readOptions(undefined)).v) as UpdateResult<TSchema>["upsertedId"],
     };
   }
 

@@ -1,0 +1,350 @@
+// MemoryCluster beyond the shared conformance suite: the registry behind memory:// URIs, fault injection,
+// the driver-shaped collection API, users and read-only cutover, topologies, and the change log's waiting.
+import { Double, Int32, Long, MongoNetworkError, MongoServerError, ObjectId, Timestamp } from "mongodb";
+import { openCluster } from "../../provider/cluster/open";
+import { HistoryLostError } from "../../provider/errors";
+import {
+  MemoryCluster,
+  isRetryableError,
+  networkError,
+  notWritablePrimaryError,
+  shutdownInProgressError,
+} from "../../testing/memory-cluster";
+
+afterEach(() => {
+  MemoryCluster.reset();
+  jest.useRealTimers();
+});
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: number; codeName?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: number };
+  }
+  throw new Error("expected a rejection");
+}
+
+async function scanIds(port: { scan: MemoryCluster["scan"] }, db: string, coll: string): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const batch of port.scan({ db, coll }, {}, 100)) out.push(...batch.map((d) => d._id));
+  return out;
+}
+
+describe("registry and memory:// URIs", () => {
+  test("create registers a name that openCluster resolves to the same data", async () => {
+    const cluster = MemoryCluster.create("src");
+    await cluster.db("shop").collection("orders").insertOne({ _id: 1 });
+    const port = await openCluster("memory://src");
+    expect(port.description).toBe("memory://src");
+    expect(await port.countDocuments({ db: "shop", coll: "orders" })).toBe(1);
+    expect(MemoryCluster.get("src")).toBe(cluster);
+    expect(() => MemoryCluster.create("src")).toThrow(/already exists/);
+    expect(MemoryCluster.remove("src")).toBe(true);
+    expect(MemoryCluster.get("src")).toBeUndefined();
+  });
+
+  test("an unknown memory:// URI fails with a message naming it, credentials masked", async () => {
+    const err = await rejection(openCluster("memory://app:hunter2secret@nowhere"));
+    expect(err.message).toContain("nowhere");
+    expect(err.message).toContain("MemoryCluster.create");
+    expect(err.message).not.toContain("hunter2secret");
+  });
+
+  test("a second copy of the module sees clusters registered by the first (globalThis registry)", () => {
+    const cluster = MemoryCluster.create("shared");
+    let other: typeof MemoryCluster | undefined;
+    jest.isolateModules(() => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      other = require("../../provider/cluster/memory/memory-cluster").MemoryCluster;
+    });
+    expect(other).toBeDefined();
+    expect(other).not.toBe(MemoryCluster);
+    expect(other!.get("shared")).toBe(cluster);
+  });
+
+  test("closing an opened connection leaves the cluster and other connections usable", async () => {
+    const cluster = MemoryCluster.create("closable");
+    const port = await openCluster("memory://closable");
+    await port.close();
+    expect((await rejection(port.countDocuments({ db: "a", coll: "b" }))).message).toMatch(/closed/);
+    await cluster.close(); // the cluster object itself stays usable
+    await cluster.db("a").collection("b").insertOne({ _id: 1 });
+    expect(await (await openCluster("memory://closable")).countDocuments({ db: "a", coll: "b" })).toBe(1);
+  });
+
+  test("rejects URIs it cannot open", async () => {
+    expect((await rejection(openCluster("postgres://u:pw1234@h/db"))).message).not.toContain("pw1234");
+  });
+});
+
+describe("fault injection", () => {
+  test("failNext fails exactly N calls with retryable, driver-shaped errors; the write did not happen", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    cluster.faults.failNext("bulkWrite", 2, notWritablePrimaryError);
+    for (let i = 0; i < 2; i++) {
+      const err = await rejection(cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1 } } }], true));
+      expect(err).toBeInstanceOf(MongoServerError);
+      expect(err.code).toBe(10107);
+      expect((err as MongoServerError).hasErrorLabel("RetryableWriteError")).toBe(true);
+      expect(isRetryableError(err)).toBe(true);
+    }
+    expect(await cluster.countDocuments(ns)).toBe(0);
+    await cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1 } } }], true);
+    expect(await cluster.countDocuments(ns)).toBe(1);
+    expect(cluster.faults.injected("bulkWrite")).toBe(2);
+    expect(cluster.faults.pendingCount("bulkWrite")).toBe(0);
+  });
+
+  test("an `after` fault applies the write and then reports an error (the lost-acknowledgement case)", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    cluster.faults.failNext("bulkWrite", 1, () => networkError(), { when: "after" });
+    const err = await rejection(cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1 } } }], true));
+    expect(err).toBeInstanceOf(MongoNetworkError);
+    expect(isRetryableError(err)).toBe(true);
+    expect(await cluster.countDocuments(ns)).toBe(1);
+    // A blind retry of an insert now collides; an upsert-by-key retry is harmless.
+    expect((await rejection(cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1 } } }], true))).code).toBe(11000);
+    const replay = await cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { _id: 1 }, upsert: true } }], true);
+    expect(replay.modified + replay.upserted).toBe(0);
+  });
+
+  test("`skip` lets calls through first: a scan can fail in the middle", async () => {
+    const cluster = new MemoryCluster();
+    await cluster.db("d").collection("c").insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i })));
+    cluster.faults.failNext("scanBatch", 1, shutdownInProgressError, { skip: 1 });
+    const seen: unknown[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const batch of cluster.scan({ db: "d", coll: "c" }, {}, 3)) seen.push(...batch.map((d) => d._id));
+      })(),
+    );
+    expect(err.code).toBe(91);
+    // First batch (scan) and second (first scanBatch, skipped) arrived; the third failed.
+    expect(seen).toHaveLength(6);
+    // Resuming after the last `_id` seen finishes the job without duplicates.
+    for await (const batch of cluster.scan({ db: "d", coll: "c" }, { after: seen[seen.length - 1] }, 3)) seen.push(...batch.map((d) => d._id));
+    expect(seen.map((v) => Number(v))).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  test("change cursors and checkpoints have their own fault points", async () => {
+    const cluster = new MemoryCluster();
+    const cursor = await cluster.watch({});
+    cluster.faults.failNext("nextBatch", 1);
+    expect(await rejection(cursor.nextBatch(0))).toBeInstanceOf(MongoNetworkError);
+    expect(await cursor.nextBatch(0)).toEqual([]);
+    cluster.faults.failNext("checkpoint.compareAndSet", 1);
+    const store = cluster.checkpoints("m");
+    expect(await rejection(store.compareAndSet("k", null, { a: 1 }))).toBeInstanceOf(MongoNetworkError);
+    expect(await store.get("k")).toBeNull();
+    expect(await store.compareAndSet("k", null, { a: 1 })).toBe(true);
+    cluster.faults.failNext("watch", 1);
+    expect(await rejection(cluster.watch({}))).toBeInstanceOf(MongoNetworkError);
+    cluster.faults.failNext("listCollections", 3);
+    cluster.faults.clear();
+    expect(await cluster.listCollections()).toEqual([]);
+  });
+});
+
+describe("driver-shaped collection API", () => {
+  test("insertOne/insertMany return the driver's results and generate ObjectIds like the driver", async () => {
+    const cluster = new MemoryCluster();
+    const coll = cluster.db("shop").collection("orders");
+    const doc: { _id?: ObjectId; total: number } = { total: 5 };
+    const one = await coll.insertOne(doc);
+    expect(one.acknowledged).toBe(true);
+    expect(one.insertedId).toBeInstanceOf(ObjectId);
+    expect(doc._id).toBe(one.insertedId);
+    const many = await coll.insertMany([{ _id: 1 }, { _id: 2 }]);
+    expect(many).toEqual({ acknowledged: true, insertedCount: 2, insertedIds: { 0: 1, 1: 2 } });
+    const err = await rejection(coll.insertMany([{ _id: 3 }, { _id: 1 }, { _id: 4 }]));
+    expect(err.code).toBe(11000);
+    expect(await coll.countDocuments()).toBe(4); // ordered: _id 4 was not attempted
+    await rejection(coll.insertMany([{ _id: 5 }, { _id: 1 }, { _id: 6 }], { ordered: false }));
+    expect(await coll.countDocuments()).toBe(6);
+  });
+
+  test("updateOne with $set/$unset/$inc keeps numeric types the way the server does; upsert seeds from the filter", async () => {
+    const cluster = new MemoryCluster();
+    const coll = cluster.db("d").collection("c");
+    await coll.insertOne({ _id: 1, n: 2147483647, d: 1.5, gone: true, nested: { a: 1 } });
+    const r = await coll.updateOne({ _id: 1 }, { $inc: { n: 1, d: 1, fresh: 2 }, $unset: { gone: "" }, $set: { "nested.b": "x" } });
+    expect(r).toEqual({ acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedCount: 0, upsertedId: null });
+    const exact = await coll.findOne({ _id: 1 }, { promoteValues: false });
+    expect(exact).toEqual({ _id: new Int32(1), n: new Long(2147483648), d: new Double(2.5), nested: { a: new Int32(1), b: "x" }, fresh: new Int32(2) });
+    // Default reads promote like the driver: plain numbers.
+    expect(await coll.findOne({ _id: 1 })).toEqual({ _id: 1, n: 2147483648, d: 2.5, nested: { a: 1, b: "x" }, fresh: 2 });
+    const noop = await coll.updateOne({ _id: 1 }, { $set: { d: 2.5 } });
+    expect(noop.modifiedCount).toBe(0);
+    const up = await coll.updateOne({ _id: 7, kind: "a" }, { $set: { v: 1 } }, { upsert: true });
+    expect(up.upsertedId).toBe(7);
+    expect(await coll.findOne({ _id: 7 })).toEqual({ _id: 7, kind: "a", v: 1 });
+    expect((await rejection(coll.updateOne({ _id: 1 }, { $set: { _id: 2 } }))).code).toBe(66);
+    expect((await rejection(coll.updateOne({ _id: 1 }, { $push: { a: 1 } } as never))).message).toMatch(/\$push/);
+  });
+
+  test("replaceOne, deleteOne and find with filters, sort and limit", async () => {
+    const cluster = new MemoryCluster();
+    const coll = cluster.db("d").collection("people");
+    await coll.insertMany([
+      { _id: 3, name: "c", age: 30, tags: ["x", "y"] },
+      { _id: 1, name: "a", age: 40 },
+      { _id: 2, name: "b", age: 20, tags: ["y"] },
+    ]);
+    expect((await coll.find().toArray()).map((d) => d._id)).toEqual([1, 2, 3]);
+    expect((await coll.find({ age: { $gte: 30 } }).toArray()).map((d) => d._id)).toEqual([1, 3]);
+    expect((await coll.find({ tags: "y" }).sort({ age: -1 }).toArray()).map((d) => d._id)).toEqual([3, 2]);
+    expect((await coll.find({}, { sort: { name: -1 }, limit: 2 }).toArray()).map((d) => d.name)).toEqual(["c", "b"]);
+    expect(await coll.countDocuments({ tags: { $exists: false } })).toBe(1);
+    expect((await coll.find({ $or: [{ _id: 1 }, { name: "c" }] }).toArray()).map((d) => d._id)).toEqual([1, 3]);
+    const replaced = await coll.replaceOne({ _id: 2 }, { name: "bee" });
+    expect(replaced.modifiedCount).toBe(1);
+    expect(await coll.findOne({ _id: 2 })).toEqual({ _id: 2, name: "bee" });
+    expect((await coll.deleteOne({ age: { $lt: 35 } })).deletedCount).toBe(1);
+    expect((await coll.find().toArray()).map((d) => d._id)).toEqual([1, 2]);
+    const ids: unknown[] = [];
+    for await (const d of coll.find()) ids.push(d._id);
+    expect(ids).toEqual([1, 2]);
+  });
+
+  test("createIndex names the index like the server and enforces uniqueness; writes reach the change log", async () => {
+    const cluster = new MemoryCluster();
+    const coll = cluster.db("d").collection("c");
+    const t0 = await cluster.clusterTime();
+    expect(await coll.createIndex({ email: 1, at: -1 }, { unique: true })).toBe("email_1_at_-1");
+    await coll.insertOne({ _id: 1, email: "a", at: 1 });
+    expect((await rejection(coll.insertOne({ _id: 2, email: "a", at: 1 }))).code).toBe(11000);
+    await coll.insertOne({ _id: 3, email: "a" }); // at missing = null: a different key
+    expect((await rejection(coll.insertOne({ _id: 4, email: "a", at: null }))).code).toBe(11000);
+    const cursor = await cluster.watch({ startAtOperationTime: t0! });
+    const kinds = (await cursor.nextBatch(0)).map((e) => e.operationType);
+    expect(kinds).toEqual(["create", "createIndexes", "insert", "insert"]);
+  });
+
+  test("views refuse writes (code 166) and scans of them return nothing", async () => {
+    const cluster = new MemoryCluster();
+    await cluster.db("d").createCollection("base");
+    await cluster.db("d").createCollection("v", { viewOn: "base", pipeline: [] });
+    expect((await rejection(cluster.db("d").collection("v").insertOne({ _id: 1 }))).code).toBe(166);
+    expect(await scanIds(cluster, "d", "v")).toEqual([]);
+    expect((await rejection(cluster.db("d").createCollection("base"))).code).toBe(48);
+  });
+});
+
+describe("users, privileges and write blocking", () => {
+  test("a user made read-only with setUserRoles can no longer write, on connections already open", async () => {
+    const cluster = MemoryCluster.create("users");
+    cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    const app = await openCluster("memory://app@users");
+    const orders = cluster.as("app").db("shop").collection("orders");
+    await orders.insertOne({ _id: 1 });
+    await app.bulkWrite({ db: "shop", coll: "orders" }, [{ insertOne: { document: { _id: 2 } } }], true);
+    // Not allowed outside its database.
+    expect((await rejection(cluster.as("app").db("other").collection("x").insertOne({ _id: 1 }))).code).toBe(13);
+
+    expect(await cluster.listUsers()).toEqual([{ user: "app", db: "admin", roles: [{ role: "readWrite", db: "shop" }] }]);
+    await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
+    const denied = await rejection(orders.insertOne({ _id: 3 }));
+    expect(denied.code).toBe(13);
+    expect(denied.codeName).toBe("Unauthorized");
+    expect((await rejection(app.bulkWrite({ db: "shop", coll: "orders" }, [{ deleteOne: { filter: { _id: 1 } } }], true))).code).toBe(13);
+    // Reads still work.
+    expect(await orders.countDocuments()).toBe(2);
+    expect((await app.privileges()).flatMap((p) => p.actions)).not.toContain("insert");
+    // An unprivileged user cannot manage users.
+    expect((await rejection(app.setUserRoles("app", "admin", [{ role: "root", db: "admin" }]))).code).toBe(13);
+    expect((await rejection(cluster.setUserRoles("ghost", "admin", []))).code).toBe(11);
+  });
+
+  test("write blocking stops every caller except those allowed to bypass it (restore role)", async () => {
+    const cluster = new MemoryCluster();
+    cluster.addUser("restorer", "admin", [{ role: "restore", db: "admin" }]);
+    await cluster.setUserWriteBlocking(true);
+    expect(cluster.writesBlocked).toBe(true);
+    expect((await rejection(cluster.db("d").collection("c").insertOne({ _id: 1 }))).code).toBe(371);
+    expect((await rejection(cluster.createCollection({ db: "d", name: "x", kind: "collection", options: {}, indexes: [] }))).code).toBe(371);
+    await cluster.as("restorer").db("d").collection("c").insertOne({ _id: 1 });
+    expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
+    await cluster.setUserWriteBlocking(false);
+    await cluster.db("d").collection("c").insertOne({ _id: 2 });
+  });
+});
+
+describe("topologies and versions", () => {
+  test("a standalone has no cluster time, no change streams, no oplog window and no write blocking", async () => {
+    const cluster = new MemoryCluster({ topology: "standalone", version: "6.0.5" });
+    expect(await cluster.serverInfo()).toEqual({ version: "6.0.5", topology: "standalone", supportsUserWriteBlocking: false });
+    expect(await cluster.clusterTime()).toBeUndefined();
+    expect(await cluster.oplogWindow()).toBeUndefined();
+    expect((await rejection(cluster.watch({}))).code).toBe(40573);
+    expect((await rejection(cluster.setUserWriteBlocking(true))).code).toBe(20);
+    await cluster.db("d").collection("c").insertOne({ _id: 1 }); // data still works
+    expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
+  });
+
+  test("a 5.0 replica set streams changes but has no setUserWriteBlockMode", async () => {
+    const cluster = new MemoryCluster({ version: "5.0.20", topology: "sharded" });
+    expect((await cluster.serverInfo()).supportsUserWriteBlocking).toBe(false);
+    expect((await rejection(cluster.setUserWriteBlocking(true))).code).toBe(59);
+    await cluster.watch({});
+  });
+
+  test("the privileges option replaces the default connection's privileges", async () => {
+    const cluster = new MemoryCluster({ privileges: [{ resource: { db: "shop", collection: "" }, actions: ["find"] }] });
+    expect(await cluster.privileges()).toEqual([{ resource: { db: "shop", collection: "" }, actions: ["find"] }]);
+    expect((await rejection(cluster.watch({}))).code).toBe(13);
+    expect((await rejection(cluster.countDocuments({ db: "other", coll: "c" }))).code).toBe(13);
+    expect(await cluster.countDocuments({ db: "shop", coll: "c" })).toBe(0);
+  });
+});
+
+describe("change log", () => {
+  test("nextBatch wakes as soon as a write happens, without waiting out its timer", async () => {
+    const cluster = new MemoryCluster();
+    const cursor = await cluster.watch({});
+    jest.useFakeTimers();
+    const pending = cursor.nextBatch(60_000);
+    await cluster.db("d").collection("c").insertOne({ _id: 1 });
+    // Fake timers never fire here: only the write can have resolved the wait.
+    const events = await pending;
+    expect(events.map((e) => e.operationType)).toEqual(["create", "insert"]);
+    const idle = cursor.nextBatch(1000);
+    jest.advanceTimersByTime(1000);
+    expect(await idle).toEqual([]);
+  });
+
+  test("cluster times follow the injected clock; truncation by time moves the oplog window", async () => {
+    let now = 1_000_000;
+    const cluster = new MemoryCluster({ now: () => now });
+    const coll = cluster.db("d").collection("c");
+    await coll.insertOne({ _id: 1 });
+    now += 60_000;
+    await coll.insertOne({ _id: 2 });
+    const cutoff = (await cluster.clusterTime())!;
+    now += 60_000;
+    await coll.insertOne({ _id: 3 });
+    const window = (await cluster.oplogWindow())!;
+    expect(window.first.high).toBe(1000);
+    expect(window.seconds).toBe(120);
+    expect(cluster.truncateChangeLog({ before: cutoff })).toBe(2); // create + insert 1
+    const after = (await cluster.oplogWindow())!;
+    expect(after.first.equals(cutoff)).toBe(true);
+    expect(after.seconds).toBe(60);
+    await expect(cluster.watch({ startAtOperationTime: new Timestamp({ t: 1000, i: 1 }) })).rejects.toBeInstanceOf(HistoryLostError);
+    const cursor = await cluster.watch({ startAtOperationTime: cutoff });
+    expect((await cursor.nextBatch(0)).map((e) => e.documentKey?._id)).toEqual([new Int32(2), new Int32(3)]);
+  });
+
+  test("a cursor that falls behind a truncation fails with HistoryLostError, not with missing events", async () => {
+    const cluster = new MemoryCluster();
+    const coll = cluster.db("d").collection("c");
+    const cursor = await cluster.watch({});
+    await coll.insertOne({ _id: 1 });
+    await coll.insertOne({ _id: 2 });
+    expect(cluster.truncateChangeLog({ keepLast: 1 })).toBe(2);
+    await expect(cursor.nextBatch(0)).rejects.toBeInstanceOf(HistoryLostError);
+    expect(cluster.changeLogSize()).toBe(1);
+  });
+});
