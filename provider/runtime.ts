@@ -128,7 +128,7 @@ function registry(): typeof import("./engines/registry") {
 function inputsOf(props: Props): MigrationInputs {
   const { __provider: _p, ...rest } = props;
   const inputs: Props = {};
-  for (const [k, v] of Object.entries(rest)) if (!(COMPUTED_KEYS as string[]).includes(k)) inputs[k] = v;
+  for (const [k, v] of Object.entries(rest)) if (k === "engine" || !(COMPUTED_KEYS as string[]).includes(k)) inputs[k] = v;
   // `engine` is both an input and an output (the resolved name); the input is kept as requestedEngine.
   const isOutputs = props.migrationId !== undefined && props.migrationId !== null;
   if (isOutputs) {
@@ -214,7 +214,13 @@ function mergeWarnings(a: string[], b: string[]): string[] {
 
 function outputs(inputs: Props, computed: MigrationComputed): Props {
   // Pulumi stores only what create/update return: the inputs (incl. __provider) plus every computed key.
-  return { ...inputs, ...computed };
+  // The host serializes with Struct.fromJavaScript, which rejects `undefined` anywhere (a partial-init
+  // rejection carrying one would hang `pulumi up`): keep outputs JSON-clean.
+  return jsonClean({ ...inputs, ...computed });
+}
+
+function jsonClean(value: Props): Props {
+  return JSON.parse(JSON.stringify(value));
 }
 
 /** The rejection that tells Pulumi "created, but not finished": state is kept, the next `up` calls update. */
@@ -391,7 +397,15 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
     ctx.log(`started ${engine.name} migration ${handle.id}`);
   }
 
-  let status = await engine.advance(spec, handle, ctx);
+  let status: MigrationStatus;
+  try {
+    status = await engine.advance(spec, handle, ctx);
+  } catch (err) {
+    // The sync exists now: keep its handle in state (partial) so `pulumi destroy` can stop it and the next
+    // `pulumi up` resumes it, instead of forgetting a running migration.
+    const why = `the sync stopped: ${describeError(err)}; fix the cause and run \`pulumi up\` again to resume`;
+    return { computed: { ...computed, reason: why }, unfinished: why };
+  }
   computed = withStatus(computed, status);
   ctx.log(describeStatus(status));
   if (status.phase === "FAILED") {
@@ -505,18 +519,18 @@ export async function read(id: string, props: Props): Promise<{ id: string; prop
   const { __provider: _p, ...inputsForState } = { ...inputs } as Props;
   const computed = computedFrom(props);
   if (computed.phase === "COMPLETE" || !computed.handle) {
-    return { id, props, inputs: inputsForState };
+    return { id, props: jsonClean(props), inputs: jsonClean(inputsForState) };
   }
   registerInputSecrets(inputs);
   const spec = schema().toSpec(inputs);
   const ctx = makeContext(spec, spec.timeouts.pollSeconds * 6 + 30, {});
   try {
     const status = await engineFor(computed.engine).status(spec, computed.handle, ctx);
-    return { id, props: outputs(props, withStatus(computed, status)), inputs: inputsForState };
+    return { id, props: outputs(props, withStatus(computed, status)), inputs: jsonClean(inputsForState) };
   } catch (err) {
     // Refresh must not lose the resource because the engine is unreachable right now.
     logLine(spec.resourceName, `refresh could not read the migration status: ${describeError(err)}`);
-    return { id, props: outputs(props, { ...computed, reason: `status unavailable: ${describeError(err)}` }), inputs: inputsForState };
+    return { id, props: outputs(props, { ...computed, reason: `status unavailable: ${describeError(err)}` }), inputs: jsonClean(inputsForState) };
   }
 }
 

@@ -106,6 +106,34 @@ describe("create", () => {
     expect(err.message).toMatch(/FAILED: change history lost/);
   });
 
+  test("an engine error after start keeps the handle (partial), so destroy can stop it and up resumes", async () => {
+    scripted.setScript({ advance: ["throw", scripted.ready()] });
+    const err = await rejectionOf(runtime.create(inputs()));
+    expect(err.id).toMatch(/^orders-/);
+    expect(err.properties.handle).toMatchObject({ engine: "builtin" });
+    expect(err.message).toMatch(/sync stopped: target write failed.*migrator:\*\*\*\*@/);
+    expect(err.message).not.toContain("t4rgetPw");
+    const { outs } = await runtime.update(err.id, err.properties, inputs());
+    expect(outs.phase).toBe("READY_FOR_CUTOVER");
+    expect(scripted.calls.filter((c) => c.op === "start")).toHaveLength(1);
+  });
+
+  test("an explicit engine input is kept as written (no perpetual diff)", async () => {
+    scripted.setScript({});
+    const given = inputs({ engine: "builtin" });
+    const { id, outs } = await runtime.create(given);
+    expect(outs.requestedEngine).toBe("builtin");
+    expect(runtime.diff(id, outs, given).changes).toBe(false);
+  });
+
+  test("outputs are JSON-clean: no undefined anywhere (the host's Struct conversion rejects it)", async () => {
+    scripted.setScript({ advance: [{ phase: "COPYING", lagSeconds: null, readyForCutover: false, warnings: [] }] });
+    const err = await rejectionOf(runtime.create(inputs()));
+    const hasUndefined = (v: unknown): boolean =>
+      v === undefined || (v !== null && typeof v === "object" && Object.values(v as object).some(hasUndefined));
+    expect(hasUndefined(err.properties)).toBe(false);
+  });
+
   test("cutover: true at create syncs, then cuts over in one go", async () => {
     scripted.setScript({});
     const { outs } = await runtime.create(inputs({ cutover: true }));

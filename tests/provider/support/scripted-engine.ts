@@ -14,8 +14,8 @@ import { DeadlineExceededError } from "../../../provider/errors";
 
 export interface Script {
   preflight?: PreflightReport;
-  /** Returned by successive advance() calls; the last one repeats. */
-  advance: MigrationStatus[];
+  /** Returned by successive advance() calls; the last one repeats; "throw" makes that call fail. */
+  advance: Array<MigrationStatus | "throw">;
   status?: MigrationStatus | "throw";
   /** "deadline" makes that cutover() call throw DeadlineExceededError; "error" a plain failure. */
   cutover: Array<"ok" | "deadline" | "error">;
@@ -74,6 +74,7 @@ export function createScriptedEngine(): MigrationEngine {
       record("advance", spec, ctx, handle);
       const status = script.advance[Math.min(advanceIndex, script.advance.length - 1)];
       advanceIndex++;
+      if (status === "throw") throw new Error("target write failed at mongodb://migrator:t4rgetPw@orders.abcde.mongodb.net");
       return status;
     },
     async status(spec, handle, ctx) {
