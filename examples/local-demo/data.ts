@@ -16,7 +16,7 @@ export interface DemoCollection {
   deleteOne(filter: any): Promise<unknown>;
   countDocuments(filter?: any): Promise<number>;
   createIndex(keys: any, options?: any): Promise<string>;
-  find(filter: any): { sort(sort: any): AsyncIterable<any> };
+  find(filter: any, options?: any): { sort(sort: any): AsyncIterable<any> };
 }
 
 export interface DemoCluster {
@@ -193,6 +193,9 @@ export class DemoApp {
   }
 }
 
+/** Read values exactly as stored (no Int32/Long/Double promotion, regexes as BSONRegExp) so digests see types. */
+const EXACT = { promoteValues: false, promoteLongs: false, promoteBuffers: false, bsonRegExp: true };
+
 /** Count and a digest of every document's exact BSON bytes in _id order: equal digests mean identical data. */
 export interface CollectionSummary {
   count: number;
@@ -202,7 +205,7 @@ export interface CollectionSummary {
 export async function summarize(cluster: DemoCluster, db: string, coll: string): Promise<CollectionSummary> {
   const hash = crypto.createHash("sha256");
   let count = 0;
-  for await (const doc of cluster.db(db).collection(coll).find({}).sort({ _id: 1 })) {
+  for await (const doc of cluster.db(db).collection(coll).find({}, EXACT).sort({ _id: 1 })) {
     hash.update(BSON.serialize(doc));
     count++;
   }

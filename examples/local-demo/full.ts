@@ -80,7 +80,7 @@ export async function runFull(mongod: string): Promise<void> {
     });
 
     step("pulumi up — create: preflight, copy, catch up");
-    let outs = await upUntilDone(stack, 3);
+    let outs = await upUntilDone(stack, 2);
     detail(describeOutputs(outs));
     if (outs.phase !== "READY_FOR_CUTOVER") throw new Error(`expected READY_FOR_CUTOVER, got ${outs.phase}: ${outs.reason ?? ""}`);
 
@@ -96,7 +96,7 @@ export async function runFull(mongod: string): Promise<void> {
     detail(`change summary: ${JSON.stringify(preview.changeSummary)}`);
 
     step("pulumi up — update: block writes, drain, verify");
-    outs = await upUntilDone(stack, 3);
+    outs = await upUntilDone(stack, 2);
     detail(`${describeOutputs(outs)} · completed at ${outs.cutoverCompletedAt}`);
     if (outs.verification) detail(`verification (${outs.verification.mode}): ${outs.verification.passed ? "passed" : "FAILED"} — ${outs.verification.summary}`);
 

@@ -47,7 +47,14 @@ function missingText(p: Prerequisites): string[] {
   return missing;
 }
 
+/** The demo takes seconds; past this something is stuck, and waiting longer would not tell the user more. */
+const WATCHDOG_MS = 150_000;
+
 async function main(): Promise<void> {
+  setTimeout(() => {
+    console.error(`\n✗ demo failed: not finished after ${WATCHDOG_MS / 1000} s; the last lines above show where it stopped`);
+    process.exit(1);
+  }, WATCHDOG_MS).unref();
   console.log("pulumi-atlas-migration — local demo: sync two deployments, then cut over by flipping one input");
   const prerequisites = findPrerequisites();
   const missing = missingText(prerequisites);

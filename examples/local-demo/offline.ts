@@ -143,7 +143,7 @@ export async function runOffline(): Promise<void> {
       if (!(err instanceof ProviderCallError) || !err.kept) throw err;
       detail(`create kept the resource unfinished (${err.kept.reasons[0]}); running \`pulumi up\` again`);
       id = err.kept.id;
-      state = await resumeUntilDone(host, id, err.kept.properties, checked.inputs, 3);
+      state = await resumeUntilDone(host, id, err.kept.properties, checked.inputs, 2);
     }
     detail(`created ${id} in ${((Date.now() - createdAt) / 1000).toFixed(1)} s: ${describeOutputs(state as MigrationOutputs)}`);
     if (state.phase !== "READY_FOR_CUTOVER") throw new Error(`expected READY_FOR_CUTOVER after create, got ${state.phase}: ${state.reason ?? ""}`);
@@ -168,7 +168,7 @@ export async function runOffline(): Promise<void> {
 
     step("pulumi up — update: block source writes, drain the change stream, verify");
     createdAt = Date.now();
-    const completed = await resumeUntilDone(host, id, state, checkedFlip.inputs, 3);
+    const completed = await resumeUntilDone(host, id, state, checkedFlip.inputs, 2);
     const app = await seed.ask<AppStats>("stopApp");
     const outs = completed as MigrationOutputs;
     detail(`${describeOutputs(outs)} · completed at ${outs.cutoverCompletedAt} (${((Date.now() - createdAt) / 1000).toFixed(1)} s)`);

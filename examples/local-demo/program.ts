@@ -22,7 +22,8 @@ const migration = new Migration("demo", {
   writeBlocking: { mode: "auto" },
   // Small partitions so the demo's biggest collection is copied in parallel pieces, as a large one would be.
   builtin: { partitionDocuments: 1000, replayBatchSize: 200 },
-  timeouts: { createMinutes: 2, cutoverMinutes: 2, pollSeconds: 0.2, readyLagSeconds: 5 },
+  // A few thousand local documents take seconds; a run that needs more than a minute is a problem worth seeing.
+  timeouts: { createMinutes: 1, cutoverMinutes: 1, pollSeconds: 0.2, readyLagSeconds: 5 },
 });
 
 export const migrationId = migration.migrationId;
