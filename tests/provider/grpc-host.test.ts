@@ -16,14 +16,15 @@ import { COMPUTED_KEYS } from "../../provider/runtime";
 import { UNKNOWN } from "../../provider/schema";
 import { DynamicProviderHost, HostCallError, migrationUrn, type Props } from "./support/host";
 import { FixtureClient, fixtureEnv, MEMORY_FIXTURE } from "./support/fixture-client";
-import { assertBuilt, REPO_ROOT, serializeDirectly } from "./support/provider-text";
+import { assertBuilt, REPO_ROOT, serializeShipped } from "./support/provider-text";
 
 let providerText: string;
 let tmp: string;
 
 beforeAll(async () => {
   assertBuilt();
-  providerText = (await serializeDirectly()).text;
+  // The text users get in state: serialized from the compiled package in a fresh process.
+  providerText = serializeShipped().text;
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "grpc-host-"));
 });
 
