@@ -16,6 +16,9 @@ export const TIER_LIMIT_BYTES: Record<string, number> = {
 /** Assumed copy throughput when estimating copy time; override with ATLAS_MIGRATE_COPY_MBPS. */
 export const DEFAULT_COPY_MB_PER_SECOND = 20;
 
+/** Copies estimated shorter than this are not compared with the oplog window. */
+export const MIN_COPY_SECONDS_TO_CHECK = 10;
+
 export function copyMbPerSecond(): number {
   const fromEnv = Number(process.env.ATLAS_MIGRATE_COPY_MBPS);
   return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_COPY_MB_PER_SECOND;
@@ -160,6 +163,8 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
   facts.totalDocuments = totalDocuments;
   const estimatedCopySeconds = Math.ceil(totalBytes / (copyMbPerSecond() * 1024 * 1024));
   facts.estimatedCopySeconds = estimatedCopySeconds;
+  // Copies this short are not at risk from any real oplog; a brand-new deployment's window can be ~0 s.
+  const copyLongEnoughToCheck = estimatedCopySeconds >= MIN_COPY_SECONDS_TO_CHECK;
 
   const tier = spec.target.atlas?.tier?.toUpperCase();
   if (tier && TIER_LIMIT_BYTES[tier] !== undefined && totalBytes > TIER_LIMIT_BYTES[tier]) {
@@ -172,8 +177,8 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
 
   if (captureMode === "changeStream") {
     const window = await source.oplogWindow();
-    if (window) {
-      facts.oplogWindowSeconds = window.seconds;
+    if (window) facts.oplogWindowSeconds = window.seconds;
+    if (window && copyLongEnoughToCheck) {
       if (window.seconds < estimatedCopySeconds) {
         errors.push({
           code: "OPLOG_WINDOW_TOO_SHORT",

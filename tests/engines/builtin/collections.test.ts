@@ -3,6 +3,7 @@
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { INERT_TTL_SECONDS } from "../../../provider/engines/builtin/copy";
 import { compare, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -23,7 +24,7 @@ describe("collections, views, indexes", () => {
     });
     await port.createCollection({ db: "a", name: "log", kind: "collection", options: { capped: true, size: 8192, max: 100 }, indexes: [] });
     await port.createCollection({ db: "a", name: "clustered", kind: "collection", options: { clusteredIndex: { key: { _id: 1 }, unique: true } }, indexes: [] });
-    await r.source.db("a").collection("validated").insertOne({ _id: 1, name: "x" });
+    await r.source.db("a").collection<AnyDoc>("validated").insertOne({ _id: 1, name: "x" });
     await port.createCollection({ db: "a", name: "names", kind: "view", options: { viewOn: "validated", pipeline: [{ $project: { name: 1 } }] }, indexes: [] });
     const { handle } = await syncUntilReady(r);
     expect((await infoOf(r.target, "a", "validated"))?.options).toMatchObject({ validationLevel: "moderate", collation: { locale: "fr", strength: 2 } });
@@ -39,7 +40,7 @@ describe("collections, views, indexes", () => {
   test("TTL indexes are inert during the sync and get their real expiry at cutover; unique indexes come at cutover", async () => {
     const r = rig();
     await seed(r.source, "a", "sessions", 50, (i) => ({ _id: i, at: new Date(0), email: `u${i}@x` }));
-    const coll = r.source.db("a").collection("sessions");
+    const coll = r.source.db("a").collection<AnyDoc>("sessions");
     await coll.createIndex({ at: 1 }, { expireAfterSeconds: 3600, name: "ttl" });
     await coll.createIndex({ email: 1 }, { unique: true, name: "email_unique" });
     await coll.createIndex({ email: 1, at: -1 }, { name: "plain" });

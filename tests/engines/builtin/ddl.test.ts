@@ -2,6 +2,7 @@
 // and a reason naming the operation. DDL on excluded namespaces is ignored.
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -19,9 +20,9 @@ describe("DDL replay", () => {
     const { handle } = await syncUntilReady(r);
     expect(await targetCollections(r.target)).toEqual(["a.gone", "a.keep", "a.old", "b.x"]);
 
-    await r.source.db("a").collection("gone").drop();
-    await r.source.db("a").collection("old").rename("new");
-    await r.source.db("a").collection("new").insertOne({ _id: 99, after: "rename" });
+    await r.source.db("a").collection<AnyDoc>("gone").drop();
+    await r.source.db("a").collection<AnyDoc>("old").rename("new");
+    await r.source.db("a").collection<AnyDoc>("new").insertOne({ _id: 99, after: "rename" });
     await r.source.db("b").dropDatabase();
     const status = await r.engine.advance(r.spec, handle, r.ctx);
     expect(status.phase).toBe("READY_FOR_CUTOVER");
@@ -37,7 +38,7 @@ describe("DDL replay", () => {
     await seed(r.source, "app", "staging", 30);
     const { handle } = await syncUntilReady(r);
     expect(await targetCollections(r.target)).toEqual(["app.live"]);
-    await r.source.db("app").collection("staging").rename("promoted");
+    await r.source.db("app").collection<AnyDoc>("staging").rename("promoted");
     await r.engine.advance(r.spec, handle, r.ctx);
     expectIdentical(await compare(r.source, r.target, { db: "app", coll: "promoted" }));
     await r.engine.cutover(r.spec, handle, r.ctx);
@@ -54,7 +55,7 @@ describe("DDL replay", () => {
       options: { capped: true, size: 4096 },
       indexes: [],
     });
-    await r.source.db("a").collection("capped").insertOne({ _id: 1, v: "x" });
+    await r.source.db("a").collection<AnyDoc>("capped").insertOne({ _id: 1, v: "x" });
     await r.engine.advance(r.spec, handle, r.ctx);
     const info = (await r.target.connect().listCollections()).find((c) => c.name === "capped");
     expect(info?.options).toMatchObject({ capped: true, size: 4096 });
@@ -65,7 +66,7 @@ describe("DDL replay", () => {
     const r = rig();
     await seed(r.source, "a", "one", 3);
     const { handle } = await syncUntilReady(r);
-    await r.source.db("a").collection("one").createIndex({ n: 1 });
+    await r.source.db("a").collection<AnyDoc>("one").createIndex({ n: 1 });
     const status = await r.engine.advance(r.spec, handle, r.ctx);
     expect(status.phase).toBe("FAILED");
     expect(status.reason).toMatch(/createIndexes.*a\.one/);
@@ -77,8 +78,8 @@ describe("DDL replay", () => {
     await seed(r.source, "a", "one", 3);
     await seed(r.source, "logs", "requests", 3);
     const { handle } = await syncUntilReady(r);
-    await r.source.db("logs").collection("requests").createIndex({ n: 1 });
-    await r.source.db("logs").collection("requests").insertOne({ _id: 100 });
+    await r.source.db("logs").collection<AnyDoc>("requests").createIndex({ n: 1 });
+    await r.source.db("logs").collection<AnyDoc>("requests").insertOne({ _id: 100 });
     await r.source.db("logs").dropDatabase();
     const status = await r.engine.advance(r.spec, handle, r.ctx);
     expect(status.phase).toBe("READY_FOR_CUTOVER");

@@ -2,6 +2,7 @@
 import { Decimal128, Double, Int32, Long, ObjectId, Binary, BSONRegExp, Timestamp, MinKey, MaxKey, UUID } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -16,9 +17,9 @@ describe("builtin engine: happy path", () => {
     expect(status.totalDocuments).toBe(540);
 
     // Changes after the copy arrive through the change stream.
-    await r.source.db("shop").collection("orders").updateOne({ _id: 3 }, { $set: { n: -3 } });
-    await r.source.db("shop").collection("orders").deleteOne({ _id: 4 });
-    await r.source.db("shop").collection("orders").insertOne({ _id: 1000, n: 1000 });
+    await r.source.db("shop").collection<AnyDoc>("orders").updateOne({ _id: 3 }, { $set: { n: -3 } });
+    await r.source.db("shop").collection<AnyDoc>("orders").deleteOne({ _id: 4 });
+    await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 1000, n: 1000 });
 
     const report = await r.engine.cutover(r.spec, handle, r.ctx);
     expect(report.phase).toBe("COMPLETE");
@@ -68,10 +69,10 @@ describe("builtin engine: happy path", () => {
       max: new MaxKey(),
       nested: { arr: [new Int32(1), new Double(2.5), Long.fromNumber(3), null, { "": "empty key" }] },
     };
-    await r.source.db("t").collection("types").insertOne(doc);
-    await r.source.db("t").collection("types").insertOne({ _id: new ObjectId(), z: 1, a: 2 }); // field order kept
+    await r.source.db("t").collection<AnyDoc>("types").insertOne(doc);
+    await r.source.db("t").collection<AnyDoc>("types").insertOne({ _id: new ObjectId(), z: 1, a: 2 }); // field order kept
     const { handle } = await syncUntilReady(r);
-    await r.source.db("t").collection("types").insertOne({ _id: 2, late: Decimal128.fromString("-0.0"), l: Long.fromNumber(1) });
+    await r.source.db("t").collection<AnyDoc>("types").insertOne({ _id: 2, late: Decimal128.fromString("-0.0"), l: Long.fromNumber(1) });
     await r.engine.cutover(r.spec, handle, r.ctx);
     expectIdentical(await compare(r.source, r.target, { db: "t", coll: "types" }));
     const [copied] = await exactDocs(r.target, { db: "t", coll: "types" });

@@ -1,9 +1,9 @@
 // Faults: for each one, documents lost = 0, duplicated = 0, and the target's content hash equals the source's.
 // The figures asserted here (lost/duplicated/differing/extra) are what the engine note reports.
-import type { Document } from "mongodb";
 import { MemoryCluster, networkError, notWritablePrimaryError, shutdownInProgressError } from "../../../testing/memory-cluster";
 import { EngineFailedError } from "../../../provider/errors";
 import { compare, expectIdentical, rig, seed, syncUntilReady, type Rig } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -65,7 +65,7 @@ describe("faults during replay", () => {
     const r = rig({ builtin: { replayBatchSize: 7 } });
     await seedOrders(r, 300);
     const { handle } = await syncUntilReady(r);
-    const orders = r.source.db("shop").collection("orders");
+    const orders = r.source.db("shop").collection<AnyDoc>("orders");
     for (let i = 0; i < 100; i++) {
       await orders.updateOne({ _id: i }, { $inc: { qty: 1 } });
       if (i % 10 === 0) await orders.deleteOne({ _id: 200 + i });
@@ -86,7 +86,7 @@ describe("faults during replay", () => {
     const r = rig();
     await seedOrders(r, 200);
     const handle = await r.engine.start(r.spec, r.ctx);
-    const orders = r.source.db("shop").collection("orders");
+    const orders = r.source.db("shop").collection<AnyDoc>("orders");
     for (let i = 0; i < 20; i++) await orders.updateOne({ _id: i }, { $set: { qty: 1000 + i } });
     // Like a real oplog, the newest entry stays; everything the stream still needed from T0 on is gone.
     r.source.truncateChangeLog({ keepLast: 1 });
@@ -108,9 +108,9 @@ describe("crash during cutover, then rerun", () => {
     test(`crash as ${step} starts; the rerun completes`, async () => {
       const r = rig();
       await seedOrders(r, 300);
-      await r.source.db("shop").collection("orders").createIndex({ qty: 1 }, { unique: false });
+      await r.source.db("shop").collection<AnyDoc>("orders").createIndex({ qty: 1 }, { unique: false });
       const { handle } = await syncUntilReady(r);
-      await r.source.db("shop").collection("orders").insertOne({ _id: "late", qty: 1 });
+      await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: "late", qty: 1 });
       const crashing = r.makeEngine({
         hooks: {
           beforeCutoverStep: (s) => {
@@ -150,7 +150,7 @@ describe("crash during cutover, then rerun", () => {
     });
     await expect(crashing.cutover(r.spec, handle, r.ctx)).rejects.toThrow(/simulated crash/);
     const app = r.source.as("app", "admin");
-    await expect(app.db("shop").collection("orders").insertOne({ _id: "blocked" } as Document)).rejects.toThrow();
+    await expect(app.db("shop").collection<AnyDoc>("orders").insertOne({ _id: "blocked" })).rejects.toThrow();
     const report = await r.makeEngine().cutover(r.spec, handle, r.ctx);
     expect(report.warnings[0]).toContain('app@admin → [{"role":"readWrite","db":"shop"}]');
     expectIdentical(await compare(r.source, r.target, ORDERS));
@@ -163,7 +163,7 @@ describe("steady concurrent writes", () => {
     const writes = { inserts: 0, updates: 0, deletes: 0 };
     let source: MemoryCluster | undefined;
     const writeSome = async (): Promise<void> => {
-      const orders = source!.db("shop").collection("orders");
+      const orders = source!.db("shop").collection<AnyDoc>("orders");
       for (let j = 0; j < 5; j++) {
         k++;
         await orders.insertOne({ _id: 100_000 + k, qty: k });

@@ -1,7 +1,7 @@
 // Shared set-up for the builtin engine tests: two MemoryClusters on the test's virtual clock, a spec that
 // points at them, and an independent comparison of source and target (not the engine's own verifier).
 import { createHash } from "crypto";
-import { BSON, type Document } from "mongodb";
+import { BSON, type Document, type ObjectId } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import type { ClusterPort, Namespace } from "../../../provider/cluster/port";
 import { createBuiltinEngine, type BuiltinEngine, type BuiltinEngineOptions } from "../../../provider/engines/builtin";
@@ -67,7 +67,7 @@ function hashOf(docs: Document[]): string {
 }
 
 function key(id: unknown): string {
-  return BSON.serialize({ id }).toString("hex");
+  return Buffer.from(BSON.serialize({ id })).toString("hex");
 }
 
 /** Counts lost, duplicated, differing and extra documents between source and target for one collection. */
@@ -83,7 +83,7 @@ export async function compare(source: MemoryCluster, target: MemoryCluster, ns: 
     sourceIds.add(key(d._id));
     const match = targetById.get(key(d._id));
     if (!match) lost++;
-    else if (!BSON.serialize(match[0]).equals(BSON.serialize(d))) differing++;
+    else if (!Buffer.from(BSON.serialize(match[0])).equals(BSON.serialize(d))) differing++;
   }
   let duplicated = 0;
   let extra = 0;
@@ -128,3 +128,7 @@ export async function syncUntilReady(r: Rig, engine: BuiltinEngine = r.engine) {
   }
   return { handle, status };
 }
+
+/** A schema for seeding and checking collections whose `_id`s are numbers, strings, anything. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDoc = { _id: number | string | ObjectId; [key: string]: any };

@@ -2,6 +2,7 @@
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { namespaceMatcher, parsePattern } from "../../../provider/engines/builtin/namespaces";
 import { exactDocs, rig, seed, syncUntilReady } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -48,9 +49,9 @@ describe("engine honours the filter", () => {
     await seed(r.source, "shop", "sessions", 10);
     await seed(r.source, "analytics", "events", 10);
     const { handle } = await syncUntilReady(r);
-    await r.source.db("shop").collection("sessions").insertOne({ _id: 500 });
-    await r.source.db("analytics").collection("events").insertOne({ _id: 500 });
-    await r.source.db("shop").collection("orders").insertOne({ _id: 500 });
+    await r.source.db("shop").collection<AnyDoc>("sessions").insertOne({ _id: 500 });
+    await r.source.db("analytics").collection<AnyDoc>("events").insertOne({ _id: 500 });
+    await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 500 });
     await r.engine.advance(r.spec, handle, r.ctx);
     const names = (await r.target.connect().listCollections()).map((c) => `${c.db}.${c.name}`);
     expect(names).toEqual(["shop.orders"]);

@@ -5,6 +5,7 @@ import type { ClusterPort } from "../../../provider/cluster/port";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
 import { runWorker } from "../../../provider/engines/builtin/worker";
 import { compare, expectIdentical, rig, seed, syncUntilReady, type Rig } from "./helpers";
+import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -137,7 +138,7 @@ describe("lease", () => {
       if ((await r.engine.status(r.spec, handle, r.ctx)).phase === "READY_FOR_CUTOVER") break;
       await new Promise((res) => setImmediate(res));
     }
-    await r.source.db("a").collection("b").insertOne({ _id: 999, by: "app" });
+    await r.source.db("a").collection<AnyDoc>("b").insertOne({ _id: 999, by: "app" });
     const report = await r.engine.cutover(r.spec, handle, r.ctx);
     expect(report.verification.passed).toBe(true);
     await expect(worker).resolves.toMatch(/cutover|complete/);
@@ -152,11 +153,11 @@ describe("cancel", () => {
     const { handle } = await syncUntilReady(r);
     const result = await r.engine.cancel(r.spec, handle, r.ctx);
     expect(result.warnings.join(" ")).toMatch(/left in place/);
-    expect((await r.target.db("a").collection("b").countDocuments())).toBe(30);
+    expect((await r.target.db("a").collection<AnyDoc>("b").countDocuments())).toBe(30);
     const again = await r.engine.start(r.spec, r.ctx);
     expect(again.startedAt).toBe(handle.startedAt);
-    await r.source.db("a").collection("b").insertOne({ _id: 31 });
+    await r.source.db("a").collection<AnyDoc>("b").insertOne({ _id: 31 });
     expect((await r.engine.advance(r.spec, again, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
-    expect((await r.target.db("a").collection("b").countDocuments())).toBe(31);
+    expect((await r.target.db("a").collection<AnyDoc>("b").countDocuments())).toBe(31);
   });
 });

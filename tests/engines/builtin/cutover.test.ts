@@ -1,0 +1,110 @@
+// Cutover modes and verification: snapshot reconciliation for standalone sources, read-only users,
+// writeBlocking none (quiet stream), verification failures that name namespaces and _ids, counts mode.
+import { MemoryCluster } from "../../../testing/memory-cluster";
+import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
+import { compare, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
+import type { AnyDoc } from "./helpers";
+
+afterEach(() => MemoryCluster.reset());
+
+describe("snapshot mode (standalone source)", () => {
+  test("copy at start; at cutover users go read-only, changes are reconciled, then verified", async () => {
+    const r = rig({
+      source: { topology: "standalone", version: "5.0.20" },
+      spec: { writeBlocking: "readOnlyUsers" },
+      builtin: { readOnlyUsers: ["app@admin"] },
+    });
+    r.source.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    await seed(r.source, "shop", "orders", 300);
+    await seed(r.source, "shop", "gone", 3);
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(status.lagSeconds).toBeNull();
+    expect(status.warnings.join(" ")).toMatch(/snapshot mode/);
+
+    // Changes made after the copy: no change stream sees them.
+    const app = r.source.as("app", "admin").db("shop").collection<AnyDoc>("orders");
+    await app.updateOne({ _id: 5 }, { $set: { n: "changed" } });
+    await app.deleteOne({ _id: 6 });
+    await app.insertOne({ _id: 1000, n: "new" });
+    await r.source.db("shop").collection<AnyDoc>("gone").drop();
+    await r.source.db("shop").collection<AnyDoc>("fresh").insertOne({ _id: 1 });
+
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    await expect(app.insertOne({ _id: 2000 })).rejects.toThrow(/not authorized/);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "fresh" }));
+    const names = (await r.target.connect().listCollections()).map((c) => c.name).sort();
+    expect(names).toEqual(["fresh", "orders"]);
+    expect(report.warnings[0]).toMatch(/read-only after cutover/);
+  });
+});
+
+describe("writeBlocking none", () => {
+  test("waits for quietSeconds without source events before finishing", async () => {
+    const r = rig({ spec: { writeBlocking: "none" }, builtin: { quietSeconds: 30 } });
+    await seed(r.source, "a", "b", 20);
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("a").collection<AnyDoc>("b").insertOne({ _id: 100 });
+    const before = r.ctx.now();
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(r.ctx.now() - before).toBeGreaterThanOrEqual(30_000);
+    expect(r.source.writesBlocked).toBe(false);
+    expect(report.warnings[0]).toMatch(/not blocked/);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
+  });
+
+  test("a cutover that runs out of time throws DeadlineExceededError and resumes", async () => {
+    const r = rig({ spec: { writeBlocking: "none" }, builtin: { quietSeconds: 120 } });
+    await seed(r.source, "a", "b", 20);
+    const { handle } = await syncUntilReady(r);
+    r.ctx.deadline = r.ctx.now() + 60_000;
+    await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toBeInstanceOf(DeadlineExceededError);
+    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("CUTTING_OVER");
+    r.ctx.deadline = r.ctx.now() + 600_000;
+    expect((await r.engine.cutover(r.spec, handle, r.ctx)).phase).toBe("COMPLETE");
+  });
+});
+
+describe("verification", () => {
+  test("a target document changed behind the engine's back fails verification, naming namespace and _id", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 50);
+    await seed(r.source, "a", "ok", 5);
+    const { handle } = await syncUntilReady(r);
+    await r.target.db("a").collection<AnyDoc>("b").updateOne({ _id: 7 }, { $set: { n: "tampered" } });
+    await r.target.db("a").collection<AnyDoc>("b").insertOne({ _id: "stray" });
+    const err = await r.engine.cutover(r.spec, handle, r.ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineFailedError);
+    expect((err as Error).message).toContain("a.b");
+    expect((err as Error).message).not.toContain("a.ok");
+    expect((err as Error).message).toContain('{"$numberInt":"7"}');
+    expect((err as Error).message).toContain('"stray"');
+    const status = await r.engine.status(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("CUTTING_OVER");
+
+    // Repair the target, run cutover again: it re-drains, re-verifies and completes.
+    await r.target.db("a").collection<AnyDoc>("b").deleteOne({ _id: "stray" });
+    await r.target.db("a").collection<AnyDoc>("b").updateOne({ _id: 7 }, { $set: { n: 7 } });
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+  });
+
+  test("counts mode compares counts only; none skips verification", async () => {
+    const r = rig({ spec: { verification: "counts" } });
+    await seed(r.source, "a", "b", 10);
+    const { handle } = await syncUntilReady(r);
+    await r.target.db("a").collection<AnyDoc>("b").updateOne({ _id: 1 }, { $set: { n: "different but same count" } });
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.mode).toBe("counts");
+    expect(report.verification.passed).toBe(true);
+    expect(report.verification.namespaces[0]).toMatchObject({ namespace: "a.b", sourceCount: 10, targetCount: 10 });
+    expect(report.verification.namespaces[0].sourceHash).toBeUndefined();
+
+    const r2 = rig({ spec: { verification: "none" } });
+    await seed(r2.source, "a", "b", 3);
+    const s2 = await syncUntilReady(r2);
+    expect((await r2.engine.cutover(r2.spec, s2.handle, r2.ctx)).verification.summary).toMatch(/skipped/);
+  });
+});
