@@ -77,6 +77,10 @@ export class CollectionData {
     return lo;
   }
 
+  hasSecondaryUniqueIndexes(): boolean {
+    return this.indexes.some((i) => i.uniqueKeys !== undefined);
+  }
+
   get(id: unknown): StoredDocument | undefined {
     return this.byKey.get(bsonKey(id));
   }

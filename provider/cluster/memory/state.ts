@@ -125,7 +125,9 @@ export class ClusterState {
     const id = input._id === undefined ? new ObjectId() : input._id;
     checkId(id);
     const bytes = toBson({ _id: id, ...input });
-    const doc = fromBson(bytes);
+    // Decoding the whole document is only needed to check secondary unique indexes; `_id` alone is cheaper.
+    const exactId = cloneValue(id);
+    const doc = data.hasSecondaryUniqueIndexes() ? fromBson(bytes) : { _id: exactId };
     data.checkUnique(nsText(ns), doc, undefined);
     data.insert(doc, bytes);
     this.append({ operationType: "insert", ns: { ...ns }, documentKey: { _id: cloneValue(id) }, documentBytes: bytes });
