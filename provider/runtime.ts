@@ -380,6 +380,9 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   const spec = s.toSpec(inputs);
   const engine = engineFor(computed.engine);
   const wantsCutover = inputs.cutover === true;
+  // A cutover already under way (an earlier `pulumi up` ran out of time) may no longer read as "ready":
+  // the engine's cutover is idempotent and resumes it.
+  const wasCuttingOver = computed.phase === "CUTTING_OVER";
   const seconds = spec.timeouts.createSeconds + (wantsCutover ? spec.timeouts.cutoverSeconds : 0);
   const ctx = makeContext(spec, seconds, secrets);
 
@@ -411,8 +414,8 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   if (status.phase === "FAILED") {
     return { computed, unfinished: `the migration FAILED: ${status.reason ?? "no reason given by the engine"}` };
   }
-  if (status.phase === "COMPLETE") return { computed };
-  if (!status.readyForCutover) {
+  if (status.phase === "COMPLETE" && !wantsCutover) return { computed };
+  if (!status.readyForCutover && !(wantsCutover && (wasCuttingOver || status.phase === "COMPLETE"))) {
     return {
       computed,
       unfinished: `the sync is not caught up yet (${describeStatus(status)}); run \`pulumi up\` again to continue${wantsCutover ? " and then cut over" : ""}`,
@@ -480,7 +483,13 @@ export async function create(inputs: Props): Promise<{ id: string; outs: Props }
   try {
     driven = await drive(typed, computed, secrets);
   } catch (err) {
-    throw new MigrationError((err as MigrationError).code ?? "CREATE_FAILED", `${typed.resourceName ?? "migration"}: ${describeError(err)}`);
+    const message = `${typed.resourceName ?? "migration"}: ${describeError(err)}`;
+    // A secret the engine already published (the Atlas link token to paste into Cloud Manager) must reach
+    // the user: keep the resource, partially created; the next `pulumi up` (update, no handle) starts again.
+    if (secrets.linkToken) {
+      throw partial(id, outputs(inputs, { ...computed, linkToken: secrets.linkToken, reason: describeError(err) }), message);
+    }
+    throw new MigrationError((err as MigrationError).code ?? "CREATE_FAILED", message);
   }
   computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };
   const outs = outputs(inputs, computed);

@@ -529,7 +529,8 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
     source: { ...inputs.source },
     target: { ...inputs.target },
     namespaces: normalizedNamespaces(inputs),
-    verification: inputs.verificationMode ?? "full",
+    // Atlas push verifies inside its own cutover and this package cannot read either side's data there.
+    verification: inputs.verificationMode ?? (engine === "atlas-push" ? "none" : "full"),
     writeBlocking: wb.mode ?? "auto",
     timeouts: {
       createSeconds: (t.createMinutes ?? DEFAULTS.createMinutes) * 60,

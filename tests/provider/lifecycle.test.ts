@@ -151,6 +151,13 @@ describe("create", () => {
     expect(logged.join("\n")).not.toContain("LINK-TOKEN-abcdef123456");
   });
 
+  test("a link token published before create fails still reaches the user (partial, secret output)", async () => {
+    scripted.setScript({ linkToken: "LINK-TOKEN-abcdef123456", advance: ["throw"] });
+    const err = await rejectionOf(runtime.create(inputs()));
+    expect(err.properties.linkToken).toBe("LINK-TOKEN-abcdef123456");
+    expect(err.message).not.toContain("LINK-TOKEN");
+  });
+
   test("progress lines are prefixed with the resource name and carry no password", async () => {
     scripted.setScript({});
     await runtime.create(inputs());
@@ -197,6 +204,17 @@ describe("update (cutover)", () => {
     expect(outs.phase).toBe("COMPLETE");
     expect(scripted.calls.filter((c) => c.op === "cutover")).toHaveLength(2);
     expect(scripted.calls.filter((c) => c.op === "start")).toHaveLength(0);
+  });
+
+  test("a cutover under way that no longer reads as ready is resumed, not waited on", async () => {
+    const olds = await created();
+    scripted.setScript({ cutover: ["deadline", "ok"] });
+    const err = await rejectionOf(runtime.update(olds.migrationId, olds, inputs({ cutover: true })));
+    scripted.setScript({ advance: [{ phase: "CUTTING_OVER", lagSeconds: 0, readyForCutover: false, warnings: [] }] });
+    const { outs } = await runtime.update(olds.migrationId, err.properties, inputs({ cutover: true }));
+    expect(scripted.calls.map((c) => c.op)).toEqual(["advance", "cutover"]);
+    expect(outs.phase).toBe("COMPLETE");
+    expect(outs.cutoverCompletedAt).toEqual(expect.any(String));
   });
 
   test("a cutover error is redacted, keeps CUTTING_OVER and says how to resume", async () => {
