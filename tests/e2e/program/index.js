@@ -14,7 +14,7 @@ const migration = new Migration("e2e", {
   target: { uri: config.requireSecret("targetUri") },
   mongosync: { urls: [config.require("mongosyncUrl")], version: config.get("mongosyncVersion") || "1.19.0" },
   cutover: config.requireBoolean("cutover"),
-  timeouts: { pollSeconds: 1, createMinutes: 2, cutoverMinutes: 2 },
+  timeouts: { pollSeconds: 1, createMinutes: config.getNumber("createMinutes") || 2, cutoverMinutes: 2 },
 });
 
 exports.migrationId = migration.migrationId;

@@ -73,11 +73,19 @@ function canonical(v: unknown): unknown {
 }
 
 /** Stack config for the program (keys without the project prefix; `secret` marks encrypted values). */
-export function programConfig(opts: { mongosyncUrl: string; sourceUri: string; targetUri: string; cutover: boolean }) {
-  return {
+export function programConfig(opts: {
+  mongosyncUrl: string;
+  sourceUri: string;
+  targetUri: string;
+  cutover: boolean;
+  createMinutes?: number;
+}): Record<string, { value: string; secret?: boolean }> {
+  const config: Record<string, { value: string; secret?: boolean }> = {
     mongosyncUrl: { value: opts.mongosyncUrl },
     sourceUri: { value: opts.sourceUri, secret: true },
     targetUri: { value: opts.targetUri, secret: true },
     cutover: { value: String(opts.cutover) },
   };
+  if (opts.createMinutes !== undefined) config.createMinutes = { value: String(opts.createMinutes) };
+  return config;
 }
