@@ -286,6 +286,11 @@ export class MongoClusterPort implements ClusterPort {
 
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
     const size = Math.max(1, Math.floor(batchSize));
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
+  }
+
+  /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
+  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
@@ -314,12 +319,10 @@ export class MongoClusterPort implements ClusterPort {
         return batch;
       });
     return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<Document[]>> => {
-          const batch = await fetch();
-          return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
-        },
-      }),
+      next: async (): Promise<IteratorResult<Document[]>> => {
+        const batch = await fetch();
+        return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
+      },
     };
   }
 

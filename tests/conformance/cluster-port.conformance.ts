@@ -247,6 +247,13 @@ export function runClusterPortConformance(
       const batches = await scanAll(port, ns, {}, 4);
       expect(batches.every((b) => b.length >= 1 && b.length <= 4)).toBe(true);
       expect(ids(flat(batches))).toEqual(expected.map(show));
+      // Iterating the same scan again starts over.
+      const scan = port.scan(ns, {}, 10);
+      for (let pass = 0; pass < 2; pass++) {
+        const seen: Document[] = [];
+        for await (const batch of scan) seen.push(...batch);
+        expect(seen).toHaveLength(expected.length);
+      }
     });
 
     test("scan ranges: `after` exclusive (numerically, any numeric type), `from` inclusive, `before` exclusive", async () => {

@@ -222,12 +222,17 @@ export class MemoryClusterConnection implements ClusterPort {
 
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
     const size = Math.max(1, Math.floor(batchSize));
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
+  }
+
+  /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
+  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
     // Each batch starts after the last `_id` returned, so writes between batches behave like a cursor on
     // the `_id` index: documents inserted ahead of the position are seen, those behind are not.
     let position: { after: unknown } | { from: unknown } | undefined =
       range.after !== undefined ? { after: range.after } : range.from !== undefined ? { from: range.from } : undefined;
     let first = true;
-    const nextBatch = async (): Promise<Document[]> =>
+    const nextBatch = (): Promise<Document[]> =>
       this.withFaults(first ? "scan" : "scanBatch", () => {
         first = false;
         this.requireRead(ns);
@@ -244,12 +249,10 @@ export class MemoryClusterConnection implements ClusterPort {
         return batch;
       });
     return {
-      [Symbol.asyncIterator]: () => ({
-        next: async (): Promise<IteratorResult<Document[]>> => {
-          const batch = await nextBatch();
-          return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
-        },
-      }),
+      next: async (): Promise<IteratorResult<Document[]>> => {
+        const batch = await nextBatch();
+        return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
+      },
     };
   }
 
