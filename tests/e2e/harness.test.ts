@@ -60,6 +60,7 @@ describe("the e2e program under mocks", () => {
       sourceUri: "mongodb://app:pw@src.example:27017/?replicaSet=rs0",
       targetUri: "mongodb+srv://m:pw@c.abcde.mongodb.net",
       cutover: true,
+      createMinutes: 0.001,
     });
     const all: Record<string, string> = {};
     const secretKeys: string[] = [];
@@ -76,7 +77,12 @@ describe("the e2e program under mocks", () => {
     const migrations = seen.filter((r) => r.type === MIGRATION_TYPE);
     expect(migrations).toHaveLength(1);
     const inputs = migrations[0].inputs;
-    expect(inputs).toMatchObject({ engine: "mongosync", cutover: true, mongosync: { urls: ["http://127.0.0.1:27182"], version: "1.19.0" } });
+    expect(inputs).toMatchObject({
+      engine: "mongosync",
+      cutover: true,
+      mongosync: { urls: ["http://127.0.0.1:27182"], version: "1.19.0" },
+      timeouts: { createMinutes: 0.001, pollSeconds: 1 },
+    });
     expect(pulumi.runtime.isRpcSecret(inputs.source)).toBe(true);
     expect(pulumi.runtime.isRpcSecret(inputs.target)).toBe(true);
     expect(await new Promise((r) => pulumi.output(program.phase).apply(r))).toBe("READY_FOR_CUTOVER");
