@@ -127,6 +127,10 @@ describe("the builtin engine over memory:// clusters inside the host process", (
           { name: "grpc-dst" },
           { name: "slow-src", historySeconds: 86400, seed: { db: "shop", coll: "orders", count: 20000, padBytes: 200 } },
           { name: "slow-dst" },
+          { name: "par-a-src", historySeconds: 3600, seed: { db: "shop", coll: "orders", count: 400 } },
+          { name: "par-a-dst" },
+          { name: "par-b-src", historySeconds: 3600, seed: { db: "shop", coll: "orders", count: 700 } },
+          { name: "par-b-dst" },
         ],
         portFile,
       ),
@@ -232,6 +236,31 @@ describe("the builtin engine over memory:// clusters inside the host process", (
     await host.delete(urn, created.id, completed);
     expect((await fixture.summary("grpc-dst", "shop", "orders")).count).toBe(325);
     await host.waitForLine(new RegExp(`^\\[${name}\\] removed from the stack; target data is kept`));
+  });
+
+  test("one host serves several migrations at once (the engine runs up to 16 operations in parallel)", async () => {
+    const one = (letter: string) => ({
+      ...inputs,
+      source: { uri: `memory://par-${letter}-src` },
+      target: { uri: `memory://par-${letter}-dst` },
+      resourceName: `par-${letter}`,
+    });
+    const [a, b] = await Promise.all(
+      ["a", "b"].map(async (letter) => {
+        const news = (await host.check(migrationUrn(`par-${letter}`), {}, withProvider(one(letter)))).inputs;
+        return host.create(migrationUrn(`par-${letter}`), news);
+      }),
+    );
+    expect(a.properties).toMatchObject({ phase: "READY_FOR_CUTOVER", resourceName: "par-a", progress: { copiedDocuments: 400 } });
+    expect(b.properties).toMatchObject({ phase: "READY_FOR_CUTOVER", resourceName: "par-b", progress: { copiedDocuments: 700 } });
+    expect(a.id).not.toBe(b.id);
+    for (const letter of ["a", "b"]) {
+      expect(await fixture.summary(`par-${letter}-dst`, "shop", "orders")).toEqual(await fixture.summary(`par-${letter}-src`, "shop", "orders"));
+    }
+    // Each line names the migration it is about: a's copy count never shows up under b's prefix and back.
+    expect(host.stdout.filter((l) => l.startsWith("[par-a]") && l.includes("700 documents"))).toEqual([]);
+    expect(host.stdout.filter((l) => l.startsWith("[par-b]") && l.includes("400 documents"))).toEqual([]);
+    expect(host.stdout.some((l) => l.startsWith("[par-b]") && l.includes("700 documents"))).toBe(true);
   });
 
   test("a create that runs out of its own deadline returns the partial-initialization shape; updates resume it", async () => {
