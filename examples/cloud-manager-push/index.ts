@@ -63,7 +63,8 @@ const orders = new AtlasMigration("legacy", {
       // Refuse to start over a non-empty target (the default); true wipes the target first.
       dropDestinationData: false,
     },
-    timeouts: { createMinutes: 30, cutoverMinutes: 60, pollSeconds: 30 },
+    // How long one `pulumi up` polls Atlas before returning (the next run resumes).
+    timeouts: { createMinutes: cfg.getNumber("createMinutes") ?? 30, cutoverMinutes: 60, pollSeconds: 30 },
   },
 });
 
