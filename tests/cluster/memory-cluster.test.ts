@@ -338,13 +338,28 @@ describe("change log", () => {
   });
 
   test("a cursor that falls behind a truncation fails with HistoryLostError, not with missing events", async () => {
-    const cluster = new MemoryCluster();
+    const cluster = new MemoryCluster({ maxEventsPerBatch: 1 });
     const coll = cluster.db("d").collection("c");
-    const cursor = await cluster.watch({});
-    await coll.insertOne({ _id: 1 });
-    await coll.insertOne({ _id: 2 });
-    expect(cluster.truncateChangeLog({ keepLast: 1 })).toBe(2);
-    await expect(cursor.nextBatch(0)).rejects.toBeInstanceOf(HistoryLostError);
+    const slow = await cluster.watch({});
+    const fast = await cluster.watch({});
+    await coll.insertOne({ _id: 1 }); // create (1) + insert (2)
+    await coll.insertOne({ _id: 2 }); // insert (3)
+    expect((await slow.nextBatch(0)).map((e) => e.operationType)).toEqual(["create"]);
+    for (let i = 0; i < 3; i++) await fast.nextBatch(0);
+    const fastToken = fast.resumeToken();
+    // Dropping what the cursors already read loses nothing.
+    expect(cluster.truncateChangeLog({ oldest: 1 })).toBe(1);
+    expect((await slow.nextBatch(0)).map((e) => e.documentKey?._id)).toEqual([new Int32(1)]);
+    const slowToken = slow.resumeToken();
+    // Dropping an event the cursor has not read yet is reported, never skipped silently.
+    expect(cluster.truncateChangeLog({ keepLast: 0 })).toBe(2);
+    await expect(slow.nextBatch(0)).rejects.toBeInstanceOf(HistoryLostError);
+    await expect(cluster.watch({ resumeAfter: slowToken! }).then((c) => c.nextBatch(0))).rejects.toBeInstanceOf(HistoryLostError);
+    // A cursor, or a token, that had seen everything carries on.
+    expect(await fast.nextBatch(0)).toEqual([]);
+    const resumed = await cluster.watch({ resumeAfter: fastToken! });
+    await coll.insertOne({ _id: 3 });
+    expect((await resumed.nextBatch(0)).map((e) => e.documentKey?._id)).toEqual([new Int32(3)]);
     expect(cluster.changeLogSize()).toBe(1);
   });
 });

@@ -139,11 +139,16 @@ export class ChangeLog {
     return this.entries.slice(lo, lo + limit);
   }
 
-  /** Removes entries older than `before`, or all but the newest `keepLast`. Returns how many were removed. */
-  truncate(limit: { before?: Timestamp; keepLast?: number }): number {
-    let cut = 0;
+  /**
+   * Removes entries older than `before`, all but the newest `keepLast`, or the `oldest` N (whichever removes
+   * most). Returns how many were removed.
+   */
+  truncate(limit: { before?: Timestamp; keepLast?: number; oldest?: number }): number {
+    let cut = Math.min(this.entries.length, Math.max(0, limit.oldest ?? 0));
     if (limit.before) {
-      while (cut < this.entries.length && compareTimestamps(this.entries[cut].clusterTime, limit.before) < 0) cut++;
+      let before = 0;
+      while (before < this.entries.length && compareTimestamps(this.entries[before].clusterTime, limit.before) < 0) before++;
+      cut = Math.max(cut, before);
     }
     if (limit.keepLast !== undefined) cut = Math.max(cut, this.entries.length - Math.max(0, limit.keepLast));
     if (cut === 0) return 0;

@@ -103,10 +103,11 @@ export class MemoryCluster extends MemoryClusterConnection {
   }
 
   /**
-   * Simulates the oplog rolling over: drops change-log entries older than `before`, or all but the newest
-   * `keepLast`. Streams that still needed a dropped entry fail with HistoryLostError. Returns how many went.
+   * Simulates the oplog rolling over: drops change-log entries older than `before`, all but the newest
+   * `keepLast`, or the `oldest` N. Streams that still needed a dropped entry fail with HistoryLostError.
+   * Returns how many went.
    */
-  truncateChangeLog(limit: { before?: Timestamp; keepLast?: number }): number {
+  truncateChangeLog(limit: { before?: Timestamp; keepLast?: number; oldest?: number }): number {
     return this.state.log.truncate(limit);
   }
 
