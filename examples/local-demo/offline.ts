@@ -148,6 +148,13 @@ export async function runOffline(): Promise<void> {
     detail(`created ${id} in ${((Date.now() - createdAt) / 1000).toFixed(1)} s: ${describeOutputs(state as MigrationOutputs)}`);
     if (state.phase !== "READY_FOR_CUTOVER") throw new Error(`expected READY_FOR_CUTOVER after create, got ${state.phase}: ${state.reason ?? ""}`);
 
+    step("pulumi preview with nothing changed");
+    const again = await host.check(URN, checked.inputs, await programInputs(config, secretKeys));
+    const unchanged = await host.diff(URN, id, state, again.inputs);
+    const drift = changedInputs(checked.inputs, again.inputs);
+    detail(`provider diff: changes ${unchanged.changes}${drift.length ? ` [diff: ${drift.map((k) => `~${k}`).join(" ")}]` : ""} — nothing to do`);
+    if (unchanged.changes !== "DIFF_NONE") throw new Error(`an unchanged program should preview as no change; the provider answered ${unchanged.changes}`);
+
     step("More traffic on the source while the migration waits for its cutover");
     const afterBurst = await seed.ask<AppStats>("burst", { rounds: 300 });
     detail(`application so far: ${afterBurst.inserted} orders inserted, ${afterBurst.updated} customers updated, ${afterBurst.deleted} events deleted`);
