@@ -11,6 +11,10 @@ import {
   shutdownInProgressError,
 } from "../../testing/memory-cluster";
 
+// Like with the driver, `collection()` defaults to ObjectId `_id`s; these tests use other `_id` types.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Loose = { _id: number | string; [key: string]: any };
+
 afterEach(() => {
   MemoryCluster.reset();
   jest.useRealTimers();
@@ -34,7 +38,7 @@ async function scanIds(port: { scan: MemoryCluster["scan"] }, db: string, coll: 
 describe("registry and memory:// URIs", () => {
   test("create registers a name that openCluster resolves to the same data", async () => {
     const cluster = MemoryCluster.create("src");
-    await cluster.db("shop").collection("orders").insertOne({ _id: 1 });
+    await cluster.db("shop").collection<Loose>("orders").insertOne({ _id: 1 });
     const port = await openCluster("memory://src");
     expect(port.description).toBe("memory://src");
     expect(await port.countDocuments({ db: "shop", coll: "orders" })).toBe(1);
@@ -69,7 +73,7 @@ describe("registry and memory:// URIs", () => {
     await port.close();
     expect((await rejection(port.countDocuments({ db: "a", coll: "b" }))).message).toMatch(/closed/);
     await cluster.close(); // the cluster object itself stays usable
-    await cluster.db("a").collection("b").insertOne({ _id: 1 });
+    await cluster.db("a").collection<Loose>("b").insertOne({ _id: 1 });
     expect(await (await openCluster("memory://closable")).countDocuments({ db: "a", coll: "b" })).toBe(1);
   });
 
@@ -113,7 +117,7 @@ describe("fault injection", () => {
 
   test("`skip` lets calls through first: a scan can fail in the middle", async () => {
     const cluster = new MemoryCluster();
-    await cluster.db("d").collection("c").insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i })));
+    await cluster.db("d").collection<Loose>("c").insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i })));
     cluster.faults.failNext("scanBatch", 1, shutdownInProgressError, { skip: 1 });
     const seen: unknown[] = [];
     const err = await rejection(
@@ -151,9 +155,9 @@ describe("fault injection", () => {
 describe("driver-shaped collection API", () => {
   test("insertOne/insertMany return the driver's results and generate ObjectIds like the driver", async () => {
     const cluster = new MemoryCluster();
-    const coll = cluster.db("shop").collection("orders");
+    const coll = cluster.db("shop").collection<Loose>("orders");
     const doc: { _id?: ObjectId; total: number } = { total: 5 };
-    const one = await coll.insertOne(doc);
+    const one = await cluster.db("shop").collection("orders").insertOne(doc);
     expect(one.acknowledged).toBe(true);
     expect(one.insertedId).toBeInstanceOf(ObjectId);
     expect(doc._id).toBe(one.insertedId);
@@ -168,7 +172,7 @@ describe("driver-shaped collection API", () => {
 
   test("updateOne with $set/$unset/$inc keeps numeric types the way the server does; upsert seeds from the filter", async () => {
     const cluster = new MemoryCluster();
-    const coll = cluster.db("d").collection("c");
+    const coll = cluster.db("d").collection<Loose>("c");
     await coll.insertOne({ _id: 1, n: 2147483647, d: 1.5, gone: true, nested: { a: 1 } });
     const r = await coll.updateOne({ _id: 1 }, { $inc: { n: 1, d: 1, fresh: 2 }, $unset: { gone: "" }, $set: { "nested.b": "x" } });
     expect(r).toEqual({ acknowledged: true, matchedCount: 1, modifiedCount: 1, upsertedCount: 0, upsertedId: null });
@@ -187,7 +191,7 @@ describe("driver-shaped collection API", () => {
 
   test("replaceOne, deleteOne and find with filters, sort and limit", async () => {
     const cluster = new MemoryCluster();
-    const coll = cluster.db("d").collection("people");
+    const coll = cluster.db("d").collection<Loose>("people");
     await coll.insertMany([
       { _id: 3, name: "c", age: 30, tags: ["x", "y"] },
       { _id: 1, name: "a", age: 40 },
@@ -211,7 +215,7 @@ describe("driver-shaped collection API", () => {
 
   test("createIndex names the index like the server and enforces uniqueness; writes reach the change log", async () => {
     const cluster = new MemoryCluster();
-    const coll = cluster.db("d").collection("c");
+    const coll = cluster.db("d").collection<Loose>("c");
     const t0 = await cluster.clusterTime();
     expect(await coll.createIndex({ email: 1, at: -1 }, { unique: true })).toBe("email_1_at_-1");
     await coll.insertOne({ _id: 1, email: "a", at: 1 });
@@ -227,7 +231,7 @@ describe("driver-shaped collection API", () => {
     const cluster = new MemoryCluster();
     await cluster.db("d").createCollection("base");
     await cluster.db("d").createCollection("v", { viewOn: "base", pipeline: [] });
-    expect((await rejection(cluster.db("d").collection("v").insertOne({ _id: 1 }))).code).toBe(166);
+    expect((await rejection(cluster.db("d").collection<Loose>("v").insertOne({ _id: 1 }))).code).toBe(166);
     expect(await scanIds(cluster, "d", "v")).toEqual([]);
     expect((await rejection(cluster.db("d").createCollection("base"))).code).toBe(48);
   });
@@ -238,11 +242,11 @@ describe("users, privileges and write blocking", () => {
     const cluster = MemoryCluster.create("users");
     cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
     const app = await openCluster("memory://app@users");
-    const orders = cluster.as("app").db("shop").collection("orders");
+    const orders = cluster.as("app").db("shop").collection<Loose>("orders");
     await orders.insertOne({ _id: 1 });
     await app.bulkWrite({ db: "shop", coll: "orders" }, [{ insertOne: { document: { _id: 2 } } }], true);
     // Not allowed outside its database.
-    expect((await rejection(cluster.as("app").db("other").collection("x").insertOne({ _id: 1 }))).code).toBe(13);
+    expect((await rejection(cluster.as("app").db("other").collection<Loose>("x").insertOne({ _id: 1 }))).code).toBe(13);
 
     expect(await cluster.listUsers()).toEqual([{ user: "app", db: "admin", roles: [{ role: "readWrite", db: "shop" }] }]);
     await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
@@ -263,12 +267,12 @@ describe("users, privileges and write blocking", () => {
     cluster.addUser("restorer", "admin", [{ role: "restore", db: "admin" }]);
     await cluster.setUserWriteBlocking(true);
     expect(cluster.writesBlocked).toBe(true);
-    expect((await rejection(cluster.db("d").collection("c").insertOne({ _id: 1 }))).code).toBe(371);
+    expect((await rejection(cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 }))).code).toBe(371);
     expect((await rejection(cluster.createCollection({ db: "d", name: "x", kind: "collection", options: {}, indexes: [] }))).code).toBe(371);
-    await cluster.as("restorer").db("d").collection("c").insertOne({ _id: 1 });
+    await cluster.as("restorer").db("d").collection<Loose>("c").insertOne({ _id: 1 });
     expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
     await cluster.setUserWriteBlocking(false);
-    await cluster.db("d").collection("c").insertOne({ _id: 2 });
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 2 });
   });
 });
 
@@ -280,7 +284,7 @@ describe("topologies and versions", () => {
     expect(await cluster.oplogWindow()).toBeUndefined();
     expect((await rejection(cluster.watch({}))).code).toBe(40573);
     expect((await rejection(cluster.setUserWriteBlocking(true))).code).toBe(20);
-    await cluster.db("d").collection("c").insertOne({ _id: 1 }); // data still works
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 }); // data still works
     expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
   });
 
@@ -306,7 +310,7 @@ describe("change log", () => {
     const cursor = await cluster.watch({});
     jest.useFakeTimers();
     const pending = cursor.nextBatch(60_000);
-    await cluster.db("d").collection("c").insertOne({ _id: 1 });
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 });
     // Fake timers never fire here: only the write can have resolved the wait.
     const events = await pending;
     expect(events.map((e) => e.operationType)).toEqual(["create", "insert"]);
@@ -318,7 +322,7 @@ describe("change log", () => {
   test("cluster times follow the injected clock; truncation by time moves the oplog window", async () => {
     let now = 1_000_000;
     const cluster = new MemoryCluster({ now: () => now });
-    const coll = cluster.db("d").collection("c");
+    const coll = cluster.db("d").collection<Loose>("c");
     await coll.insertOne({ _id: 1 });
     now += 60_000;
     await coll.insertOne({ _id: 2 });
@@ -339,7 +343,7 @@ describe("change log", () => {
 
   test("a cursor that falls behind a truncation fails with HistoryLostError, not with missing events", async () => {
     const cluster = new MemoryCluster({ maxEventsPerBatch: 1 });
-    const coll = cluster.db("d").collection("c");
+    const coll = cluster.db("d").collection<Loose>("c");
     const slow = await cluster.watch({});
     const fast = await cluster.watch({});
     await coll.insertOne({ _id: 1 }); // create (1) + insert (2)
