@@ -64,10 +64,14 @@ async function main(): Promise<void> {
     await runFull(prerequisites.mongod!);
     return;
   }
+  const remedies = [
+    !prerequisites.mongod && "a MongoDB 7.0+ server (mongod on PATH, or MONGOMS_SYSTEM_BINARY=/path/to/mongod)",
+    !prerequisites.memoryServer && "`npm install` (mongodb-memory-server-core is a devDependency)",
+    !prerequisites.pulumi && "the Pulumi CLI (https://www.pulumi.com/docs/install/)",
+  ].filter(Boolean);
   console.log(
-    `offline mode: ${missing.join("; ")}. For the full demo (two local replica sets, a real Pulumi stack) install ` +
-      "a MongoDB 7.0+ server (or set MONGOMS_SYSTEM_BINARY), `npm install --no-save mongodb-memory-server-core`, and the Pulumi CLI " +
-      "(https://www.pulumi.com/docs/install/), then run `npm start` again.",
+    `offline mode: ${missing.join("; ")}. For the full demo (two local replica sets, a real Pulumi stack) add ` +
+      `${remedies.join(", ")} and run \`npm start\` again. Now: the same scenario on in-memory clusters.`,
   );
   const { runOffline } = require("./offline") as typeof import("./offline");
   await runOffline();
