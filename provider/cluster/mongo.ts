@@ -63,7 +63,7 @@ export function describeUri(uri: string): string {
 }
 
 /** Rewrites an error so nothing secret leaves it, and maps lost change history to HistoryLostError. */
-function translate(err: unknown, context: string): Error {
+export function translateDriverError(err: unknown, context: string): Error {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === "number" && HISTORY_LOST_CODES.has(code)) {
     return new HistoryLostError(
@@ -129,7 +129,7 @@ export class MongoClusterPort implements ClusterPort {
     try {
       return await body();
     } catch (err) {
-      throw translate(err, `${this.description}: ${what}`);
+      throw translateDriverError(err, `${this.description}: ${what}`);
     }
   }
 
@@ -530,7 +530,7 @@ class MongoChangeCursor implements ChangeCursor {
       if (first) this.pending.push(first as unknown as ChangeEvent);
     } catch (err) {
       await this.stream.close().catch(() => undefined);
-      throw translate(err, `${this.description}: change stream`);
+      throw translateDriverError(err, `${this.description}: change stream`);
     }
   }
 
@@ -550,7 +550,7 @@ class MongoChangeCursor implements ChangeCursor {
         if (events.length > 0 || Date.now() >= deadline) break;
       }
     } catch (err) {
-      throw translate(err, `${this.description}: change stream`);
+      throw translateDriverError(err, `${this.description}: change stream`);
     }
     return events;
   }
