@@ -134,7 +134,7 @@ export async function runOffline(): Promise<void> {
     if (checked.failures.length) throw new Error(`check rejected the inputs:\n${failuresText(checked.failures)}`);
     detail("check: no failures");
     detail(`+ ${MIGRATION_TYPE}  demo  create`);
-    let createdAt = Date.now();
+    let timer = Date.now();
     let id: string;
     let state: Props;
     try {
@@ -145,15 +145,17 @@ export async function runOffline(): Promise<void> {
       id = err.kept.id;
       state = await resumeUntilDone(host, id, err.kept.properties, checked.inputs, 2);
     }
-    detail(`created ${id} in ${((Date.now() - createdAt) / 1000).toFixed(1)} s: ${describeOutputs(state as MigrationOutputs)}`);
+    detail(`created ${id} in ${((Date.now() - timer) / 1000).toFixed(1)} s: ${describeOutputs(state as MigrationOutputs)}`);
     if (state.phase !== "READY_FOR_CUTOVER") throw new Error(`expected READY_FOR_CUTOVER after create, got ${state.phase}: ${state.reason ?? ""}`);
 
     step("pulumi preview with nothing changed");
     const again = await host.check(URN, checked.inputs, await programInputs(config, secretKeys));
     const unchanged = await host.diff(URN, id, state, again.inputs);
-    const drift = changedInputs(checked.inputs, again.inputs);
-    detail(`provider diff: changes ${unchanged.changes}${drift.length ? ` [diff: ${drift.map((k) => `~${k}`).join(" ")}]` : ""} — nothing to do`);
-    if (unchanged.changes !== "DIFF_NONE") throw new Error(`an unchanged program should preview as no change; the provider answered ${unchanged.changes}`);
+    if (unchanged.changes !== "DIFF_NONE") {
+      const drift = changedInputs(checked.inputs, again.inputs);
+      throw new Error(`an unchanged program should preview as no change; the provider answered ${unchanged.changes} (inputs that differ: [${drift.join(", ")}])`);
+    }
+    detail(`provider diff: changes ${unchanged.changes} — \`pulumi up\` would do nothing`);
 
     step("More traffic on the source while the migration waits for its cutover");
     const afterBurst = await seed.ask<AppStats>("burst", { rounds: 300 });
@@ -174,11 +176,11 @@ export async function runOffline(): Promise<void> {
     if (plan !== "update" || changed.join() !== "cutover") throw new Error(`the cutover flip should preview as an update of cutover only; got ${plan} of [${changed.join(", ")}]`);
 
     step("pulumi up — update: block source writes, drain the change stream, verify");
-    createdAt = Date.now();
+    timer = Date.now();
     const completed = await resumeUntilDone(host, id, state, checkedFlip.inputs, 2);
     const app = await seed.ask<AppStats>("stopApp");
     const outs = completed as MigrationOutputs;
-    detail(`${describeOutputs(outs)} · completed at ${outs.cutoverCompletedAt} (${((Date.now() - createdAt) / 1000).toFixed(1)} s)`);
+    detail(`${describeOutputs(outs)} · completed at ${outs.cutoverCompletedAt} (${((Date.now() - timer) / 1000).toFixed(1)} s)`);
     if (outs.verification) detail(`verification (${outs.verification.mode}): ${outs.verification.passed ? "passed" : "FAILED"} — ${outs.verification.summary}`);
     detail(
       `application: ${app.inserted} inserts, ${app.updated} updates, ${app.deleted} deletes reached the source; ` +
