@@ -172,6 +172,9 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
           pending.push(batch[i]);
           pendingBytes += sizes[i];
         }
+        // Write now if the next scan batch (about this one's size) would not fit beside what is pending:
+        // what the copier holds at once — pending plus the batch just read — then stays within the budget.
+        if (pendingBytes + batchBytes > budget) await flush();
         if (shouldStop()) return "stopped"; // another task failed: keep the checkpoint, drop the rest
         if (env.ctx.now() >= env.stopAt) {
           await flush();
