@@ -260,6 +260,10 @@ describe("users, privileges and write blocking", () => {
     // An unprivileged user cannot manage users.
     expect((await rejection(app.setUserRoles("app", "admin", [{ role: "root", db: "admin" }]))).code).toBe(13);
     expect((await rejection(cluster.setUserRoles("ghost", "admin", []))).code).toBe(11);
+    // A whole-deployment change stream needs read access to every database.
+    expect((await rejection(app.watch({}))).code).toBe(13);
+    cluster.addUser("reader", "admin", [{ role: "readAnyDatabase", db: "admin" }]);
+    await cluster.as("reader").watch({});
   });
 
   test("write blocking stops every caller except those allowed to bypass it (restore role)", async () => {

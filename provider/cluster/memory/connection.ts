@@ -314,7 +314,11 @@ export class MemoryClusterConnection implements ClusterPort {
       if (this.state.topology === "standalone") {
         throw serverError(40573, "Location40573", "The $changeStream stage is only supported on replica sets");
       }
-      this.requireCluster("changeStream");
+      // A whole-deployment stream needs changeStream on every database (as readAnyDatabase grants).
+      const privileges = this.currentPrivileges();
+      if (!allows(privileges, "changeStream", "", "") && !allows(privileges, "changeStream")) {
+        throw unauthorizedError("admin", "aggregate $changeStream");
+      }
       const log = this.state.log;
       let position: number;
       if (start.resumeAfter) {
