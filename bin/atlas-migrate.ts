@@ -48,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
       open: openCluster,
       ctx: { log: line, now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)) },
       stop,
+      roundMs: 10_000, // a stop request (Ctrl-C) is honoured within one round
     });
     line(`sync ended: ${exit}`);
     return exit === "failed" ? 1 : 0;

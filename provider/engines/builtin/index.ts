@@ -77,8 +77,14 @@ export function statusFromState(s: MigrationState, holder: string | null = null)
   };
 }
 
-function completeStatus(): MigrationStatus {
-  return { phase: "COMPLETE", lagSeconds: 0, readyForCutover: false, warnings: [] };
+function completeStatus(report: CutoverReport): MigrationStatus {
+  return {
+    phase: "COMPLETE",
+    lagSeconds: 0,
+    readyForCutover: false,
+    warnings: [...report.warnings],
+    details: { cutoverCompletedAt: report.cutoverCompletedAt, verification: report.verification.summary },
+  };
 }
 
 /**
@@ -216,7 +222,8 @@ export class BuiltinEngine implements MigrationEngine {
 
   async advance(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
     return this.withBoth(spec, async (source, target) => {
-      if (await readCompletion(target, spec.migrationId)) return completeStatus();
+      const done = await readCompletion(target, spec.migrationId);
+      if (done) return completeStatus(done);
       const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("advance"), ctx.now);
       const initial = await session.load();
       if (!initial) throw new EngineFailedError(`no checkpoint for migration ${spec.migrationId} on the target; start it first`);
@@ -249,7 +256,8 @@ export class BuiltinEngine implements MigrationEngine {
 
   async status(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<MigrationStatus> {
     return this.withTarget(spec, async (target) => {
-      if (await readCompletion(target, spec.migrationId)) return completeStatus();
+      const done = await readCompletion(target, spec.migrationId);
+      if (done) return completeStatus(done);
       const session = new StateSession(target.checkpoints(spec.migrationId), "status(read-only)", ctx.now);
       const s = await session.load();
       if (!s) return { phase: "PENDING", lagSeconds: null, readyForCutover: false, warnings: [], reason: "no checkpoint found on the target" };

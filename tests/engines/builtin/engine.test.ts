@@ -31,13 +31,27 @@ describe("builtin engine: happy path", () => {
     expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "users" }));
 
     // After COMPLETE: status and a repeated cutover still answer from the completion marker.
-    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("COMPLETE");
+    const after = await r.engine.status(r.spec, handle, r.ctx);
+    expect(after.phase).toBe("COMPLETE");
+    expect(after.warnings.join(" ")).toMatch(/setUserWriteBlockMode/);
     const again = await r.engine.cutover(r.spec, handle, r.ctx);
     expect(again.cutoverCompletedAt).toBe(report.cutoverCompletedAt);
     // Only the completion marker remains in the reserved database.
     const left = await exactDocs(r.target, { db: "__atlas_migration", coll: "checkpoints" });
     expect(left).toHaveLength(1);
     expect(left[0].key).toBe("completion");
+  });
+
+  test("the checkpoint keeps a spec copy without connection strings", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 3);
+    await r.engine.start(r.spec, r.ctx);
+    const [state] = await exactDocs(r.target, { db: "__atlas_migration", coll: "checkpoints" });
+    const text = JSON.stringify(state);
+    expect(text).toContain(r.spec.migrationId);
+    expect(text).toContain('"batchBytes"');
+    expect(text).not.toContain(r.spec.source.uri!);
+    expect(text).not.toContain(r.spec.target.uri!);
   });
 
   test("start is idempotent by migrationId", async () => {
