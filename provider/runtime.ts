@@ -511,7 +511,7 @@ export async function update(id: string, olds: Props, news: Props): Promise<{ ou
     driven = await drive(inputs, { ...previous, requestedEngine: inputs.engine ?? null }, secrets);
   } catch (err) {
     // Keep what we know in state (handle, phase) so the next `pulumi up` resumes rather than restarts.
-    const outs = outputs(news, { ...previous, reason: describeError(err) });
+    const outs = outputs(news, { ...previous, linkToken: secrets.linkToken ?? previous.linkToken, reason: describeError(err) });
     throw partial(id, outs, `${name}: ${describeError(err)}`);
   }
   const computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };

@@ -51,7 +51,7 @@ const HEX24 = /^[a-f0-9]{24}$/;
 /** Parses a connection string with the driver's own parser (no network: the client is never connected). */
 export function parseMongoUri(uri: string): { hosts: string[]; srvHost?: string; replicaSet?: string } {
   if (uri.startsWith("memory://")) {
-    const name = uri.slice("memory://".length).replace(/\/.*$/, "");
+    const name = uri.slice("memory://".length).replace(/\/.*$/, "").replace(/^[^@]*@/, "");
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error("memory:// URIs name an in-memory cluster: memory://<name>");
     return { hosts: [`memory:${name}`] };
   }
@@ -324,17 +324,21 @@ function fail(ctx: Ctx, path: (string | number)[], message: string): void {
 function crossFieldRules(inputs: MigrationInputs, ctx: Ctx): void {
   const { source, target } = inputs;
   const sourceKnown = !isUnknown(source) && !isUnknown(source?.uri) && !isUnknown(source?.cloudManager);
+  const targetKnown = !isUnknown(target) && !isUnknown(target?.uri) && !isUnknown(target?.atlas);
+  const engineKnown = !containsUnknown(inputs.engine) && sourceKnown && targetKnown && !containsUnknown(inputs.mongosync);
+  // mongosync is given both clusters on its own command line: it needs no connection string from us, and
+  // leaving them out keeps credentials out of state. Every other engine needs to know where the source is.
+  const usesMongosync = engineKnown && resolveEngine(inputs) === "mongosync";
   if (sourceKnown) {
     if (source.uri !== undefined && source.cloudManager !== undefined)
       fail(ctx, ["source"], "source takes either uri or cloudManager, not both: uri for builtin/mongosync, cloudManager for atlas-push");
-    if (source.uri === undefined && source.cloudManager === undefined)
+    if (source.uri === undefined && source.cloudManager === undefined && !usesMongosync)
       fail(ctx, ["source"], "source needs uri (the source's connection string) or cloudManager (a Cloud Manager–monitored cluster for atlas-push)");
   }
-  const targetKnown = !isUnknown(target) && !isUnknown(target?.uri) && !isUnknown(target?.atlas);
-  if (targetKnown && target.uri === undefined && target.atlas === undefined)
+  if (targetKnown && target.uri === undefined && target.atlas === undefined && !usesMongosync)
     fail(ctx, ["target"], "target needs uri (the Atlas cluster's connection string) and/or atlas: { projectId, clusterName }");
 
-  if (containsUnknown(inputs.engine) || !sourceKnown || !targetKnown || containsUnknown(inputs.mongosync)) return;
+  if (!engineKnown) return;
   const engine = resolveEngine(inputs);
   const tier = target.atlas?.tier?.toUpperCase();
   const sharedTier = tier !== undefined && !isUnknown(tier) && SHARED_TIERS.has(tier);
@@ -351,7 +355,7 @@ function crossFieldRules(inputs: MigrationInputs, ctx: Ctx): void {
   } else {
     if (source.cloudManager && !source.uri)
       fail(ctx, ["source", "uri"], `engine ${engine} reads the source through a connection string: set source.uri (source.cloudManager is for engine atlas-push)`);
-    if (!target.uri)
+    if (engine === "builtin" && !target.uri)
       fail(ctx, ["target", "uri"], `engine ${engine} writes through a connection string: set target.uri (the Atlas cluster's connection string with a database user)`);
   }
   if (engine === "mongosync") {
@@ -504,6 +508,7 @@ export function migrationIdFor(inputs: MigrationInputs): string {
       clusterName: inputs.target.atlas.clusterName,
     },
     namespaces: normalizedNamespaces(inputs),
+    mongosync: engine === "mongosync" ? [...(inputs.mongosync?.urls ?? [])].sort() : undefined,
   };
   const digest = crypto.createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 12);
   const name = (inputs.resourceName ?? "migration").replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 40);

@@ -94,6 +94,8 @@ describe("check accepts good inputs", () => {
     ["mongosync with two shards", { ...good(), mongosync: { urls: ["http://10.0.0.5:27182", "http://10.0.0.6:27182"] }, namespaces: { include: ["shop.*"], exclude: ["shop.logs"] } }],
     ["all options", { ...good(), verificationMode: "counts", writeBlocking: { mode: "readOnlyUsers", readOnlyUsers: ["app@admin"] }, timeouts: { createMinutes: 5, cutoverMinutes: 10, pollSeconds: 2, readyLagSeconds: 3 }, builtin: { batchBytes: 1 << 20, parallelCollections: 2, partitionDocuments: 1000, replayBatchSize: 100, detachedWorker: false } }],
     ["memory:// clusters for tests", { source: { uri: "memory://src" }, target: { uri: "memory://dst" } }],
+    ["memory:// as a user", { source: { uri: "memory://app@src" }, target: { uri: "memory://dst" } }],
+    ["mongosync needs no connection strings (it has its own)", { engine: "mongosync", source: {}, target: { atlas: ATLAS }, mongosync: { urls: ["http://10.0.0.5:27182"] } }],
   ];
   test.each(goods)("%s", (_t, inputs) => {
     expect(check({}, inputs).failures).toEqual([]);

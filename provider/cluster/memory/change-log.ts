@@ -175,8 +175,9 @@ export class ChangeLog {
         this.waiters.delete(done);
         resolve();
       };
+      // Not unref'd: a process awaiting a change stream (the sync worker, a plain script) must stay alive
+      // until the wait ends, as it would while awaiting a real server's getMore.
       const timer = setTimeout(done, ms);
-      timer.unref?.();
       this.waiters.add(done);
     });
   }

@@ -108,14 +108,11 @@ async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<stri
   ctx.publishSecret("linkToken", linkToken);
   ctx.log(
     `created a live-migration link token for Atlas org ${push.orgId}: paste it (output linkToken) into Cloud Manager → ` +
-      `Organization Settings → Connect to Atlas; waiting for project ${cloudManager.groupId} to become visible`,
+      `Organization Settings → Connect to Atlas, then run \`pulumi up\` again`,
   );
-  const wait = pollMs(spec);
-  for (;;) {
-    if (!canWait(ctx, wait)) throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId);
-    await ctx.sleep(wait);
-    if (await visible()) return linkToken;
-  }
+  // The token only reaches the user once this run returns (it is a secret output), so waiting here for a
+  // link nobody can make yet would only burn the deadline. Stop now; the next run finds the project visible.
+  throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId);
 }
 
 async function validateSource(spec: MigrationSpec, ctx: EngineContext): Promise<string> {

@@ -198,18 +198,27 @@ describe("migration outcomes", () => {
 describe("link tokens", () => {
   const linkSpec = () => spec({ atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", dropDestinationData: false, createLinkToken: true, linkTokenAccessListIps: ["203.0.113.10"] } });
 
-  test("not linked yet: the token is created and published as a secret, start waits for the link; the handle stays clean", async () => {
+  test("not linked yet: the token is created, published as a secret, and start stops at once (nobody can paste it before the run ends)", async () => {
     await boot();
     emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false, linkAfterPolls: 3 });
-    const s = linkSpec();
     const c = ctx();
-    const handle = await engine.start(s, c);
+    const err = await engine.start(linkSpec(), c).catch((e) => e);
+    expect(err).toBeInstanceOf(AtlasLinkPendingError);
     const [token] = emulator.linkTokens(ORG_ID);
     expect(c.secrets).toEqual({ linkToken: token });
-    expect(handle.data.linkTokenCreated).toBe(true);
-    expect(JSON.stringify(handle)).not.toContain(token);
+    expect(err.message).not.toContain(token);
     expect(c.lines.join("\n")).not.toContain(token);
     expect(c.lines.join("\n")).toMatch(/paste it \(output linkToken\) into Cloud Manager/);
+    // No polling for a link after the token was made: the deadline is not burnt waiting.
+    const afterToken = emulator.requests.slice(emulator.requests.findIndex((r) => r.operation === "createLinkToken") + 1);
+    expect(afterToken.filter((r) => r.operation === "listAvailableProjects")).toHaveLength(0);
+    // Once pasted, the next run proceeds with a clean handle and makes no new token.
+    emulator.pasteLinkToken(ORG_ID);
+    const again = ctx();
+    const handle = await engine.start(linkSpec(), again);
+    expect(handle.data.linkTokenCreated).toBe(false);
+    expect(JSON.stringify(handle)).not.toContain(token);
+    expect(emulator.linkTokens(ORG_ID)).toHaveLength(1);
   });
 
   test("never linked before the deadline ⇒ AtlasLinkPendingError, the token already published", async () => {
@@ -232,11 +241,14 @@ describe("link tokens", () => {
 
   test("an availableProjects refusal before linking counts as 'not linked yet'", async () => {
     await boot();
-    emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false, linkAfterPolls: 1 });
+    emulator.addOrg({ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false });
     emulator.injectFault({ operation: "listAvailableProjects", status: 400, errorCode: "ORG_NOT_LINKED", detail: "No link." });
     const c = ctx();
-    await engine.start(linkSpec(), c);
+    const err = await engine.start(linkSpec(), c).catch((e) => e);
+    expect(err).toBeInstanceOf(AtlasLinkPendingError);
     expect(Object.keys(c.secrets)).toEqual(["linkToken"]);
+    emulator.pasteLinkToken(ORG_ID);
+    await engine.start(linkSpec(), ctx());
     expect(emulator.listMigrations()).toHaveLength(1);
   });
 

@@ -80,14 +80,23 @@ describe("Migration provider with engine atlas-push", () => {
     process.stdout.write(`atlas-push via provider, ${kind}: ${perStep.join("; ")}\n`);
   });
 
-  it("createLinkToken: the token becomes the linkToken output once Cloud Manager is linked", async () => {
-    emulator = await startEmulator({ orgs: [{ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false, linkAfterPolls: 2 }] });
+  it("createLinkToken: the first up stops with the token as a (secret) output; after pasting, the next up proceeds", async () => {
+    emulator = await startEmulator({ orgs: [{ orgId: ORG_ID, availableProjects: [cloudManagerProject()], linked: false }] });
     configure({ baseUrl: emulator.baseUrl, ...API_KEY });
-    const { outs } = await runtime.create(inputs({ atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", createLinkToken: true } }));
+    const given = inputs({ atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", createLinkToken: true } });
+    const err = (await runtime.create(given).catch((e: unknown) => e)) as any;
     const [token] = emulator.linkTokens(ORG_ID);
-    expect(outs.linkToken).toBe(token);
-    expect(JSON.stringify(outs.handle)).not.toContain(token);
+    expect(err.id).toEqual(expect.any(String));
+    expect(err.properties.linkToken).toBe(token);
+    expect(err.message).toMatch(/Connect to Atlas/);
+    expect(err.message).not.toContain(token);
     expect(logged.join("\n")).not.toContain(token);
+    emulator.pasteLinkToken(ORG_ID);
+    const { outs } = await runtime.update(err.id, err.properties, given);
+    expect(outs.linkToken).toBe(token);
+    expect(outs.phase).toBe("READY_FOR_CUTOVER");
+    expect(JSON.stringify(outs.handle)).not.toContain(token);
+    expect(emulator.linkTokens(ORG_ID)).toHaveLength(1);
   });
 
   it("delete before cutover warns that Atlas cannot cancel and leaves the migration running", async () => {
