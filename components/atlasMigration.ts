@@ -42,6 +42,10 @@ export class AtlasMigration extends pulumi.ComponentResource {
   readonly lagSeconds: pulumi.Output<number | null>;
   readonly cutoverCompletedAt: pulumi.Output<string | null>;
   readonly verification: pulumi.Output<any>;
+  readonly warnings: pulumi.Output<string[]>;
+  readonly progress: pulumi.Output<any>;
+  /** Atlas link token for Cloud Manager (atlas-push with createLinkToken). Secret. */
+  readonly linkToken: pulumi.Output<string | null>;
 
   constructor(name: string, args: AtlasMigrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("atlas-migration:index:AtlasMigration", name, {}, opts);
@@ -101,6 +105,9 @@ export class AtlasMigration extends pulumi.ComponentResource {
     this.lagSeconds = this.migration.lagSeconds;
     this.cutoverCompletedAt = this.migration.cutoverCompletedAt;
     this.verification = this.migration.verification;
+    this.warnings = this.migration.warnings;
+    this.progress = this.migration.progress;
+    this.linkToken = pulumi.secret(this.migration.linkToken);
     this.registerOutputs({
       projectId: this.projectId,
       clusterName: this.clusterName,

@@ -13,6 +13,8 @@ export interface NewClusterArgs {
   /** Major version for dedicated clusters, e.g. "8.0"; must be at least the source's. */
   mongoDbMajorVersion?: pulumi.Input<string>;
   diskSizeGb?: pulumi.Input<number>;
+  /** Shards for a sharded target (dedicated tiers only); omit for a replica set. */
+  shards?: number;
 }
 
 export interface TargetClusterArgs {
@@ -54,27 +56,25 @@ export class TargetCluster extends pulumi.ComponentResource {
         this.standardSrv = flex.connectionStrings.standardSrv;
       } else {
         const shared = FREE_OR_SHARED.has(tier);
+        const shards = c.shards ?? 0;
+        if (shards > 0 && shared) throw new Error(`${name}: ${tier} clusters cannot be sharded; choose M30 or larger for shards`);
+        const regionConfig = shared
+          ? { providerName: "TENANT", backingProviderName: c.provider, regionName: c.region, priority: 7, electableSpecs: { instanceSize: tier } }
+          : {
+              providerName: c.provider,
+              regionName: c.region,
+              priority: 7,
+              electableSpecs: { instanceSize: tier, nodeCount: 3, diskSizeGb: c.diskSizeGb },
+            };
         const cluster = new mongodbatlas.AdvancedCluster(
           `${name}-cluster`,
           {
             projectId: args.projectId,
             name: c.name,
-            clusterType: "REPLICASET",
+            clusterType: shards > 0 ? "SHARDED" : "REPLICASET",
             mongoDbMajorVersion: shared ? undefined : c.mongoDbMajorVersion,
-            replicationSpecs: [
-              {
-                regionConfigs: [
-                  shared
-                    ? { providerName: "TENANT", backingProviderName: c.provider, regionName: c.region, priority: 7, electableSpecs: { instanceSize: tier } }
-                    : {
-                        providerName: c.provider,
-                        regionName: c.region,
-                        priority: 7,
-                        electableSpecs: { instanceSize: tier, nodeCount: 3, diskSizeGb: c.diskSizeGb },
-                      },
-                ],
-              },
-            ],
+            // One replication spec per shard (the current AdvancedCluster schema).
+            replicationSpecs: Array.from({ length: Math.max(1, shards) }, () => ({ regionConfigs: [regionConfig] })),
           },
           child,
         );

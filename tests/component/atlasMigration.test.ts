@@ -275,6 +275,29 @@ describe("an existing cluster", () => {
   });
 });
 
+describe("a sharded target", () => {
+  test("one replication spec per shard and clusterType SHARDED", async () => {
+    const built = await build("sharded", {
+      projectId: "6a1a2b3c4d5e6f7a8b9c0d1e",
+      source: SOURCE,
+      target: { cluster: { name: "Big", tier: "M30", provider: "AWS", region: "EU_WEST_1", shards: 3 } },
+      migrationUser: MIGRATION_USER,
+      migration: { engine: "mongosync", mongosync: { urls: ["http://10.0.0.5:27182", "http://10.0.0.6:27182", "http://10.0.0.7:27182"] } },
+    });
+    const [cluster] = built.byType(":AdvancedCluster");
+    expect(cluster.inputs.clusterType).toBe("SHARDED");
+    expect(cluster.inputs.replicationSpecs).toHaveLength(3);
+    expect(cluster.inputs.replicationSpecs[2].regionConfigs[0].electableSpecs.instanceSize).toBe("M30");
+  });
+
+  test("outputs the component passes through: warnings, progress, and a secret linkToken", async () => {
+    const built = await build("passthrough", { projectId: "6a1a2b3c4d5e6f7a8b9c0d1e", source: SOURCE, target: { existingClusterName: "X" }, migrationUser: MIGRATION_USER });
+    expect(pulumi.Output.isInstance(built.component.warnings)).toBe(true);
+    expect(pulumi.Output.isInstance(built.component.progress)).toBe(true);
+    expect(await isSecret(built.component.linkToken)).toBe(true);
+  });
+});
+
 describe("bad arguments fail at construction with a message that says what to do", () => {
   const base = { source: SOURCE, target: { existingClusterName: "X" } };
   test.each([
@@ -282,6 +305,7 @@ describe("bad arguments fail at construction with a message that says what to do
     ["neither projectId nor project", { ...base }, /exactly one of projectId .* or project/],
     ["an access-list entry with cidr and ip", { ...base, projectId: "p", accessList: [{ cidr: "10.0.0.0/8", ip: "10.0.0.1" }] }, /accessList\[0\] needs exactly one of cidr or ip/],
     ["an access-list entry with neither", { ...base, projectId: "p", accessList: [{ comment: "x" }] }, /accessList\[0\] needs exactly one of cidr or ip/],
+    ["a sharded M0", { ...base, projectId: "p", target: { cluster: { name: "x", tier: "M0", provider: "AWS", region: "US_EAST_1", shards: 2 } } }, /cannot be sharded/],
   ])("%s", (_title, args, message) => {
     expect(() => new AtlasMigration(`bad-${Math.random().toString(16).slice(2, 8)}`, args as AtlasMigrationArgs)).toThrow(message);
   });
