@@ -85,6 +85,11 @@ async function memoryRun(): Promise<void> {
   await copyAndReplay("MemoryCluster", "memory://bench-source", targets);
 }
 
+interface ReplSetLike {
+  getUri(): string;
+  stop(): Promise<unknown>;
+}
+
 function onPath(bin: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${bin}`]).status === 0;
 }
@@ -95,9 +100,10 @@ async function mongodRun(): Promise<void> {
     console.log("[mongod] skipped: MONGOMS_SYSTEM_BINARY is not set (point it at a mongod binary to benchmark MongoClusterPort)");
     return;
   }
-  let mms: typeof import("mongodb-memory-server-core");
+  let mms: { MongoMemoryReplSet: { create(options: unknown): Promise<ReplSetLike> } };
   try {
-    mms = require("mongodb-memory-server-core") as typeof import("mongodb-memory-server-core");
+    // Loosely typed: an optional devDependency, loaded only when a mongod is available.
+    mms = require("mongodb-memory-server-core") as typeof mms;
   } catch {
     console.log("[mongod] skipped: mongodb-memory-server-core is not installed (npm ci)");
     return;
