@@ -29,6 +29,8 @@ const migration = new Migration("billing", {
     // Over an SSH tunnel (ssh -N -L 27182:localhost:27182 sync-host) this stays http://localhost:27182.
     urls: [cfg.get("mongosyncUrl") ?? "http://localhost:27182"],
     enableVerification: true,
+    // The /start body depends on mongosync's version (1.20 dropped enableUserWriteBlocking): `mongosync --version`.
+    version: cfg.get("mongosyncVersion") ?? "1.22.0",
     // Keeps the old cluster as a fallback: after cutover mongosync can sync back (same shard count, 6.0+).
     reversible: cfg.getBoolean("reversible") ?? false,
   },

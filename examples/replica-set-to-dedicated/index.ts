@@ -54,7 +54,14 @@ const orders = new AtlasMigration("orders", {
     ...(engine === "mongosync"
       ? // One mongosync for a replica set. Its API has no authentication: reach it over a tunnel or run
         // `pulumi up` on the same host (see README).
-        { mongosync: { urls: [cfg.get("mongosyncUrl") ?? "http://localhost:27182"], enableVerification: true } }
+        {
+          mongosync: {
+            urls: [cfg.get("mongosyncUrl") ?? "http://localhost:27182"],
+            enableVerification: true,
+            // The /start body depends on mongosync's version: `mongosync --version`.
+            version: cfg.get("mongosyncVersion") ?? "1.22.0",
+          },
+        }
       : // builtin: bigger batches for a dedicated target; a detached worker keeps syncing between runs.
         { builtin: { parallelCollections: 4, detachedWorker: cfg.getBoolean("detachedWorker") ?? false } }),
   },

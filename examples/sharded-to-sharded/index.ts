@@ -60,6 +60,8 @@ const orders = new AtlasMigration("orders", {
     mongosync: {
       urls: mongosyncUrls,
       enableVerification: true,
+      // The /start body depends on mongosync's version (1.20 dropped enableUserWriteBlocking): `mongosync --version`.
+      version: cfg.get("mongosyncVersion") ?? "1.22.0",
       ...(shardKeys ? { sharding: { createSupportingIndexes: true, entries: shardKeys } } : {}),
     },
     timeouts: { createMinutes: 60, cutoverMinutes: 60, pollSeconds: 30 },
