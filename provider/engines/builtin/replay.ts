@@ -82,6 +82,15 @@ async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
 
 class DdlRefused extends Error {}
 
+/** NamespaceNotFound (26): the collection is already gone on the target — the DDL's effect is already there. */
+async function tolerateMissing(op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 26) throw err;
+  }
+}
+
 /** Mirrors a DDL event on the target, or throws DdlRefused naming it. */
 async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
   const db = ev.ns?.db ?? "";
@@ -89,14 +98,14 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
   const included = coll !== undefined && env.matcher.includes(db, coll);
   switch (ev.operationType) {
     case "drop":
-      if (included) await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: coll as string }));
+      if (included) await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: coll as string })));
       env.log(`replay: mirrored drop of ${db}.${coll}`);
       return;
     case "dropDatabase": {
       if (!env.matcher.mayIncludeDatabase(db)) return;
       const onTarget = await env.target.listCollections();
       for (const c of onTarget.filter((x) => x.db === db && env.matcher.includes(x.db, x.name))) {
-        await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: c.name }));
+        await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll: c.name })));
       }
       env.log(`replay: mirrored dropDatabase ${db}`);
       return;
@@ -106,9 +115,10 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
       if (!to || coll === undefined) throw new DdlRefused("rename event without a target namespace");
       const toIncluded = env.matcher.includes(to.db, to.coll);
       if (included && toIncluded) {
-        await withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true));
+        // Missing on the target (created and renamed before the copy reached it): the re-read below fills it.
+        await tolerateMissing(() => withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true)));
       } else if (included) {
-        await withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll }));
+        await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll })));
       }
       if (toIncluded) {
         // The rename may have overtaken the initial copy of the old name; re-reading the new name from the
@@ -128,6 +138,10 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
       env.log(`replay: mirrored create of ${db}.${coll}`);
       return;
     }
+    case "invalidate":
+      throw new DdlRefused(
+        "the source's change stream was invalidated; restart the migration (`atlas-migrate reset <migrationId>` then `pulumi up`)",
+      );
     default:
       if (!included && !(coll === undefined && env.matcher.mayIncludeDatabase(db))) return;
       throw new DdlRefused(

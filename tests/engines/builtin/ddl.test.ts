@@ -44,6 +44,20 @@ describe("DDL replay", () => {
     await r.engine.cutover(r.spec, handle, r.ctx);
   });
 
+  test("a rename that overtakes the initial copy loses nothing", async () => {
+    const r = rig();
+    await seed(r.source, "a", "x", 40);
+    const handle = await r.engine.start(r.spec, r.ctx); // T0: a.x exists, nothing copied yet
+    await r.source.db("a").collection<AnyDoc>("x").insertOne({ _id: 1000 });
+    await r.source.db("a").collection<AnyDoc>("x").rename("y"); // before the copy lists anything
+    await r.source.db("a").collection<AnyDoc>("y").updateOne({ _id: 3 }, { $set: { moved: true } });
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await targetCollections(r.target)).toEqual(["a.y"]);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "y" }));
+    expect((await r.engine.cutover(r.spec, handle, r.ctx)).verification.passed).toBe(true);
+  });
+
   test("create of a new collection is mirrored with its options", async () => {
     const r = rig();
     await seed(r.source, "a", "one", 3);
