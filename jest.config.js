@@ -6,7 +6,7 @@ module.exports = {
   testEnvironment: "node",
   roots: ["<rootDir>/tests"],
   testMatch: ["**/*.test.ts"],
-  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, tsconfig: "tsconfig.test.json" }] },
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.test.json" }] },
   moduleNameMapper: {
     "^pulumi-atlas-migration$": "<rootDir>/index.ts",
     "^pulumi-atlas-migration/testing$": "<rootDir>/testing/index.ts",
