@@ -70,6 +70,7 @@ export function statusFromState(s: MigrationState, holder: string | null = null)
     details: {
       captureMode: s.captureMode,
       appliedEvents: s.replay.appliedEvents,
+      lagMeasuredAt: s.replay.measuredAt ?? null,
       cutoverStep: s.cutover?.step ?? null,
       leaseHolder: holder,
       checkpointDatabase: CHECKPOINT_DATABASE,

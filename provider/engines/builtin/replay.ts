@@ -254,6 +254,7 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
         await env.session.update((s) => {
           if (token) s.replay.resumeToken = encodeBson(token);
           s.replay.lagSeconds = lag;
+          s.replay.measuredAt = new Date(ctx.now()).toISOString();
           s.replay.appliedEvents += events.length;
           if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
         });

@@ -69,6 +69,8 @@ export interface MigrationState {
     resumeToken?: string;
     lagSeconds: number | null;
     appliedEvents: number;
+    /** When lagSeconds was measured (ISO); a refresh shows how fresh it is. */
+    measuredAt?: string;
   };
   cutover?: {
     step: CutoverStep;
