@@ -44,7 +44,7 @@ export interface RunEnv {
   replayWaitMs: number;
 }
 
-export const DEFAULT_REPLAY_WAIT_MS = 500;
+export const DEFAULT_REPLAY_WAIT_MS = 200;
 
 /** Stop a little before the deadline so checkpoints get written and the call returns in time. */
 export function stopTime(ctx: EngineContext): number {

@@ -47,7 +47,7 @@ export interface BuiltinEngineOptions {
   metrics?: RunMetrics;
   /** Opens a cluster by URI; defaults to provider/cluster/open. */
   open?: (uri: string) => Promise<ClusterPort>;
-  /** How long one change-stream poll waits for events (ms); default 500. */
+  /** How long one change-stream poll waits for events (ms); default 200. */
   replayWaitMs?: number;
 }
 
