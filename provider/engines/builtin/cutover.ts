@@ -105,42 +105,55 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
     await enterStep(env, "DRAINING");
   }
 
-  if (cut().step === "DRAINING") {
-    await env.hooks.beforeCutoverStep?.("DRAINING");
-    if (session.state.captureMode === "changeStream") {
-      const r = await runReplay(env, cut().writeBlocking === "none" ? "quiet" : "drained");
-      if (r === "failed") failIfFailed(session.state);
-      if (r === "stopped") deadline(env, "draining the last changes");
-    } else {
-      await reconcileSnapshot(env);
-    }
-    await enterStep(env, "INDEXES");
-  }
-
-  if (cut().step === "INDEXES") {
-    await env.hooks.beforeCutoverStep?.("INDEXES");
-    await finishIndexes(env);
-    await enterStep(env, "VERIFYING");
-  }
-
-  if (cut().step === "VERIFYING") {
-    await env.hooks.beforeCutoverStep?.("VERIFYING");
-    if (spec.verification !== "none") {
-      const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification);
-      await session.update((s) => {
-        if (!s.cutover) return;
-        s.cutover.lastVerification = report;
-        if (!report.passed) s.cutover.step = "DRAINING"; // a rerun drains again, then re-verifies
-      });
-      if (!report.passed) {
-        const detail = report.namespaces
-          .filter((n) => !n.match)
-          .map((n) => `${n.namespace} (source ${n.sourceCount} docs, target ${n.targetCount}; e.g. _id ${(n.sampleMismatchedIds ?? []).join(", ") || "n/a"})`)
-          .join("; ");
-        throw new EngineFailedError(`verification failed: ${detail}. Run the cutover again (pulumi up) to re-drain and re-verify; if it persists, restart the migration`);
+  // A mismatch right after the drain can be a change the stream did not show yet (a write acknowledged by the
+  // primary before blocking but not yet majority-committed): drain and verify again a few times before failing.
+  const attempts = session.state.captureMode === "changeStream" ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    if (cut().step === "DRAINING") {
+      await env.hooks.beforeCutoverStep?.("DRAINING");
+      if (session.state.captureMode === "changeStream") {
+        const r = await runReplay(env, cut().writeBlocking === "none" ? "quiet" : "drained");
+        if (r === "failed") failIfFailed(session.state);
+        if (r === "stopped") deadline(env, "draining the last changes");
+      } else {
+        await reconcileSnapshot(env);
       }
+      await enterStep(env, "INDEXES");
     }
-    await enterStep(env, "FINALIZING");
+
+    if (cut().step === "INDEXES") {
+      await env.hooks.beforeCutoverStep?.("INDEXES");
+      await finishIndexes(env);
+      await enterStep(env, "VERIFYING");
+    }
+
+    if (cut().step === "VERIFYING") {
+      await env.hooks.beforeCutoverStep?.("VERIFYING");
+      if (spec.verification !== "none") {
+        const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification);
+        await session.update((s) => {
+          if (!s.cutover) return;
+          s.cutover.lastVerification = report;
+          if (!report.passed) s.cutover.step = "DRAINING"; // the next attempt (or rerun) drains again first
+        });
+        if (!report.passed) {
+          const detail = report.namespaces
+            .filter((n) => !n.match)
+            .map((n) => `${n.namespace} (source ${n.sourceCount} docs, target ${n.targetCount}; e.g. _id ${(n.sampleMismatchedIds ?? []).join(", ") || "n/a"})`)
+            .join("; ");
+          if (attempt < attempts) {
+            env.log(`cutover: verification found differences (${detail}); draining and verifying again (${attempt}/${attempts})`);
+            await env.ctx.sleep(2_000);
+            continue;
+          }
+          throw new EngineFailedError(
+            `verification failed: ${detail}. Run the cutover again (pulumi up) to re-drain and re-verify; if it persists, restart the migration`,
+          );
+        }
+      }
+      await enterStep(env, "FINALIZING");
+    }
+    break;
   }
 
   await env.hooks.beforeCutoverStep?.("FINALIZING");

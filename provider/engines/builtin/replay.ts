@@ -185,6 +185,7 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
   let failures = 0;
   let lastEventAt = ctx.now();
   let lastLogAt = -Infinity;
+  let emptyPolls = 0;
   const pending: PendingOps = { byNs: new Map(), count: 0 };
   const t0 = decodeTimestamp(env.session.state.t0);
   try {
@@ -266,7 +267,12 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       }
 
       if (until === "ready" && readyNow) return "ready";
-      if (until === "drained" && events.length === 0) return "drained";
+      // Writes are blocked: two empty polls a second apart mean nothing is left (one could race a write that
+      // was acknowledged just before blocking and is not visible to the stream yet).
+      if (until === "drained" && events.length === 0) {
+        if (++emptyPolls >= 2) return "drained";
+        await ctx.sleep(1000);
+      } else emptyPolls = 0;
       if (until === "quiet" && events.length === 0) {
         if (ctx.now() - lastEventAt >= spec.builtin.quietSeconds * 1000) return "quiet";
         await ctx.sleep(Math.min(1000, spec.builtin.quietSeconds * 1000));

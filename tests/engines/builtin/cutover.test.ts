@@ -91,6 +91,28 @@ describe("verification", () => {
     expect(report.verification.passed).toBe(true);
   });
 
+  test("a change that shows up only after the drain is caught by re-draining before verification fails", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 20);
+    // A user allowed to write through user write blocking (restore), standing in for a late-visible write.
+    r.source.addUser("late", "admin", [{ role: "restore", db: "admin" }]);
+    const { handle } = await syncUntilReady(r);
+    let verifications = 0;
+    const engine = r.makeEngine({
+      hooks: {
+        beforeCutoverStep: async (step) => {
+          if (step === "VERIFYING" && ++verifications === 1) {
+            await r.source.as("late", "admin").db("a").collection<AnyDoc>("b").insertOne({ _id: "late" });
+          }
+        },
+      },
+    });
+    const report = await engine.cutover(r.spec, handle, r.ctx);
+    expect(verifications).toBe(2);
+    expect(report.verification.passed).toBe(true);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
+  });
+
   test("counts mode compares counts only; none skips verification", async () => {
     const r = rig({ spec: { verification: "counts" } });
     await seed(r.source, "a", "b", 10);
