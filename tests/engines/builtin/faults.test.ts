@@ -17,6 +17,11 @@ async function finish(r: Rig, handle: Awaited<ReturnType<typeof syncUntilReady>>
   const report = await r.makeEngine().cutover(r.spec, handle, r.ctx);
   expect(report.verification.passed).toBe(true);
   const c = await compare(r.source, r.target, ORDERS);
+  // BUILTIN_FAULT_FIGURES=1 prints the figures quoted in the engine's notes.
+  if (process.env.BUILTIN_FAULT_FIGURES) {
+    const { lost, duplicated, differing, extra, sourceCount, targetCount } = c;
+    console.log(`${expect.getState().currentTestName}: ${JSON.stringify({ sourceCount, targetCount, lost, duplicated, differing, extra, hashesEqual: c.sourceHash === c.targetHash })}`);
+  }
   expectIdentical(c);
   return c;
 }
@@ -79,6 +84,19 @@ describe("faults during replay", () => {
     expect(r.source.faults.injected("nextBatch")).toBe(1);
     expect(r.source.faults.injected("watch")).toBe(1);
     expectIdentical(await compare(r.source, r.target, ORDERS)); // caught up before cutover too
+    await finish(r, handle);
+  });
+
+  test("a crash mid-replay (after applying, before saving the token): the rerun replays from the saved token", async () => {
+    const r = rig({ builtin: { replayBatchSize: 10 } });
+    await seedOrders(r, 100);
+    const { handle } = await syncUntilReady(r);
+    const orders = r.source.db("shop").collection<AnyDoc>("orders");
+    for (let i = 0; i < 60; i++) await orders.updateOne({ _id: i }, { $set: { qty: -i } });
+    for (let i = 60; i < 70; i++) await orders.deleteOne({ _id: i });
+    r.target.faults.failNext("checkpoint.compareAndSet", 1, () => new Error("process killed"), { skip: 1 });
+    await expect(r.engine.advance(r.spec, handle, r.ctx)).rejects.toThrow(/process killed/);
+    expect((await r.makeEngine().advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
     await finish(r, handle);
   });
 
