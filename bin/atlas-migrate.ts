@@ -12,7 +12,7 @@
 import { openCluster } from "../provider/cluster/open";
 import { describeError, redact, registerSecret } from "../provider/errors";
 import { statusFromState } from "../provider/engines/builtin";
-import { readCompletion, StateSession } from "../provider/engines/builtin/state";
+import { readCompletion, resetMigration, StateSession } from "../provider/engines/builtin/state";
 import { runWorker, SOURCE_URI_ENV, TARGET_URI_ENV } from "../provider/engines/builtin/worker";
 
 function usage(): never {
@@ -71,12 +71,11 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === "reset") {
-      const s = await session.load();
-      if (s && session.otherHolder(s) && flag !== "--force") {
-        line(`a live process (${session.otherHolder(s)}) holds the lease; stop it first or pass --force`);
+      const result = await resetMigration(target, migrationId, () => Date.now(), flag === "--force");
+      if (!result.removed) {
+        line(`a live process (${result.heldBy}) holds the lease; stop it first or pass --force`);
         return 1;
       }
-      await session.store.clear();
       line(`checkpoint of ${migrationId} removed; the next \`pulumi up\` starts the migration over (target data is kept and overwritten by upserts)`);
       return 0;
     }

@@ -226,8 +226,12 @@ export class BuiltinEngine implements MigrationEngine {
       const done = await readCompletion(target, spec.migrationId);
       if (done) return completeStatus(done);
       const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("advance"), ctx.now);
-      const initial = await session.load();
-      if (!initial) throw new EngineFailedError(`no checkpoint for migration ${spec.migrationId} on the target; start it first`);
+      if (!(await session.load())) {
+        // No checkpoint although the provider has a handle: `atlas-migrate reset` removed it (the restart after
+        // FAILED). Start over from a fresh T0.
+        ctx.log(`no checkpoint for migration ${spec.migrationId} on the target; starting it (again)`);
+        await this.start(spec, ctx);
+      }
       const env = this.env(spec, source, target, session, ctx);
       for (;;) {
         const s = (await session.load()) as MigrationState;

@@ -142,6 +142,19 @@ export async function readCompletion(target: ClusterPort, migrationId: string): 
   return JSON.parse(doc.report) as CutoverReport;
 }
 
+/**
+ * Removes a migration's checkpoint so the next `pulumi up` starts it over (`atlas-migrate reset`). Refuses while
+ * another process holds a live lease unless `force`. Target data is left alone (re-copied by upserts).
+ */
+export async function resetMigration(target: ClusterPort, migrationId: string, now: () => number, force = false): Promise<{ removed: boolean; heldBy?: string }> {
+  const session = new StateSession(target.checkpoints(migrationId), "reset", now);
+  const s = await session.load();
+  const holder = session.otherHolder(s);
+  if (holder && !force) return { removed: false, heldBy: holder };
+  await session.store.clear();
+  return { removed: true };
+}
+
 export function newOwnerId(role: string): string {
   return `${role}@${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
 }

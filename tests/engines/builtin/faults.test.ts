@@ -2,6 +2,7 @@
 // The figures asserted here (lost/duplicated/differing/extra) are what the engine note reports.
 import { MemoryCluster, networkError, notWritablePrimaryError, shutdownInProgressError } from "../../../testing/memory-cluster";
 import { EngineFailedError } from "../../../provider/errors";
+import { resetMigration } from "../../../provider/engines/builtin/state";
 import { compare, expectIdentical, rig, seed, syncUntilReady, type Rig } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
@@ -118,6 +119,20 @@ describe("faults during replay", () => {
     const again = await syncUntilReady(r);
     expect(again.status.phase).toBe("READY_FOR_CUTOVER");
     await finish(r, again.handle);
+  });
+
+  test("history lost, then the documented restart: `atlas-migrate reset` and the next advance starts over", async () => {
+    const r = rig();
+    await seedOrders(r, 150);
+    const handle = await r.engine.start(r.spec, r.ctx);
+    for (let i = 0; i < 10; i++) await r.source.db("shop").collection<AnyDoc>("orders").updateOne({ _id: i }, { $set: { qty: 500 } });
+    r.source.truncateChangeLog({ keepLast: 1 });
+    expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("FAILED");
+    expect(await resetMigration(r.target.connect(), r.spec.migrationId, r.ctx.now)).toEqual({ removed: true });
+    // The provider still has its handle and calls advance, as the next `pulumi up` would.
+    const status = await r.makeEngine().advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    await finish(r, handle);
   });
 });
 
