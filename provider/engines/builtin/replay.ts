@@ -140,14 +140,14 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
     }
     case "invalidate":
       throw new DdlRefused(
-        "the source's change stream was invalidated; restart the migration (`atlas-migrate reset <migrationId>` then `pulumi up`)",
+        `the source's change stream was invalidated; restart the migration (\`atlas-migrate reset ${env.spec.migrationId}\` then \`pulumi up\`)`,
       );
     default:
       if (!included && !(coll === undefined && env.matcher.mayIncludeDatabase(db))) return;
       throw new DdlRefused(
         `the source ran \`${ev.operationType}\` on ${coll === undefined ? db : `${db}.${coll}`} during the sync; ` +
           "the builtin engine mirrors only drop, rename, dropDatabase and create. Stop running DDL on the source, " +
-          "then restart the migration (`atlas-migrate reset <migrationId>` then `pulumi up`), or use the mongosync engine.",
+          `then restart the migration (\`atlas-migrate reset ${env.spec.migrationId}\` then \`pulumi up\`), or use the mongosync engine.`,
       );
   }
 }

@@ -84,6 +84,7 @@ describe("DDL replay", () => {
     const status = await r.engine.advance(r.spec, handle, r.ctx);
     expect(status.phase).toBe("FAILED");
     expect(status.reason).toMatch(/createIndexes.*a\.one/);
+    expect(status.reason).toContain(`atlas-migrate reset ${r.spec.migrationId}`);
     expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("FAILED");
   });
 
