@@ -1,5 +1,6 @@
 // Cutover modes and verification: snapshot reconciliation for standalone sources, read-only users,
 // writeBlocking none (quiet stream), verification failures that name namespaces and _ids, counts mode.
+import { ObjectId } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import { compare, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
@@ -38,6 +39,22 @@ describe("snapshot mode (standalone source)", () => {
     const names = (await r.target.connect().listCollections()).map((c) => c.name).sort();
     expect(names).toEqual(["fresh", "orders"]);
     expect(report.warnings[0]).toMatch(/read-only after cutover/);
+  });
+});
+
+describe("snapshot reconciliation walks both sides in _id order", () => {
+  test("changes scattered across scan batches, mixed _id types", async () => {
+    const r = rig({ source: { topology: "standalone", version: "4.4.29" }, spec: { writeBlocking: "none" }, builtin: { batchBytes: 300 } });
+    await seed(r.source, "a", "b", 2500);
+    const { handle } = await syncUntilReady(r);
+    const b = r.source.db("a").collection<AnyDoc>("b");
+    for (const id of [0, 999, 1000, 2499]) await b.deleteOne({ _id: id });
+    for (const id of [1001, 2000, 5]) await b.updateOne({ _id: id }, { $set: { n: `changed ${id}` } });
+    await b.insertMany([{ _id: 1500.5 }, { _id: -1 }, { _id: 99_999 }, { _id: "string ids sort after numbers" }, { _id: new ObjectId() }]);
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
+    expect(r.ctx.lines.join("\n")).toMatch(/reconciled: 8 documents re-copied, 4 removed/);
   });
 });
 
