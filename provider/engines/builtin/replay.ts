@@ -11,7 +11,6 @@
 // dropIndexes, modify, shardCollection, …) on a migrated namespace stops the sync with FAILED and a reason
 // that names the operation, because silently diverging is worse than stopping.
 import { BSON, type Document, type Timestamp } from "mongodb";
-const { EJSON } = BSON;
 import type { ChangeCursor, ChangeEvent, Namespace, WriteOperation } from "../../cluster/port";
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
@@ -19,6 +18,8 @@ import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections,
 import { nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
 import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson } from "./state";
+
+const { EJSON } = BSON;
 
 const CRUD = new Set(["insert", "update", "replace", "delete"]);
 

@@ -4,10 +4,10 @@
 // Collections created since are created; migrated collections dropped since are dropped.
 import type { Document } from "mongodb";
 import { BSON } from "mongodb";
-import { compareBson } from "../../cluster/bson-order";
 import type { Namespace, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, toNamespace } from "./copy";
+import { DocumentStream, walkById } from "./merge";
 import { withRetry } from "./retry";
 import { documentHash } from "./verify";
 
@@ -18,38 +18,6 @@ export interface ReconcileResult {
 }
 
 const SCAN_BATCH = 1000;
-
-/** Pulls documents one at a time out of a batched scan; `beforeFetch` runs before each new batch is read. */
-class DocumentStream {
-  private batch: Document[] = [];
-  private at = 0;
-  private done = false;
-  private readonly it: AsyncIterator<Document[]>;
-
-  constructor(
-    source: AsyncIterable<Document[]>,
-    private readonly beforeFetch: () => Promise<void> = async () => undefined,
-  ) {
-    this.it = source[Symbol.asyncIterator]();
-  }
-
-  async peek(): Promise<Document | undefined> {
-    while (!this.done && this.at >= this.batch.length) {
-      await this.beforeFetch();
-      const next = await this.it.next();
-      if (next.done) this.done = true;
-      else {
-        this.batch = next.value;
-        this.at = 0;
-      }
-    }
-    return this.done ? undefined : this.batch[this.at];
-  }
-
-  skip(): void {
-    this.at++;
-  }
-}
 
 async function reconcileCollection(env: RunEnv, ns: Namespace): Promise<{ recopied: number; removed: number }> {
   let recopied = 0;
@@ -74,28 +42,15 @@ async function reconcileCollection(env: RunEnv, ns: Namespace): Promise<{ recopi
   const upsert = (doc: Document) =>
     queue({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }, BSON.calculateObjectSize(doc));
 
-  for (;;) {
-    const s = await source.peek();
-    const t = await target.peek();
-    if (s === undefined && t === undefined) break;
-    const order = s === undefined ? 1 : t === undefined ? -1 : compareBson(s._id, t._id);
-    if (order < 0) {
-      await upsert(s as Document); // appeared since the copy
+  await walkById(source, target, async ({ source: s, target: t }) => {
+    if (s && (!t || documentHash(s) !== documentHash(t))) {
+      await upsert(s); // appeared or changed since the copy
       recopied++;
-      source.skip();
-    } else if (order > 0) {
-      await queue({ deleteOne: { filter: { _id: (t as Document)._id } } }, 64); // deleted since the copy
+    } else if (!s && t) {
+      await queue({ deleteOne: { filter: { _id: t._id } } }, 64); // deleted since the copy
       removed++;
-      target.skip();
-    } else {
-      if (documentHash(s as Document) !== documentHash(t as Document)) {
-        await upsert(s as Document); // changed since the copy
-        recopied++;
-      }
-      source.skip();
-      target.skip();
     }
-  }
+  });
   await flush();
   return { recopied, removed };
 }

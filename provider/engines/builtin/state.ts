@@ -16,9 +16,10 @@
 import { hostname } from "os";
 import { randomUUID } from "crypto";
 import { BSON, type Document, Timestamp } from "mongodb";
-const { EJSON } = BSON;
 import type { CheckpointStore, ClusterPort } from "../../cluster/port";
 import type { MigrationSpec, Phase, VerificationReport, CutoverReport, WriteBlockingMode } from "../engine";
+
+const { EJSON } = BSON;
 
 export const STATE_KEY = "state";
 export const COMPLETION_KEY = "completion";

@@ -4,10 +4,12 @@
 // second pass lists a few `_id`s that differ (canonical Extended JSON) so the report says where to look.
 import { createHash } from "crypto";
 import { BSON, type Document } from "mongodb";
-const { EJSON } = BSON;
 import type { ClusterPort, Namespace } from "../../cluster/port";
 import type { NamespaceVerification, VerificationMode, VerificationReport } from "../engine";
+import { DocumentStream, walkById } from "./merge";
 import { nsString } from "./namespaces";
+
+const { EJSON } = BSON;
 
 const SAMPLE_IDS = 5;
 const SCAN_BATCH = 1000;
@@ -38,26 +40,13 @@ function idText(id: unknown): string {
   return EJSON.stringify(id as Document, { relaxed: false });
 }
 
-/** `_id` (canonical EJSON) → per-document hash, for the whole collection. */
-export async function documentHashes(port: ClusterPort, ns: Namespace): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const batch of port.scan(ns, {}, SCAN_BATCH)) {
-    for (const doc of batch) out.set(idText(doc._id), documentHash(doc));
-  }
-  return out;
-}
-
+/** The first few `_id`s (canonical Extended JSON) that are missing on one side or differ in content. */
 async function sampleDifferences(source: ClusterPort, target: ClusterPort, ns: Namespace): Promise<string[]> {
-  const [a, b] = await Promise.all([documentHashes(source, ns), documentHashes(target, ns)]);
   const ids: string[] = [];
-  for (const [id, hash] of a) {
-    if (ids.length >= SAMPLE_IDS) break;
-    if (b.get(id) !== hash) ids.push(id);
-  }
-  for (const id of b.keys()) {
-    if (ids.length >= SAMPLE_IDS) break;
-    if (!a.has(id)) ids.push(id);
-  }
+  await walkById(new DocumentStream(source.scan(ns, {}, SCAN_BATCH)), new DocumentStream(target.scan(ns, {}, SCAN_BATCH)), ({ source: s, target: t }) => {
+    if (!s || !t || documentHash(s) !== documentHash(t)) ids.push(idText((s ?? t)!._id));
+    return ids.length < SAMPLE_IDS;
+  });
   return ids;
 }
 
