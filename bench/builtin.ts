@@ -134,8 +134,15 @@ export async function replayBench(
   }
   let t = performance.now();
   const e1 = env(Date.now() + 120_000);
+  // Timed up to the batch that applied the last written event (not the idle polls that confirm the drain).
+  let caughtUpAt = 0;
+  e1.hooks = {
+    afterReplayBatch: () => {
+      if (!caughtUpAt && e1.metrics.appliedEvents >= catchUpEvents) caughtUpAt = performance.now();
+    },
+  };
   await runReplay(e1, "drained");
-  const catchUpMs = performance.now() - t;
+  const catchUpMs = (caughtUpAt || performance.now()) - t;
 
   // (2) steady writes
   maxLag = 0;
@@ -163,8 +170,10 @@ export async function replayBench(
   const applied = e2.metrics.appliedEvents;
   const drainStart = performance.now();
   const e3 = env(Date.now() + 120_000);
+  let drainedAt = 0;
+  e3.hooks = { afterReplayBatch: ({ events }) => void (events === 0 && !drainedAt && (drainedAt = performance.now())) };
   await runReplay(e3, "drained");
-  const drainMs = performance.now() - drainStart;
+  const drainMs = (drainedAt || performance.now()) - drainStart;
   await session.release();
   await source.close();
   await target.close();
