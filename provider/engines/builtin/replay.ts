@@ -53,20 +53,16 @@ interface PendingOps {
   count: number;
 }
 
-function operationFor(ev: ChangeEvent): WriteOperation | undefined {
+/**
+ * The write that brings the target's copy of the event's document to the source's state. `fullDocument` null
+ * means "deleted since" (updateLookup found nothing); absent means the port did not look it up, so we do.
+ */
+async function operationFor(env: RunEnv, ns: Namespace, ev: ChangeEvent): Promise<WriteOperation | undefined> {
   const id = ev.documentKey?._id;
   if (id === undefined) return undefined;
-  switch (ev.operationType) {
-    case "insert":
-    case "replace":
-    case "update":
-      if (ev.fullDocument) return { replaceOne: { filter: { _id: id }, replacement: ev.fullDocument, upsert: true } };
-      return { deleteOne: { filter: { _id: id } } };
-    case "delete":
-      return { deleteOne: { filter: { _id: id } } };
-    default:
-      return undefined;
-  }
+  if (ev.operationType === "delete") return { deleteOne: { filter: { _id: id } } };
+  const doc = ev.fullDocument !== undefined ? ev.fullDocument : await withRetry("findById", env.ctx, () => env.source.findById(ns, id));
+  return doc ? { replaceOne: { filter: { _id: id }, replacement: doc, upsert: true } } : { deleteOne: { filter: { _id: id } } };
 }
 
 async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
@@ -218,7 +214,7 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
           const db = ev.ns?.db;
           const coll = ev.ns?.coll;
           if (!db || !coll || !env.matcher.includes(db, coll)) continue;
-          const op = operationFor(ev);
+          const op = await operationFor(env, { db, coll }, ev);
           if (!op) continue;
           const name = `${db}.${coll}`;
           let entry = pending.byNs.get(name);
@@ -252,14 +248,23 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       env.metrics.replayBatches++;
       if (events.length > 0) lastEventAt = ctx.now();
       const readyNow = env.session.state.copy.done && lag <= spec.timeouts.readyLagSeconds;
-      if (events.length > 0 || token !== undefined) {
+      const encodedToken = token ? encodeBson(token) : undefined;
+      const stateChanged =
+        events.length > 0 ||
+        (encodedToken !== undefined && encodedToken !== env.session.state.replay.resumeToken) ||
+        env.session.state.replay.lagSeconds !== lag ||
+        env.session.state.phase !== (readyNow ? "READY_FOR_CUTOVER" : "SYNCING");
+      if (stateChanged) {
         await env.session.update((s) => {
-          if (token) s.replay.resumeToken = encodeBson(token);
+          if (encodedToken) s.replay.resumeToken = encodedToken;
           s.replay.lagSeconds = lag;
           s.replay.measuredAt = new Date(ctx.now()).toISOString();
           s.replay.appliedEvents += events.length;
           if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
         });
+      } else {
+        // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.
+        await env.session.assertLease();
       }
       await env.hooks.afterReplayBatch?.({ events: events.length, lagSeconds: lag });
       if (ctx.now() - lastLogAt >= 10_000 || (events.length === 0 && until !== "forever")) {

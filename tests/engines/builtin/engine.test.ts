@@ -1,6 +1,7 @@
 // End-to-end behaviour of the builtin engine over MemoryCluster: start → advance → cutover → COMPLETE.
 import { Decimal128, Double, Int32, Long, ObjectId, Binary, BSONRegExp, Timestamp, MinKey, MaxKey, UUID } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
+import type { ClusterPort } from "../../../provider/cluster/port";
 import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
@@ -52,6 +53,32 @@ describe("builtin engine: happy path", () => {
     expect(text).toContain('"batchBytes"');
     expect(text).not.toContain(r.spec.source.uri!);
     expect(text).not.toContain(r.spec.target.uri!);
+  });
+
+  test("change events without fullDocument are completed by reading the document from the source", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 30);
+    const open = async (uri: string): Promise<ClusterPort> => {
+      const port = MemoryCluster.resolve(uri).connect();
+      if (uri !== r.spec.source.uri) return port;
+      const watch = port.watch.bind(port);
+      port.watch = async (start) => {
+        const cursor = await watch(start);
+        const nextBatch = cursor.nextBatch.bind(cursor);
+        cursor.nextBatch = async (ms) => (await nextBatch(ms)).map(({ fullDocument: _dropped, ...ev }) => ev);
+        return cursor;
+      };
+      return port;
+    };
+    const engine = r.makeEngine({ open });
+    const { handle } = await syncUntilReady(r, engine);
+    const b = r.source.db("a").collection<AnyDoc>("b");
+    await b.updateOne({ _id: 1 }, { $set: { n: "updated" } });
+    await b.insertOne({ _id: 100, n: "inserted" });
+    await b.updateOne({ _id: 2 }, { $set: { n: "gone soon" } });
+    await b.deleteOne({ _id: 2 });
+    await engine.advance(r.spec, handle, r.ctx);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
   });
 
   test("start is idempotent by migrationId", async () => {
