@@ -110,6 +110,20 @@ describe("lease", () => {
     await expect(other.assertLease()).rejects.toThrow(/lease/);
   });
 
+  test("two advances at once: exactly one copies, the other follows", async () => {
+    const counter = { writes: 0 };
+    const r = rig({ builtin: { batchBytes: 2000 } });
+    const open = countingOpen(r.spec.target.uri!, counter);
+    await seed(r.source, "shop", "orders", 600, (i) => ({ _id: i, pad: "p".repeat(80) }));
+    const handle = await r.engine.start(r.spec, r.ctx);
+    const [a, b] = await Promise.all([r.makeEngine({ open }).advance(r.spec, handle, r.ctx), r.makeEngine({ open }).advance(r.spec, handle, r.ctx)]);
+    expect([a.phase, b.phase]).toEqual(["READY_FOR_CUTOVER", "READY_FOR_CUTOVER"]);
+    expect(counter.writes).toBe(600); // no document copied twice
+    expect(r.ctx.lines.filter((l) => /another process holds the sync lease/.test(l)).length).toBeGreaterThan(0);
+    await r.engine.cutover(r.spec, handle, r.ctx);
+    expectIdentical(await compare(r.source, r.target, ORDERS));
+  });
+
   test("an expired lease is taken by the next advance", async () => {
     const r = rig();
     await seed(r.source, "a", "b", 20);
