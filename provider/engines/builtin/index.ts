@@ -65,7 +65,7 @@ export function statusFromState(s: MigrationState, holder: string | null = null)
     totalBytes: s.copy.totalBytes,
     copiedDocuments: s.copy.copiedDocuments,
     totalDocuments: s.copy.totalDocuments,
-    reason: s.failure,
+    reason: s.failure ?? undefined,
     warnings: [...s.warnings],
     details: {
       captureMode: s.captureMode,

@@ -118,12 +118,13 @@ export function encodeBson(value: unknown): string {
   return EJSON.stringify({ v: value }, { relaxed: false });
 }
 
-export function decodeBson<T = unknown>(text: string | undefined): T | undefined {
-  if (text === undefined) return undefined;
+/** Absent, or stored as null (a driver serializes `undefined` fields as null unless told otherwise). */
+export function decodeBson<T = unknown>(text: string | undefined | null): T | undefined {
+  if (text === undefined || text === null || text === "") return undefined;
   return (EJSON.parse(text, { relaxed: false }) as { v: T }).v;
 }
 
-export function decodeTimestamp(text: string | undefined): Timestamp | undefined {
+export function decodeTimestamp(text: string | undefined | null): Timestamp | undefined {
   const v = decodeBson<Timestamp>(text);
   return v instanceof Timestamp ? v : undefined;
 }
@@ -158,6 +159,14 @@ export async function resetMigration(target: ClusterPort, migrationId: string, n
 
 export function newOwnerId(role: string): string {
   return `${role}@${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * A JSON-only copy: drops `undefined` fields, which a driver would otherwise store as null (checkpoint values are
+ * strings, numbers, booleans, arrays and objects only; BSON values are EJSON strings).
+ */
+function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }
 
 export class LeaseLostError extends Error {
@@ -198,7 +207,7 @@ export class StateSession {
 
   /** Creates the state if none exists. Returns false when another process created it first. */
   async create(initial: MigrationState): Promise<boolean> {
-    const doc = { ...initial, version: 1 };
+    const doc = { ...plain(initial), version: 1 };
     const ok = await this.store.compareAndSet(STATE_KEY, null, doc as Document);
     if (ok) this.current = doc;
     return ok;
@@ -207,7 +216,7 @@ export class StateSession {
   /** Replaces the whole state (restart after FAILED). */
   async replace(next: MigrationState): Promise<boolean> {
     const expected = this.current?.version ?? null;
-    const doc = { ...next, version: (expected ?? 0) + 1 };
+    const doc = { ...plain(next), version: (expected ?? 0) + 1 };
     const ok = await this.store.compareAndSet(STATE_KEY, expected, doc as Document);
     if (ok) this.current = doc;
     return ok;
@@ -293,6 +302,6 @@ export class StateSession {
   }
 
   async putPartition(p: PartitionState): Promise<void> {
-    await this.store.put(partitionKey(p.ns, p.index), p as unknown as Document);
+    await this.store.put(partitionKey(p.ns, p.index), plain(p) as unknown as Document);
   }
 }

@@ -1,5 +1,5 @@
 // End-to-end behaviour of the builtin engine over MemoryCluster: start → advance → cutover → COMPLETE.
-import { Decimal128, Double, Int32, Long, ObjectId, Binary, BSONRegExp, Timestamp, MinKey, MaxKey, UUID } from "mongodb";
+import { BSON, type Document, Decimal128, Double, Int32, Long, ObjectId, Binary, BSONRegExp, Timestamp, MinKey, MaxKey, UUID } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import type { ClusterPort } from "../../../provider/cluster/port";
 import { compare, expectIdentical, exactDocs, rig, seed, syncUntilReady } from "./helpers";
@@ -78,6 +78,35 @@ describe("builtin engine: happy path", () => {
     await b.updateOne({ _id: 2 }, { $set: { n: "gone soon" } });
     await b.deleteOne({ _id: 2 });
     await engine.advance(r.spec, handle, r.ctx);
+    expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
+  });
+
+  test("checkpoints survive a store that round-trips through BSON like the driver (undefined → null, numbers promoted)", async () => {
+    const r = rig({ builtin: { partitionDocuments: 50 } });
+    await seed(r.source, "a", "b", 200);
+    const open = async (uri: string): Promise<ClusterPort> => {
+      const port = MemoryCluster.resolve(uri).connect();
+      const checkpoints = port.checkpoints.bind(port);
+      const viaBson = (d: Document) => BSON.deserialize(BSON.serialize(d, { ignoreUndefined: false }));
+      port.checkpoints = (id) => {
+        const store = checkpoints(id);
+        return {
+          get: async (key) => {
+            const doc = await store.get(key);
+            return doc && viaBson(doc);
+          },
+          put: (key, value) => store.put(key, viaBson(value)),
+          compareAndSet: (key, version, value) => store.compareAndSet(key, version, viaBson(value)),
+          clear: () => store.clear(),
+        };
+      };
+      return port;
+    };
+    const engine = r.makeEngine({ open });
+    const { handle, status } = await syncUntilReady(r, engine);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    await r.source.db("a").collection<AnyDoc>("b").insertOne({ _id: 500 });
+    expect((await engine.cutover(r.spec, handle, r.ctx)).verification.passed).toBe(true);
     expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
   });
 
