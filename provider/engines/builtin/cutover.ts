@@ -58,7 +58,7 @@ async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
   return [...names.values()].sort((a, b) => `${a.db}.${a.coll}`.localeCompare(`${b.db}.${b.coll}`));
 }
 
-function deadline(env: RunEnv, what: string): never {
+function deadline(what: string): never {
   throw new DeadlineExceededError(`cutover (${what})`);
 }
 
@@ -67,11 +67,11 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
   failIfFailed(session.state);
 
   // Before blocking anything: finish the copy and catch up, so writes are blocked for as short as possible.
-  if (!session.state.copy.done && (await runCopy(env)) === "stopped") deadline(env, "initial copy");
+  if (!session.state.copy.done && (await runCopy(env)) === "stopped") deadline("initial copy");
   if (session.state.captureMode === "changeStream" && !session.state.cutover) {
     const r = await runReplay(env, "ready");
     if (r === "failed") failIfFailed(session.state);
-    if (r === "stopped") deadline(env, "catching up before blocking writes");
+    if (r === "stopped") deadline("catching up before blocking writes");
   }
 
   if (!session.state.cutover) {
@@ -114,7 +114,7 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
       if (session.state.captureMode === "changeStream") {
         const r = await runReplay(env, cut().writeBlocking === "none" ? "quiet" : "drained");
         if (r === "failed") failIfFailed(session.state);
-        if (r === "stopped") deadline(env, "draining the last changes");
+        if (r === "stopped") deadline("draining the last changes");
       } else {
         await reconcileSnapshot(env);
       }
