@@ -89,7 +89,9 @@ describe("builtin preflight", () => {
     const r = rig();
     await r.source.db("iot").createCollection("readings", { timeseries: { timeField: "at" } });
     await seed(r.source, "iot", "devices", 2);
+    await r.source.connect().createCollection({ db: "iot", name: "system.js", kind: "collection", options: {}, indexes: [] });
     let report = await r.engine.preflight(r.spec, r.ctx);
+    expect(report.warnings.find((w) => w.code === "SYSTEM_COLLECTION_SKIPPED")?.message).toContain("iot.system.js");
     expect(codes(report.errors)).toEqual(["TIMESERIES_UNSUPPORTED"]);
     expect(report.errors[0].action).toContain('namespaces.exclude: ["iot.readings"]');
     report = await r.engine.preflight({ ...r.spec, namespaces: { include: [], exclude: ["iot.readings"] } }, r.ctx);
