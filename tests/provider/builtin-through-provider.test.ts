@@ -4,7 +4,7 @@
 import { Decimal128, Double, Int32, Long } from "mongodb";
 import * as runtime from "../../provider/runtime";
 import { MemoryCluster } from "../../testing/memory-cluster";
-import { compare } from "../engines/builtin/helpers";
+import { compare, type AnyDoc } from "../engines/builtin/helpers";
 
 let n = 0;
 function clusters() {
@@ -15,7 +15,7 @@ function clusters() {
 }
 
 async function seed(source: MemoryCluster, count: number) {
-  const orders = source.db("shop").collection("orders");
+  const orders = source.db("shop").collection<AnyDoc>("orders");
   await orders.insertMany(
     Array.from({ length: count }, (_, i) => ({
       _id: i,
@@ -26,8 +26,8 @@ async function seed(source: MemoryCluster, count: number) {
       tags: ["a", { nested: i }],
     })),
   );
-  await source.db("shop").collection("customers").insertMany([{ _id: "c1", name: "Ada" }, { _id: "c2", name: "Grace" }]);
-  await source.db("logs").collection("events").insertOne({ _id: 1, msg: "excluded" });
+  await source.db("shop").collection<AnyDoc>("customers").insertMany([{ _id: "c1", name: "Ada" }, { _id: "c2", name: "Grace" }]);
+  await source.db("logs").collection<AnyDoc>("events").insertOne({ _id: 1, msg: "excluded" });
 }
 
 beforeEach(() => {
@@ -55,7 +55,7 @@ test("create → writes during sync → cutover → COMPLETE with equal content 
   expect(JSON.stringify(outs.handle)).not.toMatch(/memory:\/\//); // handles hold no connection strings
 
   // The application keeps writing between `pulumi up` runs.
-  const orders = source.db("shop").collection("orders");
+  const orders = source.db("shop").collection<AnyDoc>("orders");
   await orders.insertOne({ _id: 10_000, late: true });
   await orders.updateOne({ _id: 3 }, { $set: { qty: new Int32(99) } });
   await orders.deleteOne({ _id: 4 });
@@ -99,7 +99,7 @@ test("preflight failure (standalone source without a way to block writes) stops 
   n++;
   const source = MemoryCluster.create(`prov-src-${n}`, { topology: "standalone" });
   MemoryCluster.create(`prov-dst-${n}`);
-  await source.db("a").collection("b").insertOne({ _id: 1 });
+  await source.db("a").collection<AnyDoc>("b").insertOne({ _id: 1 });
   const inputs = { __provider: "p", resourceName: "solo", source: { uri: `memory://prov-src-${n}` }, target: { uri: `memory://prov-dst-${n}` } };
   await expect(runtime.create(inputs)).rejects.toThrow(/preflight found .*problem/);
 });
