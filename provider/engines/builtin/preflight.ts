@@ -3,6 +3,7 @@
 import type { ClusterPort, CollectionInfo, Privilege } from "../../cluster/port";
 import type { MigrationSpec, PreflightFinding, PreflightReport } from "../engine";
 import { isSystemCollection, namespaceMatcher, nsString } from "./namespaces";
+import { STATE_KEY } from "./state";
 import { chooseWriteBlocking, findUsers } from "./writeblock";
 
 /** Storage limits of the shared tiers a builtin migration typically targets. */
@@ -131,6 +132,24 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
       message: "no source collection matches the namespace filter",
       action: "check namespaces.include / namespaces.exclude",
     });
+  }
+
+  // Data already on the target would only be found at cutover verification, after source writes are blocked:
+  // say it now. A migration resuming its own checkpoint is expected to find its own copy there.
+  const resuming = (await target.checkpoints(spec.migrationId).get(STATE_KEY)) !== null;
+  if (!resuming) {
+    const occupied: string[] = [];
+    for (const c of collections) {
+      const count = await target.countDocuments({ db: c.db, coll: c.name });
+      if (count > 0) occupied.push(`${nsString({ db: c.db, coll: c.name })} (${count} documents)`);
+    }
+    if (occupied.length > 0) {
+      errors.push({
+        code: "TARGET_NOT_EMPTY",
+        message: `the target already holds data in ${occupied.slice(0, 10).join(", ")}${occupied.length > 10 ? ` and ${occupied.length - 10} more` : ""}; it would not match the source at verification`,
+        action: "drop those collections on the target (after checking they are leftovers), or exclude them with namespaces.exclude",
+      });
+    }
   }
 
   // Privileges of the source user.

@@ -30,6 +30,25 @@ describe("builtin preflight", () => {
     }
   });
 
+  test("leftover data on the target is an error before anything starts, not a verification failure at cutover", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 10);
+    await seed(r.target, "shop", "orders", 3);
+    const report = await r.engine.preflight(r.spec, r.ctx);
+    const finding = report.errors.find((f) => f.code === "TARGET_NOT_EMPTY");
+    expect(finding?.message).toMatch(/shop\.orders \(3 documents\)/);
+    expect(finding?.action).toMatch(/drop those collections|namespaces\.exclude/);
+  });
+
+  test("a migration resuming its own checkpoint does not count its own copy as leftovers", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 10);
+    const handle = await r.engine.start(r.spec, r.ctx);
+    await r.engine.advance(r.spec, handle, r.ctx);
+    const report = await r.engine.preflight(r.spec, r.ctx);
+    expect(codes(report.errors)).not.toContain("TARGET_NOT_EMPTY");
+  });
+
   test("target older than source", async () => {
     const r = rig({ source: { version: "7.0.14" }, target: { version: "6.0.20" } });
     const report = await r.engine.preflight(r.spec, r.ctx);
