@@ -135,13 +135,7 @@ async function mongodRun(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  // MemoryCluster's change-stream waits use unref'd timers; keep the process alive while the bench awaits them.
-  const keepAlive = setInterval(() => undefined, 1000);
-  try {
-    await runAll();
-  } finally {
-    clearInterval(keepAlive);
-  }
+  await runAll();
 }
 
 async function runAll(): Promise<void> {
