@@ -3,6 +3,8 @@
 //   `MemoryCluster.create(name)` makes `memory://<name>` a working source or target in the same process.
 // - AtlasApiEmulator / MongosyncEmulator: local HTTP servers that behave like the Atlas Admin API
 //   (live migrations) and mongosync's API, errors and rate limits included.
+// - DynamicProviderHost: Pulumi's real dynamic-provider host in a child process, driven over gRPC like the
+//   engine drives it, to run the serialized Migration provider without the Pulumi CLI.
 export * from "./memory-cluster";
 export {
   AtlasApiEmulator,
@@ -26,3 +28,14 @@ export {
   type MongosyncEndpoint,
   type MongosyncFault,
 } from "./mongosync-emulator";
+export {
+  DynamicProviderHost,
+  HostCallError,
+  decodeInitFailure,
+  migrationUrn,
+  type DiffAnswer,
+  type HostOptions,
+  type HostProps,
+  type InitFailure,
+  type MetadataLike,
+} from "./pulumi-host";
