@@ -14,7 +14,7 @@ import * as path from "path";
 import { MongosyncEmulator } from "../../testing/mongosync-emulator";
 import { COMPUTED_KEYS } from "../../provider/runtime";
 import { UNKNOWN } from "../../provider/schema";
-import { DynamicProviderHost, HostCallError, migrationUrn, type Props } from "./support/host";
+import { DynamicProviderHost, HostCallError, migrationUrn, type HostProps } from "../../testing/pulumi-host";
 import { FixtureClient, fixtureEnv, MEMORY_FIXTURE } from "./support/fixture-client";
 import { assertBuilt, REPO_ROOT, serializeShipped } from "./support/provider-text";
 
@@ -33,12 +33,12 @@ afterAll(() => {
 });
 
 /** What the engine sends to check: the program's inputs plus the serialized provider. */
-function withProvider(inputs: Props): Props {
+function withProvider(inputs: HostProps): HostProps {
   return { ...inputs, __provider: providerText };
 }
 
 /** Properties minus `__provider`, for readable assertions. */
-function plain(props: Props): Props {
+function plain(props: HostProps): HostProps {
   const { __provider: _p, ...rest } = props;
   return rest;
 }
@@ -142,7 +142,7 @@ describe("the builtin engine over memory:// clusters inside the host process", (
     await host?.stop();
   });
 
-  let created: { id: string; properties: Props };
+  let created: { id: string; properties: HostProps };
 
   test("create: preflight, copy and catch-up run in the host; every output comes back with the inputs", async () => {
     const checked = await host.check(urn, {}, withProvider(inputs));
@@ -181,7 +181,7 @@ describe("the builtin engine over memory:// clusters inside the host process", (
     expect(same).toEqual({ changes: "DIFF_NONE", replaces: [], deleteBeforeReplace: false, stables: [] });
   });
 
-  let completed: Props;
+  let completed: HostProps;
 
   test("update with cutover: writes made since create are replayed, then the migration is COMPLETE and verified", async () => {
     const late = Array.from({ length: 25 }, (_, i) => ({ _id: 1000 + i, sku: `late-${i}`, qty: i }));
@@ -210,7 +210,7 @@ describe("the builtin engine over memory:// clusters inside the host process", (
     // What a new package version looks like to the engine: another providerVersion and another provider text.
     const upgradedText = `${providerText}\n// upgraded provider build\n`;
     const news = { ...plain(completed), ...inputs, cutover: true, providerVersion: "99.0.0", __provider: upgradedText };
-    for (const key of COMPUTED_KEYS) if (key !== "engine") delete (news as Props)[key];
+    for (const key of COMPUTED_KEYS) if (key !== "engine") delete (news as HostProps)[key];
     const upgrade = await host.diff(urn, created.id, completed, news);
     expect(upgrade).toMatchObject({ changes: "DIFF_SOME", replaces: [] });
     const updated = await host.update(urn, created.id, completed, news);
@@ -321,7 +321,7 @@ describe("the mongosync engine, host process → MongosyncEmulator in this proce
   let mongosync: MongosyncEmulator;
   const name = "sync-migration";
   const urn = migrationUrn(name);
-  let inputs: Props;
+  let inputs: HostProps;
 
   beforeAll(async () => {
     // advanceOnProgress off: the test decides when mongosync makes progress, so nothing depends on timing.
@@ -343,7 +343,7 @@ describe("the mongosync engine, host process → MongosyncEmulator in this proce
     await mongosync?.stop();
   });
 
-  let state: Props;
+  let state: HostProps;
   let id: string;
 
   test("create returns partial initialization while mongosync copies; the next update finds it caught up", async () => {
