@@ -9,7 +9,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { AppStats, Summaries } from "./data";
-import { ProviderCallError, ProviderHost, type Props } from "./host";
+import { DynamicProviderHost, HostCallError, migrationUrn, type HostProps } from "../../testing/pulumi-host";
 import { changedInputs, countsTable, describeOutputs, detail, providerLine, seconds, step, type MigrationOutputs } from "./narrate";
 import type { SeedReply, SeedRequest } from "./seed";
 
@@ -17,7 +17,7 @@ const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 const PROJECT = "atlas-migration-demo"; // Pulumi.yaml's name: config keys are "atlas-migration-demo:…"
 const STACK = "offline";
 const MIGRATION_TYPE = "pulumi-nodejs:dynamic/atlas-migration:Migration";
-const URN = `urn:pulumi:${STACK}::${PROJECT}::${MIGRATION_TYPE}::demo`;
+const URN = migrationUrn("demo", STACK, PROJECT);
 const SOURCE_URI = "memory://demo-source";
 const TARGET_URI = "memory://demo-target";
 
@@ -28,7 +28,7 @@ class SeedChannel {
   private nextId = 1;
   private readonly waiting = new Map<number, (reply: SeedReply) => void>();
 
-  constructor(private readonly host: ProviderHost) {
+  constructor(private readonly host: DynamicProviderHost) {
     host.child.on("message", (reply: SeedReply) => {
       this.waiting.get(reply.id)?.(reply);
       this.waiting.delete(reply.id);
@@ -51,8 +51,8 @@ class SeedChannel {
  * as the provider receives them from the engine (undefined values dropped, secrets unwrapped: the
  * dynamic-provider host does not accept secrets, so the engine sends their plain values).
  */
-async function programInputs(config: Record<string, string>, secretKeys: string[]): Promise<Props> {
-  let registered: Props | undefined;
+async function programInputs(config: Record<string, string>, secretKeys: string[]): Promise<HostProps> {
+  let registered: HostProps | undefined;
   await pulumi.runtime.setMocks(
     {
       newResource: (args) => {
@@ -74,7 +74,7 @@ async function programInputs(config: Record<string, string>, secretKeys: string[
     if (waited > 10_000) throw new Error("program.js did not register its Migration under Pulumi's mocks within 10 s");
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  return unwrapSecrets(JSON.parse(JSON.stringify(registered))) as Props;
+  return unwrapSecrets(JSON.parse(JSON.stringify(registered))) as HostProps;
 }
 
 /** The engine strips secret markers before calling a provider that does not accept secrets; so does the demo. */
@@ -93,24 +93,27 @@ function failuresText(failures: Array<{ property: string; reason: string }>): st
 }
 
 /** `pulumi up` on a kept (partially initialized) resource calls update again; the demo does the same. */
-async function resumeUntilDone(host: ProviderHost, id: string, state: Props, inputs: Props, attempts: number): Promise<Props> {
+async function resumeUntilDone(host: DynamicProviderHost, id: string, state: HostProps, inputs: HostProps, attempts: number): Promise<HostProps> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await host.update(URN, id, state, inputs);
+      return (await host.update(URN, id, state, inputs)).properties;
     } catch (err) {
-      if (!(err instanceof ProviderCallError) || !err.kept || attempt >= attempts) throw err;
-      detail(`not finished (${err.kept.reasons[0] ?? err.message}); running \`pulumi up\` again`);
-      state = err.kept.properties;
+      if (!(err instanceof HostCallError) || !err.initFailure || attempt >= attempts) throw err;
+      detail(`not finished (${err.initFailure.reasons[0] ?? err.message}); running \`pulumi up\` again`);
+      state = err.initFailure.properties;
     }
   }
 }
 
 export async function runOffline(): Promise<void> {
   step("Starting Pulumi's dynamic-provider host with the demo clusters inside it");
-  const host = await ProviderHost.start({
+  const host = await DynamicProviderHost.start({
     cwd: REPO_ROOT,
     preload: [path.join(__dirname, "seed.js")],
+    ipc: true, // SeedChannel talks to seed.js over it
     onLine: (line) => providerLine(line),
+    // A create or cutover runs until READY_FOR_CUTOVER or COMPLETE; a loaded laptop must not cut it short.
+    callTimeoutMs: 120_000,
   });
   const seed = new SeedChannel(host);
   try {
@@ -136,14 +139,14 @@ export async function runOffline(): Promise<void> {
     detail(`+ ${MIGRATION_TYPE}  demo  create`);
     let timer = Date.now();
     let id: string;
-    let state: Props;
+    let state: HostProps;
     try {
       ({ id, properties: state } = await host.create(URN, checked.inputs));
     } catch (err) {
-      if (!(err instanceof ProviderCallError) || !err.kept) throw err;
-      detail(`create kept the resource unfinished (${err.kept.reasons[0]}); running \`pulumi up\` again`);
-      id = err.kept.id;
-      state = await resumeUntilDone(host, id, err.kept.properties, checked.inputs, 2);
+      if (!(err instanceof HostCallError) || !err.initFailure) throw err;
+      detail(`create kept the resource unfinished (${err.initFailure.reasons[0]}); running \`pulumi up\` again`);
+      id = err.initFailure.id;
+      state = await resumeUntilDone(host, id, err.initFailure.properties, checked.inputs, 2);
     }
     detail(`created ${id} in ${((Date.now() - timer) / 1000).toFixed(1)} s: ${describeOutputs(state as MigrationOutputs)}`);
     if (state.phase !== "READY_FOR_CUTOVER") throw new Error(`expected READY_FOR_CUTOVER after create, got ${state.phase}: ${state.reason ?? ""}`);
@@ -192,7 +195,7 @@ export async function runOffline(): Promise<void> {
     const problems = countsTable(await seed.ask<Summaries>("summaries"));
 
     step("pulumi refresh — read");
-    const refreshed = await host.read(URN, id, completed);
+    const refreshed = (await host.read(URN, id, completed)).properties;
     detail(describeOutputs(refreshed as MigrationOutputs));
 
     step("pulumi destroy — delete");
