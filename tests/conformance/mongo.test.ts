@@ -5,25 +5,9 @@ import { MongoClient } from "mongodb";
 import { MongoClusterPort } from "../../provider/cluster/mongo";
 import { describeTier, mongodTier } from "../support/tiers";
 import { runClusterPortConformance, type ConformanceSubject } from "./cluster-port.conformance";
+import { startReplicaSet } from "../support/mongod";
 
 const tier = mongodTier();
-
-// Loosely typed: the package is an optional devDependency, required only inside the gated suite.
-interface ReplSetLike {
-  getUri(): string;
-  stop(options?: unknown): Promise<unknown>;
-}
-
-async function startReplicaSet(): Promise<ReplSetLike> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { MongoMemoryReplSet } = require("mongodb-memory-server-core") as {
-    MongoMemoryReplSet: { create(options: unknown): Promise<ReplSetLike> };
-  };
-  return MongoMemoryReplSet.create({
-    replSet: { count: 1, storageEngine: "wiredTiger" },
-    binary: { systemBinary: process.env.MONGOMS_SYSTEM_BINARY || tier.binary },
-  });
-}
 
 describeTier(tier, "MongoClusterPort on a real replica set", () => {
   jest.setTimeout(120_000);

@@ -6,24 +6,9 @@ import { createBuiltinEngine } from "../../../provider/engines/builtin";
 import { makeContext } from "../../support/context";
 import { makeSpec } from "../../support/spec";
 import { describeTier, mongodTier } from "../../support/tiers";
+import { startReplicaSet, type ReplSetLike } from "../../support/mongod";
 
 const tier = mongodTier();
-
-interface ReplSetLike {
-  getUri(): string;
-  stop(options?: unknown): Promise<unknown>;
-}
-
-async function startReplicaSet(): Promise<ReplSetLike> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { MongoMemoryReplSet } = require("mongodb-memory-server-core") as {
-    MongoMemoryReplSet: { create(options: unknown): Promise<ReplSetLike> };
-  };
-  return MongoMemoryReplSet.create({
-    replSet: { count: 1, storageEngine: "wiredTiger" },
-    binary: { systemBinary: process.env.MONGOMS_SYSTEM_BINARY || tier.binary },
-  });
-}
 
 const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
 
