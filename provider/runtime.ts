@@ -383,8 +383,7 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   // A cutover already under way (an earlier `pulumi up` ran out of time) may no longer read as "ready":
   // the engine's cutover is idempotent and resumes it.
   const wasCuttingOver = computed.phase === "CUTTING_OVER";
-  const seconds = spec.timeouts.createSeconds + (wantsCutover ? spec.timeouts.cutoverSeconds : 0);
-  const ctx = makeContext(spec, seconds, secrets);
+  const ctx = makeContext(spec, spec.timeouts.createSeconds, secrets);
 
   let handle = computed.handle;
   if (!handle) {
@@ -425,8 +424,10 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
 
   computed = { ...computed, phase: "CUTTING_OVER" };
   ctx.log("cutover: blocking source writes, draining, verifying");
+  // The cutover gets its own full budget, whatever catching up used of the create budget.
+  const cutoverCtx: EngineContext = { ...ctx, deadline: Date.now() + spec.timeouts.cutoverSeconds * 1000 };
   try {
-    const report: CutoverReport = await engine.cutover(spec, handle, ctx);
+    const report: CutoverReport = await engine.cutover(spec, handle, cutoverCtx);
     ctx.log(`cutover COMPLETE; verification ${report.verification.passed ? "passed" : "FAILED"}: ${report.verification.summary}`);
     return {
       computed: {

@@ -194,6 +194,16 @@ describe("update (cutover)", () => {
     expect(outs.cutover).toBe(true);
   });
 
+  test("the cutover gets its own deadline (timeouts.cutoverMinutes), separate from catching up", async () => {
+    const olds = await created();
+    scripted.setScript({});
+    await runtime.update(olds.migrationId, olds, inputs({ cutover: true, timeouts: { createMinutes: 1, cutoverMinutes: 30 } }));
+    const advance = scripted.calls.find((c) => c.op === "advance")!;
+    const cutover = scripted.calls.find((c) => c.op === "cutover")!;
+    expect(advance.deadlineInMs).toBeLessThanOrEqual(60_000);
+    expect(cutover.deadlineInMs).toBeGreaterThan(29 * 60_000);
+  });
+
   test("a cutover that runs out of time stays CUTTING_OVER (partial) and the rerun resumes it", async () => {
     const olds = await created();
     scripted.setScript({ cutover: ["deadline", "ok"] });
