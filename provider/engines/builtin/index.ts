@@ -25,7 +25,7 @@ import { runCutover } from "./cutover";
 import { DEFAULT_REPLAY_WAIT_MS, newMetrics, stopTime, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
 import { namespaceMatcher } from "./namespaces";
 import { runPreflight } from "./preflight";
-import { runReplay, type ReplayUntil } from "./replay";
+import { peekPendingLag, runReplay, type ReplayUntil } from "./replay";
 import {
   encodeBson,
   LeaseLostError,
@@ -124,13 +124,17 @@ export class BuiltinEngine implements MigrationEngine {
     }
   }
 
-  private async withBoth<T>(spec: MigrationSpec, fn: (source: ClusterPort, target: ClusterPort) => Promise<T>): Promise<T> {
+  private async withSource<T>(spec: MigrationSpec, fn: (source: ClusterPort) => Promise<T>): Promise<T> {
     const source = await this.open(requireUri(spec.source.uri, "source"));
     try {
-      return await this.withTarget(spec, (target) => fn(source, target));
+      return await fn(source);
     } finally {
       await source.close().catch(() => undefined);
     }
+  }
+
+  private async withBoth<T>(spec: MigrationSpec, fn: (source: ClusterPort, target: ClusterPort) => Promise<T>): Promise<T> {
+    return this.withSource(spec, (source) => this.withTarget(spec, (target) => fn(source, target)));
   }
 
   private env(spec: MigrationSpec, source: ClusterPort, target: ClusterPort, session: StateSession, ctx: EngineContext): RunEnv {
@@ -266,7 +270,34 @@ export class BuiltinEngine implements MigrationEngine {
       const session = new StateSession(target.checkpoints(spec.migrationId), "status(read-only)", ctx.now);
       const s = await session.load();
       if (!s) return { phase: "PENDING", lagSeconds: null, readyForCutover: false, warnings: [], reason: "no checkpoint found on the target" };
-      return statusFromState(s, session.otherHolder(s));
+      const holder = session.otherHolder(s);
+      const status = statusFromState(s, holder);
+      // With a worker holding the lease its figures are fresh. Without one the checkpoint's lag is only as
+      // old as the last `pulumi up`: look at the source (read-only) for changes not applied since.
+      const idleSync = !holder && s.captureMode === "changeStream" && s.copy.done && (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER");
+      if (!idleSync) return status;
+      const peek = await this.withSource(spec, (source) => peekPendingLag(source, s, 500));
+      if ("historyLost" in peek) {
+        return {
+          ...status,
+          readyForCutover: false,
+          warnings: [
+            ...status.warnings,
+            `the source's change history no longer reaches this migration's checkpoint (${peek.historyLost}); the next \`pulumi up\` will fail it — restart with \`atlas-migrate reset ${spec.migrationId}\` then \`pulumi up\``,
+          ],
+        };
+      }
+      if (!peek.pending) return { ...status, lagSeconds: 0 };
+      return {
+        ...status,
+        phase: "SYNCING",
+        lagSeconds: peek.lagSeconds,
+        readyForCutover: false,
+        warnings: [
+          ...status.warnings,
+          "no sync process is running: source changes since the last `pulumi up` are not applied yet (run `pulumi up`, or enable builtin.detachedWorker / run `atlas-migrate sync`)",
+        ],
+      };
     });
   }
 

@@ -11,13 +11,13 @@
 // dropIndexes, modify, shardCollection, …) on a migrated namespace stops the sync with FAILED and a reason
 // that names the operation, because silently diverging is worse than stopping.
 import { BSON, type Document, type Timestamp } from "mongodb";
-import type { ChangeCursor, ChangeEvent, Namespace, WriteOperation } from "../../cluster/port";
+import type { ChangeCursor, ChangeEvent, ClusterPort, Namespace, WriteOperation } from "../../cluster/port";
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
 import { nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
-import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson } from "./state";
+import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson, type MigrationState } from "./state";
 
 const { EJSON } = BSON;
 
@@ -156,6 +156,33 @@ async function openCursor(env: RunEnv): Promise<ChangeCursor> {
   const t0 = decodeTimestamp(s.t0);
   if (!t0) throw new Error("migration has neither a resume token nor a start time T0");
   return env.source.watch({ startAtOperationTime: t0 });
+}
+
+/**
+ * What `pulumi refresh` needs when no sync process is running: how far the source has moved past the last
+ * applied change. Opens a change stream after the checkpoint and only looks (read-only, nothing applied).
+ */
+export async function peekPendingLag(
+  source: ClusterPort,
+  state: MigrationState,
+  maxWaitMs: number,
+): Promise<{ pending: boolean; lagSeconds: number } | { historyLost: string }> {
+  const token = decodeBson<Document>(state.replay.resumeToken);
+  const t0 = decodeTimestamp(state.t0);
+  let cursor: ChangeCursor | undefined;
+  try {
+    cursor = token ? await source.watch({ resumeAfter: token }) : t0 ? await source.watch({ startAtOperationTime: t0 }) : undefined;
+    if (!cursor) return { pending: false, lagSeconds: 0 };
+    const events = await cursor.nextBatch(maxWaitMs);
+    if (events.length === 0) return { pending: false, lagSeconds: 0 };
+    const now = await source.clusterTime();
+    return { pending: true, lagSeconds: now ? Math.max(0, now.t - events[0].clusterTime.t) : 0 };
+  } catch (err) {
+    if (isHistoryLost(err)) return { historyLost: describeError(err) };
+    throw err;
+  } finally {
+    await cursor?.close().catch(() => undefined);
+  }
 }
 
 async function lagOf(env: RunEnv, last: Timestamp): Promise<number> {

@@ -152,3 +152,33 @@ describe("builtin engine: happy path", () => {
     expect((copied.bin as Binary).sub_type).toBe(0x80);
   });
 });
+
+describe("builtin engine: status between `pulumi up` runs (no sync process holds the lease)", () => {
+  test("an idle source reads as caught up; writes since the last run read as SYNCING with their lag", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 20);
+    const { handle } = await syncUntilReady(r);
+    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+
+    r.ctx.advance(30_000);
+    await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 1000 });
+    r.ctx.advance(20_000);
+    await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 1001 });
+    const status = await r.engine.status(r.spec, handle, r.ctx);
+    expect(status).toMatchObject({ phase: "SYNCING", readyForCutover: false, lagSeconds: 20 });
+    expect(status.warnings.join("\n")).toMatch(/no sync process is running/);
+    // Looking changed nothing: the target has not received the new documents.
+    expect(await r.target.db("shop").collection("orders").countDocuments({})).toBe(20);
+  });
+
+  test("a change history that no longer reaches the checkpoint is reported with the restart command", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 5);
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 99 });
+    r.source.truncateChangeLog({ keepLast: 0 });
+    const status = await r.engine.status(r.spec, handle, r.ctx);
+    expect(status.readyForCutover).toBe(false);
+    expect(status.warnings.join("\n")).toMatch(/atlas-migrate reset/);
+  });
+});
