@@ -147,7 +147,8 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
       errors.push({
         code: "TARGET_NOT_EMPTY",
         message: `the target already holds data in ${occupied.slice(0, 10).join(", ")}${occupied.length > 10 ? ` and ${occupied.length - 10} more` : ""}; it would not match the source at verification`,
-        action: "drop those collections on the target (after checking they are leftovers), or exclude them with namespaces.exclude",
+        action:
+          "drop those collections on the target after checking they are leftovers (a migration replaced before cutover leaves its now-stale copy behind), or exclude them with namespaces.exclude",
       });
     }
   }
