@@ -140,6 +140,11 @@ export class ServiceAccountAuthenticator implements Authenticator {
         deadline: call.deadline,
         policy: this.options.backoff,
         random: this.options.random,
+        // Said like every other Atlas retry, so a slow `pulumi up` shows why it waits.
+        onRetry: ({ delayMs, error }) => {
+          const why = error instanceof AtlasApiError && error.status ? `HTTP ${error.status}` : "an error";
+          call.log?.(`Atlas answered ${why} to oauthToken; retrying in ${Math.ceil(delayMs / 1000)} s`);
+        },
         giveUp: (last, info) => withGaveUp(last, info),
       },
     );
