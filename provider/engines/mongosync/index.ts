@@ -304,11 +304,23 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
         }
       }
 
-      each = await client.progressEach();
-      const stillIdle = indexesIn(each, "IDLE");
-      if (stillIdle.length > 0) {
-        throw new EngineFailedError(`mongosync accepted /start but instance(s) ${stillIdle.join(", ")} still report IDLE; read the mongosync log`);
+      // /start was accepted (or the sync was found running): from here on a migration exists, so a failed
+      // confirmation read must not lose it — a throw would leave the provider with no handle (no state, nothing
+      // for `pulumi destroy` to pause). Keep the handle; advance reads /progress again and reports what it finds.
+      let confirmed: InstanceProgress[] | undefined;
+      try {
+        confirmed = await client.progressEach();
+      } catch (err) {
+        ctx.log(`mongosync accepted /start but its progress could not be read right after (${describeError(err)}); keeping the migration`);
       }
+      if (confirmed) {
+        const stillIdle = indexesIn(confirmed, "IDLE");
+        if (stillIdle.length > 0) {
+          throw new EngineFailedError(`mongosync accepted /start but instance(s) ${stillIdle.join(", ")} still report IDLE; read the mongosync log`);
+        }
+        each = confirmed;
+      }
+      // Unconfirmed, the ids are those of the reads before /start (none for instances that were IDLE).
       const combined = combineProgress(each);
       return {
         engine: "mongosync",

@@ -101,12 +101,12 @@ function expectNothingKept(err: any): void {
   expect(err.properties).toBeUndefined();
 }
 
-function expectPartial(err: any, phase: string): void {
+function expectPartial(err: any, phase: string, handleId = "ms-0"): void {
   expect(err).not.toBeInstanceOf(Error);
   expect(err.id).toEqual(expect.any(String));
   expect(err.reasons).toEqual([err.message]);
   expect(err.properties.phase).toBe(phase);
-  expect(err.properties.handle).toMatchObject({ engine: "mongosync", id: "ms-0", data: { instances: 1 } });
+  expect(err.properties.handle).toMatchObject({ engine: "mongosync", id: handleId, data: { instances: 1 } });
 }
 
 beforeEach(() => {
@@ -305,6 +305,23 @@ describe("mongosync through the provider: non-retryable faults reject clearly an
     expect(row["update(cutover)"]!.start).toBeUndefined();
     expect(e.count("start")).toBe(1);
     table.push({ name: "HTML page on /progress during catch-up (update = rerun)", calls: row, note: "partial PENDING, rerun resumes" });
+  });
+
+  it("/start accepted but the reads right after it fail: create keeps the running sync (partial, handle), not an orphan; the next update resumes", async () => {
+    const e = await boot();
+    // preflight and the read before /start pass; the confirmation read and the first advance read get HTML.
+    e.inject(fault("progress", { kind: "html" }, { skip: 2, times: 2 }));
+    const row: Partial<Record<Step, Calls>> = {};
+    const err = rejected(await step(e, row, "create", () => runtime.create(inputs(e.url))));
+    expect(e.state).toBe("RUNNING");
+    // The ids come from /progress, which could not be read: the handle falls back to the migration id.
+    expectPartial(err, "PENDING", err.properties.migrationId);
+    expect(err.message).toMatch(/^orders: the sync stopped: mongosync at .* refused GET \/api\/v1\/progress \(HTTP 200\): UnexpectedResponse: /);
+    expect(logged.join("\n")).toMatch(/mongosync accepted \/start but its progress could not be read right after/);
+    const { outs } = ok(await step(e, row, "update(cutover)", () => runtime.update(err.id, err.properties, inputs(e.url))));
+    expect(outs.phase).toBe("READY_FOR_CUTOVER");
+    expect(e.count("start")).toBe(1);
+    table.push({ name: "HTML on the reads right after /start (update = rerun)", calls: row, note: "partial PENDING, rerun resumes" });
   });
 
   it("a 400 error envelope on /progress during refresh: read keeps the resource with a reason", async () => {
