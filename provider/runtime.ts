@@ -441,6 +441,15 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
       },
     };
   } catch (err) {
+    // A cutover can end with the migration itself FAILED (e.g. Atlas's cutover outcome): say so, so that diff
+    // does not ask the user to "finish" something that cannot finish.
+    if (!(err instanceof DeadlineExceededError)) {
+      const after = await engine.status(spec, handle, ctx).catch(() => undefined);
+      if (after?.phase === "FAILED") {
+        const why = `the migration FAILED during cutover: ${after.reason ? redact(after.reason) : describeError(err)}`;
+        return { computed: { ...withStatus(computed, after), reason: why }, unfinished: why };
+      }
+    }
     // Source writes may already be blocked: stay in CUTTING_OVER (diff then refuses cutover: false) and let
     // the next `pulumi up` resume the engine's idempotent cutover.
     if (err instanceof DeadlineExceededError && err.status) computed = withStatus(computed, err.status);

@@ -237,6 +237,15 @@ describe("update (cutover)", () => {
     expect(err.message).toMatch(/resume/);
   });
 
+  test("a cutover error that left the migration FAILED is stored as FAILED, not CUTTING_OVER", async () => {
+    const olds = await created();
+    scripted.setScript({ cutover: ["error"], status: scripted.failed("cutover outcome FAILED: source unreachable") });
+    const err = await rejectionOf(runtime.update(olds.migrationId, olds, inputs({ cutover: true })));
+    expect(err.properties.phase).toBe("FAILED");
+    expect(err.message).toMatch(/FAILED during cutover: cutover outcome FAILED/);
+    expect(() => runtime.diff(olds.migrationId, err.properties, inputs({ cutover: false }))).not.toThrow();
+  });
+
   test("after COMPLETE, update is a no-op that stores the new inputs", async () => {
     const olds = await created();
     scripted.setScript({});

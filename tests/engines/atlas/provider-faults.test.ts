@@ -340,19 +340,20 @@ describe("atlas-push through the provider: non-retryable faults reject clearly a
     table.push({ name: "EXPIRED after READY", calls: row, note: "read FAILED/expired, update partial" });
   });
 
-  it("the cutover ends FAILED: update rejects (partial, CUTTING_OVER); the follow-up update reports FAILED", async () => {
+  it("the cutover ends FAILED: update rejects (partial, FAILED, with Atlas's reason), so diff allows un-flipping", async () => {
     const e = await boot({ scenario: { outcome: "FAILED" } });
     const row: Partial<Record<Step, Calls>> = {};
     const { id, outs } = ((await step(e, row, "create", () => runtime.create(inputs()))) as { ok: { id: string; outs: Props } }).ok;
     const err = ((await step(e, row, "update(cutover)", () => runtime.update(id, outs, inputs({ cutover: true })))) as { err: any }).err;
-    expectPartial(err, "CUTTING_OVER", outs.handle.id);
-    expect(err.message).toMatch(/^orders: cutover stopped: cutover cannot finish: Atlas reports the live migration FAILED/);
+    expectPartial(err, "FAILED", outs.handle.id);
+    expect(err.message).toMatch(/^orders: the migration FAILED during cutover: /);
+    expect(() => runtime.diff(id, err.properties, inputs({ cutover: false }))).not.toThrow();
     const again = (await runtime.update(id, err.properties, inputs({ cutover: true })).catch((x: unknown) => x)) as any;
     messages.push(again.message);
     expectPartial(again, "FAILED", outs.handle.id);
     expect(again.message).toMatch(/^orders: the migration FAILED: /);
     expect(e.listMigrations()[0]).toMatchObject({ stage: "FAILED", cutoverRequests: 1 });
-    table.push({ name: "cutover outcome FAILED", calls: row, note: "partial CUTTING_OVER, rerun FAILED" });
+    table.push({ name: "cutover outcome FAILED", calls: row, note: "partial FAILED (one status read after the error)" });
   });
 
   it("403 on the cutover PUT: update rejects (partial, CUTTING_OVER); the follow-up update resumes and completes", async () => {
