@@ -70,6 +70,8 @@ export interface MigrationArgs {
     createLinkToken?: pulumi.Input<boolean>;
     linkTokenAccessListIps?: pulumi.Input<pulumi.Input<string>[]>;
     hostnameSchemaType?: pulumi.Input<"PUBLIC" | "PRIVATE_LINK" | "VPC_PEERING">;
+    /** Take over an existing Atlas live migration (its id) instead of creating one. */
+    adoptLiveMigrationId?: pulumi.Input<string>;
     privateLinkId?: pulumi.Input<string>;
     sharding?: pulumi.Input<{ createSupportingIndexes?: pulumi.Input<boolean>; entries: pulumi.Input<ShardingEntry[]> }>;
   }>;

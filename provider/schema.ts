@@ -249,6 +249,7 @@ export const migrationInputsSchema = z
           createLinkToken: z.boolean({ error: "atlasPush.createLinkToken must be true or false" }).optional(),
           linkTokenAccessListIps: z.array(z.string()).optional(),
           hostnameSchemaType: z.enum(["PUBLIC", "PRIVATE_LINK", "VPC_PEERING"]).optional(),
+          adoptLiveMigrationId: objectId("atlasPush.adoptLiveMigrationId (the live migration id shown in Atlas)").optional(),
           privateLinkId: z.string().optional(),
           sharding: z
             .strictObject({ createSupportingIndexes: z.boolean().optional(), entries: shardingEntries })
@@ -302,6 +303,7 @@ export type MigrationInputs = {
     createLinkToken?: boolean;
     linkTokenAccessListIps?: string[];
     hostnameSchemaType?: "PUBLIC" | "PRIVATE_LINK" | "VPC_PEERING";
+    adoptLiveMigrationId?: string;
     privateLinkId?: string;
     sharding?: { createSupportingIndexes?: boolean; entries: ShardingEntry[] };
   };
@@ -562,6 +564,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       createLinkToken: a.createLinkToken ?? false,
       linkTokenAccessListIps: a.linkTokenAccessListIps,
       hostnameSchemaType: a.hostnameSchemaType,
+      adoptLiveMigrationId: a.adoptLiveMigrationId,
       privateLinkId: a.privateLinkId,
       sharding: a.sharding && {
         createSupportingIndexes: a.sharding.createSupportingIndexes ?? true,

@@ -78,6 +78,11 @@ export interface AtlasPushOptions {
   createLinkToken: boolean;
   linkTokenAccessListIps?: string[];
   hostnameSchemaType?: "PUBLIC" | "PRIVATE_LINK" | "VPC_PEERING";
+  /**
+   * Take over a live migration that already exists (e.g. created by a run whose answer was lost: the API cannot
+   * list migrations) instead of creating one.
+   */
+  adoptLiveMigrationId?: string;
   privateLinkId?: string;
   sharding?: { createSupportingIndexes: boolean; entries: ShardingEntry[] };
 }

@@ -110,8 +110,8 @@ function describeAtlasError(info: AtlasErrorInfo): string {
     // Not retried (see client.ts): the job may exist now, and the API has no way to list migrations.
     return (
       `Atlas failed while ${what} (${info.status ? `HTTP ${info.status}, ` : ""}${code}): ${info.detail}. The migration may or ` +
-      "may not have been created and the API cannot list migrations: check Atlas → Organization → Live Migration " +
-      "before running `pulumi up` again"
+      "may not have been created and the API cannot list migrations: check Atlas → Organization → Live Migration; " +
+      "if it is there, set atlasPush.adoptLiveMigrationId to its id and run `pulumi up` again (otherwise just run it again)"
     );
   }
   if (info.status === 410 || code === "VERSION_GONE") {

@@ -157,6 +157,29 @@ export function createAtlasPushEngine(): MigrationEngine {
       }
       registerSecret(cloudManager.password);
 
+      if (push.adoptLiveMigrationId) {
+        // The user tells us which migration is ours (the API cannot list them): take it over, create nothing.
+        const existing = await clientFor(ctx).getMigration(ctx, target.projectId, push.adoptLiveMigrationId);
+        ctx.log(`adopting Atlas live migration ${existing._id} (status ${String(existing.status)}) instead of creating one`);
+        const adopted: MigrationHandle = {
+          engine: "atlas-push",
+          id: existing._id,
+          startedAt: new Date(ctx.now()).toISOString(),
+          data: {
+            orgId: push.orgId,
+            projectId: target.projectId,
+            clusterName: target.clusterName,
+            validationId: null,
+            migrationHost: push.migrationHost,
+            linkTokenRequested: push.createLinkToken,
+            linkTokenCreated: false,
+            adopted: true,
+          },
+        };
+        startedHandles.set(memoKey, adopted);
+        return adopted;
+      }
+
       const linkToken = push.createLinkToken ? await ensureLink(spec, ctx) : undefined;
       const validationId = await validateSource(spec, ctx);
       // A non-idempotent call: the client does not repeat it after an ambiguous failure (see client.ts).

@@ -35,7 +35,7 @@ function inputs(over: Record<string, unknown> = {}): Props {
     source: { cloudManager: { groupId: CM_PROJECT_ID, clusterName: "rs0", username: "migrator", password: SOURCE_PASSWORD, ssl: true } },
     target: { atlas: { projectId: ATLAS_PROJECT_ID, clusterName: "Cluster0", tier: "M40" } },
     atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", dropDestinationData: false },
-    verification: "none",
+    verificationMode: "none",
     timeouts: { pollSeconds: 0.02, createMinutes: 1, cutoverMinutes: 1 },
     cutover: false,
     ...over,
@@ -297,13 +297,23 @@ describe("atlas-push through the provider: non-retryable faults reject clearly a
     expect(row.create).toMatchObject({ createMigration: 1 });
     const [existing] = e.listMigrations();
     expect(e.listMigrations()).toHaveLength(1);
-    // The rerun cannot adopt it (Atlas has no list API and the id was lost), but it does not duplicate it either.
+    expect(err.message).toMatch(/set atlasPush.adoptLiveMigrationId to its id/);
+    // A plain rerun cannot find it (Atlas has no list API and the id was lost), but does not duplicate it either.
     const again = (await runtime.create(inputs()).catch((x: unknown) => x)) as any;
     messages.push(again.message);
     expectNothingKept(again);
     expect(again.message).toContain(`Cluster0 already has an active live migration (${existing.id})`);
     expect(e.listMigrations()).toHaveLength(1);
-    table.push({ name: "500 on createMigration after the work", calls: row, note: "rejects, no id; rerun refused (1 exists)" });
+    // With the id from the Atlas UI the next run takes it over: no validation, no second create.
+    const before = e.requests.length;
+    const adopted = await runtime.create(inputs({ atlasPush: { orgId: ORG_ID, migrationHost: "vm001.example.com", adoptLiveMigrationId: existing.id } }));
+    expect(adopted.outs.handle.id).toBe(existing.id);
+    expect(adopted.outs.phase).toBe("READY_FOR_CUTOVER");
+    const ops = e.requests.slice(before).map((r) => r.operation);
+    expect(ops).not.toContain("createMigration");
+    expect(ops).not.toContain("validate");
+    expect(e.listMigrations()).toHaveLength(1);
+    table.push({ name: "500 on createMigration after the work", calls: row, note: "rejects, no id; rerun refused; adoptLiveMigrationId takes it over" });
   });
 
   it("migration FAILED while copying: create keeps it (partial, handle); update reports FAILED again; delete finds nothing running", async () => {
