@@ -13,18 +13,27 @@ import * as runtime from "../../../provider/runtime";
 import type { AtlasApiEmulator, AtlasEmulatorOptions, InjectedFault } from "../../../testing/atlas-emulator";
 import { API_KEY, ATLAS_PROJECT_ID, CM_PROJECT_ID, ORG_ID, SERVICE_ACCOUNT, startEmulator } from "./fixtures";
 
-type Step = "create" | "read" | "update(cutover)" | "delete";
-type Calls = Record<string, number>;
+import {
+  diffCalls,
+  expectNothingKept,
+  expectPartialShape,
+  printCallTable,
+  recordStep,
+  STEPS,
+  watchProviderOutput,
+  type CallTableRow,
+  type Calls,
+  type Step,
+} from "../../support/provider-faults";
+
 type Props = Record<string, any>;
-const STEPS: Step[] = ["create", "read", "update(cutover)", "delete"];
 const SOURCE_PASSWORD = "cmS3cret!pw";
 
 let emulator: AtlasApiEmulator | undefined;
-let logged: string[] = [];
-/** Every rejection message a case saw, checked for secrets after each test. */
-let messages: string[] = [];
+/** Log lines and rejection messages of the current test, checked for secrets after each test. */
+const { logged, messages } = watchProviderOutput(() => [SOURCE_PASSWORD, API_KEY.privateKey, SERVICE_ACCOUNT.clientSecret]);
 /** The printed table: one row per case. */
-const table: Array<{ name: string; calls: Partial<Record<Step, Calls>>; note: string }> = [];
+const table: CallTableRow[] = [];
 
 function inputs(over: Record<string, unknown> = {}): Props {
   return {
@@ -60,58 +69,19 @@ function callsSince(e: AtlasApiEmulator, from: number): Calls {
 }
 
 /** Runs one step, recording its calls; returns the step's result or its rejection. */
-async function step<T>(e: AtlasApiEmulator, row: Partial<Record<Step, Calls>>, name: Step, run: () => Promise<T>): Promise<{ ok: T } | { err: any }> {
-  const from = e.requests.length;
-  try {
-    return { ok: await run() };
-  } catch (err) {
-    messages.push(String((err as Error).message));
-    return { err };
-  } finally {
-    row[name] = callsSince(e, from);
-  }
+function step<T>(e: AtlasApiEmulator, row: Partial<Record<Step, Calls>>, name: Step, run: () => Promise<T>): Promise<{ ok: T } | { err: any }> {
+  return recordStep({ requestCount: () => e.requests.length, callsSince: (from) => callsSince(e, from) }, messages, row, name, run);
 }
 
-function diffCalls(actual: Calls, baseline: Calls): Calls {
-  const out: Calls = {};
-  for (const op of new Set([...Object.keys(actual), ...Object.keys(baseline)])) {
-    const d = (actual[op] ?? 0) - (baseline[op] ?? 0);
-    if (d !== 0) out[op] = d;
-  }
-  return out;
-}
-
-/** A rejection that keeps nothing: no id, no properties (Pulumi records no resource). */
-function expectNothingKept(err: any): void {
-  expect(err).toBeInstanceOf(Error);
-  expect(err.id).toBeUndefined();
-  expect(err.properties).toBeUndefined();
-}
-
-/** The partial-initialization shape: Pulumi keeps the resource with this handle; the next `up` calls update. */
+/** The partial-initialization shape, with the Atlas handle. */
 function expectPartial(err: any, phase: string, liveMigrationId?: string): void {
-  expect(err).not.toBeInstanceOf(Error);
-  expect(err.id).toEqual(expect.any(String));
-  expect(err.reasons).toEqual([err.message]);
-  expect(err.properties.phase).toBe(phase);
+  expectPartialShape(err, phase);
   expect(err.properties.handle).toMatchObject({ engine: "atlas-push", data: { projectId: ATLAS_PROJECT_ID } });
   if (liveMigrationId) expect(err.properties.handle.id).toBe(liveMigrationId);
 }
 
-beforeEach(() => {
-  logged = [];
-  messages = [];
-  jest.spyOn(Math, "random").mockReturnValue(0);
-  jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    logged.push(args.join(" "));
-  });
-});
 afterEach(async () => {
-  jest.restoreAllMocks();
   runtime.configure({ get: () => undefined });
-  // Whatever happened, no secret reached a log line or an error message.
-  const everything = [...logged, ...messages].join("\n");
-  for (const secret of [SOURCE_PASSWORD, API_KEY.privateKey, SERVICE_ACCOUNT.clientSecret]) expect(everything).not.toContain(secret);
   await emulator?.stop();
   emulator = undefined;
 });
@@ -120,9 +90,7 @@ afterAll(() => {
     listAvailableProjects: "projects", validate: "validate", getValidation: "getValidation", createMigration: "createMigration",
     getMigration: "get", cutover: "cutover", createLinkToken: "linkToken", deleteLinkTokens: "unlink", oauthToken: "oauth",
   };
-  const fmt = (c?: Calls) => (c ? Object.entries(c).map(([op, n]) => `${short[op] ?? op}:${n}`).join(" ") || "-" : "(not run)");
-  const lines = table.map((r) => `  ${r.name.padEnd(58)} | ${STEPS.map((s) => `${s} ${fmt(r.calls[s])}`).join(" | ")}${r.note ? `  [${r.note}]` : ""}`);
-  process.stdout.write(`atlas-push via provider: API calls per lifecycle step (Digest challenges excluded)\n${lines.join("\n")}\n`);
+  printCallTable("atlas-push via provider: API calls per lifecycle step (Digest challenges excluded)", table, short, 58);
 });
 
 // ---------------------------------------------------------------------------------------------------------

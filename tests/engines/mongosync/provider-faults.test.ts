@@ -14,19 +14,28 @@ import * as runtime from "../../../provider/runtime";
 import type { InjectedFault, MongosyncEmulator, MongosyncEndpoint } from "../../../testing/mongosync-emulator";
 import { emulator, stopEmulators } from "./helpers";
 
-type Step = "create" | "read" | "update(cutover)" | "delete";
-type Calls = Record<string, number>;
+import {
+  diffCalls,
+  expectNothingKept,
+  expectPartialShape,
+  printCallTable,
+  recordStep,
+  STEPS,
+  watchProviderOutput,
+  type CallTableRow,
+  type Calls,
+  type Step,
+} from "../../support/provider-faults";
+
 type Props = Record<string, any>;
-const STEPS: Step[] = ["create", "read", "update(cutover)", "delete"];
 
 const SRC_PASSWORD = "s3cretPw";
 const TGT_PASSWORD = "t4rgetPw";
 const SRC = `mongodb://app:${SRC_PASSWORD}@src1.example.com:27017/?replicaSet=rs0`;
 const TGT = `mongodb+srv://migrator:${TGT_PASSWORD}@orders.abcde.mongodb.net/`;
 
-let logged: string[] = [];
-let messages: string[] = [];
-const table: Array<{ name: string; calls: Partial<Record<Step, Calls>>; note: string }> = [];
+const { logged, messages } = watchProviderOutput(() => [SRC_PASSWORD, TGT_PASSWORD]);
+const table: CallTableRow[] = [];
 
 function inputs(url: string, over: Record<string, unknown> = {}): Props {
   return {
@@ -54,16 +63,8 @@ function callsSince(e: MongosyncEmulator, from: number): Calls {
   return out;
 }
 
-async function step<T>(e: MongosyncEmulator, row: Partial<Record<Step, Calls>>, name: Step, run: () => Promise<T>): Promise<{ ok: T } | { err: any }> {
-  const from = e.requests.length;
-  try {
-    return { ok: await run() };
-  } catch (err) {
-    messages.push(String((err as Error).message));
-    return { err };
-  } finally {
-    row[name] = callsSince(e, from);
-  }
+function step<T>(e: MongosyncEmulator, row: Partial<Record<Step, Calls>>, name: Step, run: () => Promise<T>): Promise<{ ok: T } | { err: any }> {
+  return recordStep({ requestCount: () => e.requests.length, callsSince: (from) => callsSince(e, from) }, messages, row, name, run);
 }
 
 const ok = <T>(r: { ok: T } | { err: any }): T => {
@@ -74,15 +75,6 @@ const rejected = (r: { ok: unknown } | { err: any }): any => {
   if (!("err" in r)) throw new Error("expected a rejection");
   return r.err;
 };
-
-function diffCalls(actual: Calls, baseline: Calls): Calls {
-  const out: Calls = {};
-  for (const op of new Set([...Object.keys(actual), ...Object.keys(baseline)])) {
-    const d = (actual[op] ?? 0) - (baseline[op] ?? 0);
-    if (d !== 0) out[op] = d;
-  }
-  return out;
-}
 
 /** How many requests to `endpoint` changed mongosync's state (an answer lost after the change counts too). */
 function applied(e: MongosyncEmulator, endpoint: MongosyncEndpoint): number {
@@ -95,38 +87,16 @@ function applied(e: MongosyncEmulator, endpoint: MongosyncEndpoint): number {
   return n;
 }
 
-function expectNothingKept(err: any): void {
-  expect(err).toBeInstanceOf(Error);
-  expect(err.id).toBeUndefined();
-  expect(err.properties).toBeUndefined();
-}
-
 function expectPartial(err: any, phase: string, handleId = "ms-0"): void {
-  expect(err).not.toBeInstanceOf(Error);
-  expect(err.id).toEqual(expect.any(String));
-  expect(err.reasons).toEqual([err.message]);
-  expect(err.properties.phase).toBe(phase);
+  expectPartialShape(err, phase);
   expect(err.properties.handle).toMatchObject({ engine: "mongosync", id: handleId, data: { instances: 1 } });
 }
 
-beforeEach(() => {
-  logged = [];
-  messages = [];
-  jest.spyOn(Math, "random").mockReturnValue(0);
-  jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    logged.push(args.join(" "));
-  });
-});
 afterEach(async () => {
-  jest.restoreAllMocks();
-  const everything = [...logged, ...messages].join("\n");
-  for (const secret of [SRC_PASSWORD, TGT_PASSWORD]) expect(everything).not.toContain(secret);
   await stopEmulators();
 });
 afterAll(() => {
-  const fmt = (c?: Calls) => (c ? Object.entries(c).map(([op, n]) => `${op}:${n}`).join(" ") || "-" : "(not run)");
-  const lines = table.map((r) => `  ${r.name.padEnd(56)} | ${STEPS.map((s) => `${s} ${fmt(r.calls[s])}`).join(" | ")}${r.note ? `  [${r.note}]` : ""}`);
-  process.stdout.write(`mongosync via provider (1 instance): API calls per lifecycle step\n${lines.join("\n")}\n`);
+  printCallTable("mongosync via provider (1 instance): API calls per lifecycle step", table, {}, 56);
 });
 
 // ---------------------------------------------------------------------------------------------------------
