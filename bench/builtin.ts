@@ -5,8 +5,7 @@ import { performance } from "perf_hooks";
 import type { Document } from "mongodb";
 import type { ClusterPort, Namespace, WriteOperation } from "../provider/cluster/port";
 import { createBuiltinEngine } from "../provider/engines/builtin";
-import { newMetrics, type RunEnv } from "../provider/engines/builtin/env";
-import { namespaceMatcher } from "../provider/engines/builtin/namespaces";
+import { makeRunEnv, type RunEnv } from "../provider/engines/builtin/env";
 import { runReplay } from "../provider/engines/builtin/replay";
 import { newOwnerId, StateSession } from "../provider/engines/builtin/state";
 import type { EngineContext, MigrationSpec } from "../provider/engines/engine";
@@ -111,19 +110,16 @@ export async function replayBench(
   await session.load();
   await session.acquire();
   let maxLag = 0;
-  const env = (stopAt: number): RunEnv => ({
-    spec,
-    source,
-    target,
-    session,
-    ctx,
-    matcher: namespaceMatcher(spec.namespaces),
-    log: () => undefined,
-    stopAt,
-    metrics: newMetrics(),
-    hooks: { afterReplayBatch: ({ lagSeconds }) => void (maxLag = Math.max(maxLag, lagSeconds ?? 0)) },
-    replayWaitMs: 50,
-  });
+  const env = (stopAt: number): RunEnv =>
+    makeRunEnv(
+      { spec, source, target, session, ctx },
+      {
+        log: () => undefined,
+        stopAt,
+        hooks: { afterReplayBatch: ({ lagSeconds }) => void (maxLag = Math.max(maxLag, lagSeconds ?? 0)) },
+        replayWaitMs: 50,
+      },
+    );
   const update = (i: number): WriteOperation => ({
     replaceOne: { filter: { _id: i % existingIds }, replacement: { ...makeDoc(i % existingIds, 200), v: i }, upsert: true },
   });

@@ -2,7 +2,8 @@
 // state session holding the lease, the clock, and the counters the benchmark reads.
 import type { ClusterPort } from "../../cluster/port";
 import type { EngineContext, MigrationSpec } from "../engine";
-import type { NamespaceMatcher } from "./namespaces";
+import { redact } from "../../errors";
+import { namespaceMatcher, type NamespaceMatcher } from "./namespaces";
 import type { StateSession } from "./state";
 
 /** Observation points for tests and the benchmark (e.g. write to the source between two batches). */
@@ -50,4 +51,23 @@ export const DEFAULT_REPLAY_WAIT_MS = 200;
 export function stopTime(ctx: EngineContext): number {
   const remaining = ctx.deadline - ctx.now();
   return ctx.deadline - Math.min(5_000, Math.max(0, remaining) * 0.05);
+}
+
+/**
+ * A RunEnv for one run: the matcher comes from the spec; log, stop time, metrics, hooks and poll wait default
+ * to the engine's (redacted ctx.log, a little before ctx.deadline, fresh counters, none, 200 ms).
+ */
+export function makeRunEnv(
+  parts: Pick<RunEnv, "spec" | "source" | "target" | "session" | "ctx">,
+  overrides: Partial<Pick<RunEnv, "log" | "stopAt" | "metrics" | "hooks" | "replayWaitMs">> = {},
+): RunEnv {
+  return {
+    ...parts,
+    matcher: namespaceMatcher(parts.spec.namespaces),
+    log: overrides.log ?? ((line) => parts.ctx.log(redact(line))),
+    stopAt: overrides.stopAt ?? stopTime(parts.ctx),
+    metrics: overrides.metrics ?? newMetrics(),
+    hooks: overrides.hooks ?? {},
+    replayWaitMs: overrides.replayWaitMs ?? DEFAULT_REPLAY_WAIT_MS,
+  };
 }

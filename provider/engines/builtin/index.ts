@@ -22,8 +22,7 @@ import type {
 } from "../engine";
 import { runCopy } from "./copy";
 import { runCutover } from "./cutover";
-import { DEFAULT_REPLAY_WAIT_MS, newMetrics, stopTime, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
-import { namespaceMatcher } from "./namespaces";
+import { makeRunEnv, newMetrics, type EngineHooks, type RunEnv, type RunMetrics } from "./env";
 import { runPreflight } from "./preflight";
 import { peekPendingLag, runReplay, type ReplayUntil } from "./replay";
 import {
@@ -139,19 +138,10 @@ export class BuiltinEngine implements MigrationEngine {
 
   private env(spec: MigrationSpec, source: ClusterPort, target: ClusterPort, session: StateSession, ctx: EngineContext): RunEnv {
     this.lastMetrics = this.options.metrics ?? newMetrics();
-    return {
-      spec,
-      source,
-      target,
-      session,
-      ctx,
-      matcher: namespaceMatcher(spec.namespaces),
-      log: (line) => ctx.log(redact(line)),
-      stopAt: stopTime(ctx),
-      metrics: this.lastMetrics,
-      hooks: this.hooks,
-      replayWaitMs: this.options.replayWaitMs ?? DEFAULT_REPLAY_WAIT_MS,
-    };
+    return makeRunEnv(
+      { spec, source, target, session, ctx },
+      { metrics: this.lastMetrics, hooks: this.hooks, replayWaitMs: this.options.replayWaitMs },
+    );
   }
 
   async preflight(spec: MigrationSpec, _ctx: EngineContext): Promise<PreflightReport> {

@@ -11,8 +11,7 @@ import { join, resolve } from "path";
 import type { ClusterPort } from "../../cluster/port";
 import { describeError, redact } from "../../errors";
 import type { EngineContext, MigrationSpec } from "../engine";
-import { DEFAULT_REPLAY_WAIT_MS, newMetrics, type RunEnv } from "./env";
-import { namespaceMatcher } from "./namespaces";
+import { makeRunEnv } from "./env";
 import { LeaseLostError, newOwnerId, readCompletion, StateSession, type MigrationState } from "./state";
 
 export const SOURCE_URI_ENV = "ATLAS_MIGRATE_SOURCE_URI";
@@ -97,19 +96,7 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerExit> {
         credentials: {},
         publishSecret: () => undefined,
       };
-      const env: RunEnv = {
-        spec,
-        source,
-        target,
-        session,
-        ctx,
-        matcher: namespaceMatcher(spec.namespaces),
-        log,
-        stopAt: ctx.deadline,
-        metrics: newMetrics(),
-        hooks: {},
-        replayWaitMs: DEFAULT_REPLAY_WAIT_MS,
-      };
+      const env = makeRunEnv({ spec, source, target, session, ctx }, { log, stopAt: ctx.deadline });
       try {
         await driveSync(env, "forever");
       } catch (err) {
