@@ -85,36 +85,65 @@ export interface MigrationArgs {
 }
 
 /**
- * The provider Pulumi serializes. Every method loads the implementation when called; nothing is captured.
- * Do not add fields, module-level helpers or imports used inside these methods: they would be serialized.
+ * The provider Pulumi serializes. Every method loads the implementation when called; nothing is captured but
+ * the two strings below. Do not add other fields, module-level helpers or imports used inside these methods:
+ * they would be serialized.
  */
 export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
+  /**
+   * The runtime file this provider was serialized next to. The host resolves `require` from the program's
+   * directory, which does not find this package when it is a transitive dependency under an isolated or nested
+   * install (pnpm, npm --install-strategy=nested): then this absolute path does.
+   */
+  readonly runtimeFile: string = require.resolve("./runtime");
+  /** This package's version when serialized: what to install when neither way finds it. */
+  readonly packageVersion: string = require("pulumi-atlas-migration/package.json").version;
+
+  private runtime(): typeof import("./runtime") {
+    const tried: string[] = [];
+    for (const id of ["pulumi-atlas-migration/provider-runtime", this.runtimeFile]) {
+      try {
+        return require(id);
+      } catch (err) {
+        // Only "this very module is missing" moves on; a missing dependency inside it is a real error.
+        const e = err as { code?: string; message?: string };
+        if (e.code !== "MODULE_NOT_FOUND" || !String(e.message).includes(`'${id}'`)) throw err;
+        tried.push(id);
+      }
+    }
+    throw new Error(
+      `pulumi-atlas-migration ${this.packageVersion} manages a Migration in this stack but cannot be found from ${process.cwd()} ` +
+        `(tried ${tried.join(" and ")}). Install it in the program's directory — \`npm install pulumi-atlas-migration@${this.packageVersion}\` ` +
+        `(or the git URL or tarball you installed it from) — and run the command again. Nothing was changed.`,
+    );
+  }
+
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
-    require("pulumi-atlas-migration/provider-runtime").configure(req.config);
+    this.runtime().configure(req.config);
   }
 
   async check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult> {
-    return require("pulumi-atlas-migration/provider-runtime").check(olds, news);
+    return this.runtime().check(olds, news);
   }
 
   async diff(id: string, olds: any, news: any): Promise<pulumi.dynamic.DiffResult> {
-    return require("pulumi-atlas-migration/provider-runtime").diff(id, olds, news);
+    return this.runtime().diff(id, olds, news);
   }
 
   async create(inputs: any): Promise<pulumi.dynamic.CreateResult> {
-    return require("pulumi-atlas-migration/provider-runtime").create(inputs);
+    return this.runtime().create(inputs);
   }
 
   async read(id: string, props: any): Promise<pulumi.dynamic.ReadResult> {
-    return require("pulumi-atlas-migration/provider-runtime").read(id, props);
+    return this.runtime().read(id, props);
   }
 
   async update(id: string, olds: any, news: any): Promise<pulumi.dynamic.UpdateResult> {
-    return require("pulumi-atlas-migration/provider-runtime").update(id, olds, news);
+    return this.runtime().update(id, olds, news);
   }
 
   async delete(id: string, props: any): Promise<void> {
-    return require("pulumi-atlas-migration/provider-runtime").destroy(id, props);
+    return this.runtime().destroy(id, props);
   }
 }
 

@@ -253,6 +253,25 @@ export function check(_olds: Props, news: Props): { inputs: Props; failures: Che
 /** Inputs whose change means "a different migration": replace (the old one is stopped first). */
 const REPLACE_KEYS = ["engine", "source", "target", "namespaces"] as const;
 
+/**
+ * What read() last returned per resource id, in this provider process: RefreshStep.Apply calls Read and then
+ * Diff on the same provider, so a diff whose `olds` are exactly what read just returned is the refresh's own.
+ * Consumed once, so the `up` of `pulumi up --refresh` (which diffs the same outputs next) is not mistaken for it.
+ */
+const justRead = new Map<string, string>();
+
+function stateFingerprint(props: Props): string {
+  const { __provider: _p, ...rest } = props;
+  return JSON.stringify(canonical(rest));
+}
+
+function wasJustRead(id: string, olds: Props): boolean {
+  const mark = justRead.get(id);
+  if (mark === undefined) return false;
+  justRead.delete(id);
+  return mark === stateFingerprint(olds);
+}
+
 export interface DiffOutcome {
   changes: boolean;
   replaces: string[];
@@ -262,26 +281,47 @@ export interface DiffOutcome {
 export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
   const s = schema();
   const oldInputs = inputsOf(olds);
-  const complete = olds.phase === "COMPLETE";
-  const cutoverStarted = olds.phase === "CUTTING_OVER";
+  const phase: Phase | undefined = olds.phase ?? undefined;
+  const complete = phase === "COMPLETE";
+  const name = news.resourceName ?? olds.resourceName ?? "migration";
+  const cutoverUnknown = s.isUnknown(news.cutover);
+  const wantsCutover = news.cutover === true;
 
-  if (news.cutover === false || (news.cutover === undefined && !s.isUnknown(news.cutover))) {
-    if (complete)
+  // `pulumi refresh` calls diff right after read, with the refreshed outputs as `olds` and the stored inputs as
+  // `news` (pkg/resource/deploy/step.go RefreshStep.Apply), and fails the refresh if diff throws. A partially
+  // failed update stores the old inputs with the new outputs (pkg/engine/update.go, pulumi/pulumi#2011), so after
+  // a cutover that ran out of time the stored inputs still say cutover: false. Refusals and "work left" belong to
+  // the `up`; the refresh's own diff only compares inputs.
+  const refreshing = wasJustRead(_id, olds);
+  if (!refreshing && !cutoverUnknown && !wantsCutover) {
+    if (complete && olds.cutover === true)
       throw new MigrationError(
         "CUTOVER_IRREVERSIBLE",
         "cutover: this migration is COMPLETE and cannot be undone (the application runs on the target now). Keep cutover: true, or remove the Migration resource from the program to forget it (target data is kept).",
       );
-    if (cutoverStarted)
+    if (phase === "CUTTING_OVER")
       throw new MigrationError(
         "CUTOVER_IN_PROGRESS",
-        "cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run `pulumi up` to finish it.",
+        olds.cutover === true
+          ? "cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run `pulumi up` to finish it."
+          : "cutover: a cutover is under way (started outside this program, or by an earlier `pulumi up` that ran out of time; source writes may be blocked); set cutover: true and run `pulumi up` to let Pulumi finish it.",
       );
   }
 
   const replaces: string[] = [];
   const changed: string[] = [];
+  const unknownKeys: string[] = [];
   for (const key of REPLACE_KEYS) {
-    if (sameDeployment(key, oldInputs, news, olds)) {
+    const same = sameDeployment(key, oldInputs, news, olds);
+    if (same === "unknown") {
+      // Not known during preview (e.g. the target cluster changes in the same run). Never preview a
+      // delete-before-replace the real `up` may not do: plan an update; the `up` diffs again with the values
+      // known and replaces then if they name a different deployment.
+      unknownKeys.push(key);
+      changed.push(key);
+      continue;
+    }
+    if (same) {
       if (!deepEqual((oldInputs as Props)[key], news[key])) changed.push(key); // e.g. a rotated password
       continue;
     }
@@ -291,23 +331,87 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
     if (key === "__provider" || (REPLACE_KEYS as readonly string[]).includes(key)) continue;
     if (!deepEqual((oldInputs as Props)[key], news[key])) changed.push(key);
   }
+  if (unknownKeys.length && !complete)
+    logLine(
+      name,
+      `${unknownKeys.join(", ")} not known until earlier resources are updated; planned as an update. If ${unknownKeys.length > 1 ? "they name" : "it names"} a different deployment, \`pulumi up\` replaces the migration instead (the old sync is stopped first).`,
+    );
 
   if (complete) {
     // A finished migration has nothing left to change; only a provider upgrade is stored (so read/delete
     // run the new code). Rotating credentials or editing options afterwards is harmless and ignored.
     return { changes: changed.includes("providerVersion"), replaces: [], deleteBeforeReplace: false };
   }
-  return { changes: changed.length > 0 || replaces.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+  if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+
+  // Pulumi re-runs update for a resource with init errors (a create or cutover that ran out of its deadline),
+  // but `pulumi refresh` clears them (RefreshStep.Apply; pulumi/pulumi#17949). So the stored phase decides:
+  // until it reaches what the program asks for, there is work left and `pulumi up` must resume it.
+  const pending = cutoverUnknown || refreshing ? undefined : unfinishedWork(olds, wantsCutover);
+  if (pending) logLine(name, `${pending}; \`pulumi up\` resumes it`);
+  return { changes: changed.length > 0 || pending !== undefined, replaces: [], deleteBeforeReplace: false };
 }
 
-/** Is `key` the same deployment / migration scope in old and new inputs (credentials aside)? */
-function sameDeployment(key: (typeof REPLACE_KEYS)[number], oldInputs: MigrationInputs, news: Props, olds: Props): boolean {
+/** Why the stored state is short of what the inputs ask for, in words; undefined when it is there. */
+export function unfinishedWork(olds: Props, wantsCutover: boolean): string | undefined {
+  const phase: Phase | undefined = olds.phase ?? undefined;
+  if (phase === undefined) return undefined; // not created yet: the engine plans a create
+  if (phase === "COMPLETE") return undefined;
+  const where = describeStored(olds);
+  if (wantsCutover) {
+    if (phase === "CUTTING_OVER") return `the cutover is not finished (${where}; source writes may be blocked)`;
+    return `cutover requested; the migration is ${where}`;
+  }
+  if (phase === "READY_FOR_CUTOVER") return undefined;
+  if (phase === "CUTTING_OVER")
+    return `a cutover is under way (${where}) though this program says cutover: false; set cutover: true to let Pulumi finish it`;
+  if (phase === "FAILED") return `the migration FAILED (${olds.reason ?? "no reason stored"})`;
+  return `the sync has not caught up yet (${where})`;
+}
+
+function describeStored(olds: Props): string {
+  const parts: string[] = [String(olds.phase)];
+  const pct = olds.progress?.percent;
+  if (typeof pct === "number") parts.push(`${pct}% copied`);
+  if (typeof olds.lagSeconds === "number") parts.push(`lag ${olds.lagSeconds}s`);
+  return parts.join(", ");
+}
+
+/**
+ * Is `key` the same deployment / migration scope in old and new inputs (credentials aside)? "unknown" when the
+ * known parts agree but some part is not known yet (preview): unknown leaves are filled from the old inputs, so
+ * a known difference still reads as a different deployment.
+ */
+function sameDeployment(
+  key: (typeof REPLACE_KEYS)[number],
+  oldInputs: MigrationInputs,
+  news: Props,
+  olds: Props,
+): boolean | "unknown" {
+  const s = schema();
+  // `engine: "auto"` resolves from the source and target too.
+  const relevant = key === "engine" ? [news.engine, news.source, news.target, news.mongosync] : [news[key]];
+  const hasUnknown = relevant.some((v) => s.containsUnknown(v));
+  const known = hasUnknown ? (fillUnknown(news, oldInputs as Props) as Props) : news;
+  const same = knownSameDeployment(key, oldInputs, known, olds);
+  if (!same) return false;
+  return hasUnknown ? "unknown" : true;
+}
+
+/** `value` with every unknown leaf replaced by the same path of `previous`. */
+function fillUnknown(value: unknown, previous: unknown): unknown {
+  if (schema().isUnknown(value)) return previous;
+  if (Array.isArray(value)) return value.map((v, i) => fillUnknown(v, Array.isArray(previous) ? previous[i] : undefined));
+  if (value && typeof value === "object") {
+    const prev = previous && typeof previous === "object" ? (previous as Props) : {};
+    return Object.fromEntries(Object.entries(value as Props).map(([k, v]) => [k, fillUnknown(v, prev[k])]));
+  }
+  return value;
+}
+
+function knownSameDeployment(key: (typeof REPLACE_KEYS)[number], oldInputs: MigrationInputs, news: Props, olds: Props): boolean {
   const s = schema();
   const value = news[key];
-  if (s.containsUnknown(value)) {
-    // Not known during preview: same only if the known parts say so is impossible to tell; be explicit.
-    return false;
-  }
   switch (key) {
     case "engine":
       try {
@@ -534,6 +638,12 @@ export async function update(id: string, olds: Props, news: Props): Promise<{ ou
 // read / delete
 
 export async function read(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
+  const result = await readStatus(id, props);
+  justRead.set(id, stateFingerprint(result.props));
+  return result;
+}
+
+async function readStatus(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
   const inputs = inputsOf(props);
   const { __provider: _p, ...inputsForState } = { ...inputs } as Props;
   const computed = computedFrom(props);

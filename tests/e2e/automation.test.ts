@@ -1,187 +1,250 @@
-// The Pulumi-CLI tier: the real engine, through the Automation API, on a local file backend with passphrase
-// secrets. A tiny program (tests/e2e/program/index.js) holds one Migration; `pulumi preview` / `pulumi up`
-// create it, flipping `cutover` previews as an update of exactly that property, the next `up` completes the
-// migration, `refresh` keeps it, and `destroy` removes it. A second stack shows the engine-side half of
-// partial initialization (which the gRPC-host tests cannot): a create that runs out of its own deadline
-// stays in state with init errors, and the next `up` resumes it through update.
+// The Pulumi-CLI tier: the real engine (a `pulumi` built from Pulumi's Go module by scripts/pulumi-cli.sh, or the
+// one on PATH), the real dynamic-provider plugin from node_modules, a local file backend with passphrase secrets.
+// Each operation is a fresh process running an inline program through the Automation API
+// (tests/e2e/support/driver.js), as a user's deployment script would.
 //
 // The Migration uses the mongosync engine against a MongosyncEmulator running in this test process: it
 // outlives every `pulumi up` (each starts a fresh dynamic-provider host), which in-memory clusters would not.
 //
-// Runs when a `pulumi` CLI is on PATH; otherwise skipped with the reason in its title. Nothing downloads
-// the CLI (PulumiCommand.install would need the network).
-import * as fs from "fs";
-import * as os from "os";
+// Engine behaviour these tests pin (pulumi/pulumi pkg/resource/deploy at our SDK's version):
+// - a create that rejects with an id is kept with init errors, and the next `up` plans an update for it
+//   (step_generator.go); a successful refresh clears the init errors (step.go RefreshStep.Apply), so only our
+//   diff can ask for the resume after a refresh;
+// - refresh calls the provider's Diff after Read with the stored inputs as the new inputs (RefreshStep.Apply):
+//   a diff that throws fails the refresh.
 import * as path from "path";
-import type { ConfigMap, EngineEvent, Stack } from "@pulumi/pulumi/automation";
 import { MongosyncEmulator } from "../../testing/mongosync-emulator";
 import { describeTier, pulumiCliTier } from "../support/tiers";
-import { changedKeys, makeProjectDir, MIGRATION_TYPE, plannedSteps, programConfig } from "./support/harness";
+import { ConfigValues, E2eStack, OpResult, resourceIn, stepsOf } from "./support/cli";
+import { MIGRATION_TYPE, programConfig } from "./support/harness";
 
+const tier = pulumiCliTier();
+const PROGRAM = path.join(__dirname, "program", "index.js");
 const PASSWORDS = ["E2e-Src-Pa55-5190", "E2e-Tgt-Pa55-77aa"];
 
-/** One stack of the e2e program in its own project directory and file backend; `dispose` removes all. */
-async function openStack(stackName: string, emulatorUrl: () => string) {
-  const { LocalWorkspace, PulumiCommand } = await import("@pulumi/pulumi/automation");
-  const projectDir = makeProjectDir();
-  const stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "atlas-migration-e2e-state-"));
-  const stack = await LocalWorkspace.createOrSelectStack(
-    { stackName, workDir: projectDir },
-    {
-      pulumiCommand: await PulumiCommand.get(),
-      envVars: {
-        PULUMI_BACKEND_URL: `file://${stateDir}`,
-        PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase-not-a-secret",
-        PULUMI_SKIP_UPDATE_CHECK: "true",
-      },
-    },
-  );
-  const output: string[] = [];
-  const onOutput = (text: string) => output.push(text);
-  const configure = (cutover: boolean, createMinutes?: number) =>
-    stack.setAllConfig(
-      programConfig({
-        mongosyncUrl: emulatorUrl(),
-        sourceUri: `mongodb://app:${PASSWORDS[0]}@src1.example:27017/?replicaSet=rs0`,
-        targetUri: `mongodb+srv://migrator:${PASSWORDS[1]}@cluster0.abcde.mongodb.net`,
-        cutover,
-        createMinutes,
-      }) as ConfigMap,
-    );
-  const dispose = async () => {
-    try {
-      await stack.destroy({ onOutput });
-      await stack.workspace.removeStack(stackName);
-    } finally {
-      fs.rmSync(projectDir, { recursive: true, force: true });
-      fs.rmSync(stateDir, { recursive: true, force: true });
-    }
-  };
-  return { stack, output, onOutput, configure, dispose };
+function config(mongosync: MongosyncEmulator, over: { cutover?: boolean; createMinutes?: number; cutoverMinutes?: number } & Record<string, unknown> = {}): ConfigValues {
+  const { cutover = false, createMinutes, cutoverMinutes, ...rest } = over;
+  const values = programConfig({
+    mongosyncUrl: mongosync.url,
+    sourceUri: `mongodb://app:${PASSWORDS[0]}@src1.example:27017/?replicaSet=rs0`,
+    targetUri: `mongodb+srv://migrator:${PASSWORDS[1]}@cluster0.abcde.mongodb.net`,
+    cutover,
+    createMinutes,
+  });
+  if (cutoverMinutes !== undefined) values.cutoverMinutes = { value: String(cutoverMinutes) };
+  for (const [k, v] of Object.entries(rest)) values[k] = { value: String(v) };
+  return values;
 }
 
-async function previewSteps(stack: Stack, onOutput: (s: string) => void) {
-  const events: EngineEvent[] = [];
-  const result = await stack.preview({ onEvent: (e) => events.push(e), onOutput, diff: true });
-  return { result, steps: plannedSteps(events), migration: plannedSteps(events).find((s) => s.type === MIGRATION_TYPE) };
+function expectOk(result: OpResult): OpResult {
+  if (!result.ok) throw new Error(`operation failed: ${result.error}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
+  return result;
 }
 
-describeTier(pulumiCliTier(), "Automation API: preview, up, cutover flip, refresh, destroy", () => {
+function migrationStep(result: OpResult) {
+  return stepsOf(result).find((s) => s.type === MIGRATION_TYPE);
+}
+
+/** The lines of `pulumi preview --diff` that show property changes (`~ key: a => b`, `+ key`, `- key`). */
+function propertyDiffLines(stdout: string): string[] {
+  return stdout
+    .split("\n")
+    .map((l) => l.trimEnd())
+    .filter((l) => /^\s+[~+-]\s+[A-Za-z_]\w*\s*:/.test(l) && !/pulumi-nodejs:dynamic|pulumi:pulumi:Stack/.test(l));
+}
+
+/** The Migration's block of a `--diff` preview: from its header to the stack's outputs or the summary. */
+function migrationBlock(stdout: string): string {
+  const lines = stdout.split("\n");
+  const start = lines.findIndex((l) => l.includes("pulumi-nodejs:dynamic/atlas-migration:Migration:"));
+  if (start < 0) return "";
+  const end = lines.findIndex((l, i) => i > start && (/--outputs:--|^Resources:/.test(l.trim()) || /^\s*[~+-]?\s*[\w-]+:[\w/-]+:\w+: \(/.test(l)));
+  return lines.slice(start, end < 0 ? undefined : end).join("\n");
+}
+
+async function exportState(stack: E2eStack): Promise<any> {
+  return expectOk(await stack.run("export")).deployment;
+}
+
+describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", () => {
   jest.setTimeout(10 * 60 * 1000);
   let mongosync: MongosyncEmulator;
-  let e2e: Awaited<ReturnType<typeof openStack>>;
+  let stack: E2eStack;
 
   beforeAll(async () => {
     mongosync = await MongosyncEmulator.start({ version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 });
-    e2e = await openStack("e2e", () => mongosync.url);
-    await e2e.configure(false);
+    stack = new E2eStack({ pulumi: tier.binary!, stackName: "lifecycle", programFile: PROGRAM });
   });
   afterAll(async () => {
     try {
-      await e2e?.dispose();
+      await stack?.dispose();
     } finally {
       await mongosync?.stop();
     }
   });
 
   test("preview plans a create of the Migration and starts nothing", async () => {
-    const { result, migration } = await previewSteps(e2e.stack, e2e.onOutput);
-    expect(migration?.op).toBe("create");
-    expect(result.changeSummary.create).toBeGreaterThanOrEqual(1);
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync) }));
+    expect(migrationStep(preview)?.op).toBe("create");
     expect(mongosync.count("start")).toBe(0); // check/diff only: preview never calls create
   });
 
-  test("up creates it and syncs until READY_FOR_CUTOVER", async () => {
-    const up = await e2e.stack.up({ onOutput: e2e.onOutput });
-    expect(up.outputs.phase.value).toBe("READY_FOR_CUTOVER");
-    expect(up.outputs.migrationId.value).toMatch(/^e2e-[0-9a-f]{12}$/);
+  test("up creates it and syncs until READY_FOR_CUTOVER; provider lines reach the CLI's output", async () => {
+    const up = expectOk(await stack.run("up", { config: config(mongosync) }));
+    expect(up.outputs!.phase.value).toBe("READY_FOR_CUTOVER");
+    expect(up.outputs!.migrationId.value).toMatch(/^e2e-[0-9a-f]{12}$/);
     expect(mongosync.count("start")).toBe(1);
-    // Progress lines from the provider reach `pulumi up` output, prefixed with the resource name.
-    expect(up.stdout).toMatch(/\[e2e\] /);
+    expect(up.stdout).toMatch(/\[e2e\] .*READY_FOR_CUTOVER/);
   });
 
   test("a second preview with nothing changed is a no-op", async () => {
-    const { migration } = await previewSteps(e2e.stack, e2e.onOutput);
-    expect(migration?.op).toBe("same");
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync) }));
+    expect(migrationStep(preview)?.op).toBe("same");
   });
 
-  test("flipping cutover previews as an update of exactly `cutover`", async () => {
-    await e2e.configure(true);
-    const { result, steps, migration } = await previewSteps(e2e.stack, e2e.onOutput);
-    expect(migration?.op).toBe("update");
-    expect(changedKeys(migration!)).toEqual(["cutover"]);
-    // Nothing else in the stack changes.
-    for (const s of steps.filter((s) => s !== migration)) expect(s.op).toBe("same");
-    expect(result.changeSummary.update).toBe(1);
+  test("`pulumi preview --diff` of the cutover PR shows exactly `~ cutover: false => true`", async () => {
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }), options: { diff: true } }));
+    console.log(`cutover PR preview (--diff):\n${preview.stdout}`);
+    // As a reviewer reads it in the PR's preview comment.
+    expect(propertyDiffLines(migrationBlock(preview.stdout))).toEqual([expect.stringMatching(/^\s+~ cutover\s*: false => true$/)]);
+    expect(preview.stdout).toMatch(/~ pulumi-nodejs:dynamic\/atlas-migration:Migration: \(update\)/);
+    // Nothing else in the stack changes. Not counted: the stack resource (it only carries the program's outputs) and
+    // the default pulumi-nodejs provider, which the engine configures with the whole stack config
+    // (pkg/resource/deploy/target.go GetPackageConfig), so this test's config edit updates it; the CLI hides it.
+    const others = stepsOf(preview).filter((s) => s.type !== MIGRATION_TYPE && s.type !== "pulumi:pulumi:Stack" && !s.type.startsWith("pulumi:providers:"));
+    for (const s of others) expect(s.op).toBe("same");
+    expect(preview.stdout).not.toMatch(/pulumi:providers:/);
+    expect(preview.summary.update).toBe(1);
     expect(mongosync.count("commit")).toBe(0);
   });
 
   test("up with cutover: true commits and reaches COMPLETE", async () => {
-    const up = await e2e.stack.up({ onOutput: e2e.onOutput });
-    expect(up.outputs.phase.value).toBe("COMPLETE");
-    expect(up.outputs.cutoverCompletedAt.value).toEqual(expect.any(String));
+    const up = expectOk(await stack.run("up", { config: config(mongosync, { cutover: true }) }));
+    expect(up.outputs!.phase.value).toBe("COMPLETE");
+    expect(up.outputs!.cutoverCompletedAt.value).toEqual(expect.any(String));
     expect(mongosync.count("commit")).toBe(1);
   });
 
   test("refresh keeps the finished migration, and a preview after it shows no spurious diff", async () => {
-    const refresh = await e2e.stack.refresh({ onOutput: e2e.onOutput });
-    expect(refresh.summary.result).toBe("succeeded");
-    const { migration } = await previewSteps(e2e.stack, e2e.onOutput);
-    expect(migration?.op).toBe("same");
-    expect((await e2e.stack.outputs()).phase.value).toBe("COMPLETE");
+    expectOk(await stack.run("refresh", { config: config(mongosync, { cutover: true }) }));
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) }));
+    expect(migrationStep(preview)?.op).toBe("same");
+    expect(expectOk(await stack.run("outputs")).outputs!.phase.value).toBe("COMPLETE");
   });
 
-  test("un-flipping cutover after COMPLETE is refused with the reason", async () => {
-    await e2e.configure(false);
-    await expect(e2e.stack.preview({ onOutput: e2e.onOutput })).rejects.toThrow(/cannot be undone/);
-    await e2e.configure(true);
+  test("un-flipping cutover after COMPLETE is refused at preview with the reason", async () => {
+    const preview = await stack.run("preview", { config: config(mongosync, { cutover: false }) });
+    expect(preview.ok).toBe(false);
+    expect(preview.stdout + preview.error).toMatch(/COMPLETE and cannot be undone/);
   });
 
-  test("no password appears in anything the CLI printed, and the state keeps them encrypted", async () => {
-    const exported = JSON.stringify(await e2e.stack.exportStack());
-    const printed = e2e.output.join("");
+  test("no password appears in anything the CLI printed, in `pulumi stack export`, or in the raw state file", async () => {
+    const exported = await stack.cli(["stack", "export"]);
+    expect(exported.code).toBe(0);
+    const raw = stack.rawStateFile();
+    expect(raw).toMatch(/"ciphertext"/); // the secrets are there, encrypted
     for (const password of PASSWORDS) {
-      expect(printed).not.toContain(password);
-      expect(exported).not.toContain(password);
+      expect(stack.printed.join("\n")).not.toContain(password);
+      expect(exported.stdout).not.toContain(password);
+      expect(raw).not.toContain(password);
     }
   });
 });
 
-describeTier(pulumiCliTier(), "Automation API: a create that outlives its deadline is resumed by the next up", () => {
+describeTier(tier, "Pulumi CLI: a create that outlives its deadline, then refresh, then up, resumes", () => {
   jest.setTimeout(10 * 60 * 1000);
   let mongosync: MongosyncEmulator;
-  let e2e: Awaited<ReturnType<typeof openStack>>;
+  let stack: E2eStack;
 
   beforeAll(async () => {
     // Progress only when the test says so: the first `up` cannot finish, whatever the machine's speed.
     mongosync = await MongosyncEmulator.start({ version: "1.19.0", advanceOnProgress: false });
-    e2e = await openStack("e2e-partial", () => mongosync.url);
-    await e2e.configure(false, 0.001);
+    stack = new E2eStack({ pulumi: tier.binary!, stackName: "resume", programFile: PROGRAM });
   });
   afterAll(async () => {
     try {
-      await e2e?.dispose();
+      await stack?.dispose();
     } finally {
       await mongosync?.stop();
     }
   });
 
   test("the first up fails with the resource kept in state (partial initialization)", async () => {
-    await expect(e2e.stack.up({ onOutput: e2e.onOutput })).rejects.toThrow(/pulumi up/);
-    const state = (await e2e.stack.exportStack()).deployment;
-    const resource = state.resources.find((r: { type: string }) => r.type === MIGRATION_TYPE);
-    expect(resource).toBeDefined();
+    const up = await stack.run("up", { config: config(mongosync, { createMinutes: 0.001 }) });
+    expect(up.ok).toBe(false);
+    expect(up.stdout + up.error).toMatch(/run `pulumi up` again to continue/);
+    const resource = resourceIn(await exportState(stack), MIGRATION_TYPE);
     expect(resource.initErrors?.length).toBeGreaterThan(0);
     expect(resource.outputs.handle.engine).toBe("mongosync");
     expect(mongosync.count("start")).toBe(1);
   });
 
-  test("the next up resumes it through update (no diff needed) and does not start mongosync again", async () => {
+  test("a refresh succeeds and (as the engine does) clears the init errors", async () => {
+    expectOk(await stack.run("refresh", { config: config(mongosync, { createMinutes: 0.001 }) }));
+    const resource = resourceIn(await exportState(stack), MIGRATION_TYPE);
+    expect(resource.initErrors ?? []).toEqual([]);
+    expect(resource.outputs.phase).not.toBe("READY_FOR_CUTOVER");
+  });
+
+  test("the preview after the refresh still plans the resume, and says why in words (B1)", async () => {
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { createMinutes: 0.001 }) }));
+    expect(migrationStep(preview)?.op).toBe("update");
+    expect(preview.stdout).toMatch(/\[e2e\] the sync has not caught up yet \([A-Z_]+.*\); `pulumi up` resumes it/);
+  });
+
+  test("the next up resumes it (no second /start) and reaches READY_FOR_CUTOVER", async () => {
     mongosync.advance(10);
-    const { migration } = await previewSteps(e2e.stack, e2e.onOutput);
-    expect(migration?.op).toBe("update"); // the engine re-runs update for resources with init errors
-    const up = await e2e.stack.up({ onOutput: e2e.onOutput });
-    expect(up.outputs.phase.value).toBe("READY_FOR_CUTOVER");
+    const up = expectOk(await stack.run("up", { config: config(mongosync) }));
+    expect(up.outputs!.phase.value).toBe("READY_FOR_CUTOVER");
     expect(mongosync.count("start")).toBe(1);
+  });
+
+  test("a cutover that outlives cutoverMinutes stays CUTTING_OVER; `pulumi up --refresh` resumes and completes it", async () => {
+    const first = await stack.run("up", { config: config(mongosync, { cutover: true, cutoverMinutes: 0.001 }) });
+    expect(first.ok).toBe(false);
+    expect(resourceIn(await exportState(stack), MIGRATION_TYPE).outputs.phase).toBe("CUTTING_OVER");
+    expect(mongosync.count("commit")).toBe(1);
+
+    // A refresh in between clears the init errors; the stored phase still asks for the resume.
+    expectOk(await stack.run("refresh", { config: config(mongosync, { cutover: true }) }));
+    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) }));
+    expect(migrationStep(preview)?.op).toBe("update");
+    expect(preview.stdout).toMatch(/the cutover is not finished/);
+
+    mongosync.advance(10);
+    const up = expectOk(await stack.run("up", { config: config(mongosync, { cutover: true }), options: { refresh: true } }));
+    expect(up.outputs!.phase.value).toBe("COMPLETE");
+  });
+});
+
+describeTier(tier, "Pulumi CLI: a migration completed outside Pulumi (mongosync committed by hand)", () => {
+  jest.setTimeout(10 * 60 * 1000);
+  let mongosync: MongosyncEmulator;
+  let stack: E2eStack;
+
+  beforeAll(async () => {
+    mongosync = await MongosyncEmulator.start({ version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 });
+    stack = new E2eStack({ pulumi: tier.binary!, stackName: "by-hand", programFile: PROGRAM });
+    expectOk(await stack.run("up", { config: config(mongosync) }));
+  });
+  afterAll(async () => {
+    try {
+      await stack?.dispose();
+    } finally {
+      await mongosync?.stop();
+    }
+  });
+
+  test("refresh succeeds and shows COMPLETE though the program still says cutover: false (B2)", async () => {
+    mongosync.setState("COMMITTED");
+    const refresh = await stack.run("refresh", { config: config(mongosync) });
+    expectOk(refresh);
+    expect(resourceIn(await exportState(stack), MIGRATION_TYPE).outputs.phase).toBe("COMPLETE");
+  });
+
+  test("the next preview changes nothing and refuses nothing; flipping cutover to true then is a no-op too", async () => {
+    expect(migrationStep(expectOk(await stack.run("preview", { config: config(mongosync) })))?.op).toBe("same");
+    expect(migrationStep(expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) })))?.op).toBe("same");
+    expect(mongosync.count("commit")).toBe(0);
   });
 });

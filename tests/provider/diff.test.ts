@@ -1,5 +1,5 @@
 // diff: what a reviewer sees in `pulumi preview`.
-import { diff } from "../../provider/runtime";
+import { diff, read } from "../../provider/runtime";
 import { UNKNOWN } from "../../provider/schema";
 
 const SRC = "mongodb://app:s3cretPw@src1.example.com:27017,src2.example.com:27017/?replicaSet=rs0";
@@ -106,11 +106,73 @@ describe("diff", () => {
     expect(diff("id", done, news({ cutover: true, providerVersion: "0.2.0" })).changes).toBe(true);
   });
 
-  test("unknown values in preview: no throw; unknown where-to-migrate fields are shown as replacements", () => {
-    const result = diff("id", olds(), news({ source: { uri: UNKNOWN } }));
-    expect(result.replaces).toEqual(["source"]);
+  test("unknown values in preview: no throw, and an unknown URI is never previewed as a replacement", () => {
+    // The target cluster changes in the same run: its connection string is unknown at preview. The real `up`
+    // diffs again with it known; a delete-before-replace previewed here may never happen.
+    const cutoverFlip = diff("id", olds(), news({ cutover: true, target: { uri: UNKNOWN } }));
+    expect(cutoverFlip).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    expect(diff("id", olds(), news({ source: { uri: UNKNOWN } })).replaces).toEqual([]);
+    expect(diff("id", olds(), news({ target: UNKNOWN })).replaces).toEqual([]);
     expect(() => diff("id", olds(), news({ cutover: UNKNOWN }))).not.toThrow();
     expect(() => diff("id", olds(), news({ namespaces: UNKNOWN, engine: UNKNOWN, target: UNKNOWN }))).not.toThrow();
     expect(diff("id", olds(), news({ timeouts: UNKNOWN })).changes).toBe(true);
+  });
+
+  test("a known difference next to an unknown part is still a replacement", () => {
+    const o = olds({ target: { uri: TGT, atlas: { projectId: "p1", clusterName: "orders" } } });
+    const moved = news({ target: { uri: UNKNOWN, atlas: { projectId: "p1", clusterName: "orders-v2" } } });
+    expect(diff("id", o, moved).replaces).toEqual(["target"]);
+  });
+
+  describe("unfinished work (init errors are cleared by `pulumi refresh`, so the stored phase decides)", () => {
+    test.each(["PENDING", "COPYING", "SYNCING", "FAILED"])("cutover: false, stored phase %s ⇒ update (resume)", (phase) => {
+      expect(diff("id", olds({}, { phase }), news())).toEqual({ changes: true, replaces: [], deleteBeforeReplace: false });
+    });
+
+    test.each(["PENDING", "COPYING", "SYNCING", "READY_FOR_CUTOVER", "CUTTING_OVER"])(
+      "cutover: true, stored phase %s ⇒ update (resume the cutover)",
+      (phase) => {
+        expect(diff("id", olds({ cutover: true }, { phase }), news({ cutover: true })).changes).toBe(true);
+      },
+    );
+
+    test("cutover: false at READY_FOR_CUTOVER and cutover: true at COMPLETE are the desired states ⇒ no change", () => {
+      expect(diff("id", olds(), news()).changes).toBe(false);
+      expect(diff("id", olds({ cutover: true }, { phase: "COMPLETE" }), news({ cutover: true })).changes).toBe(false);
+    });
+
+    test("the reason is said in words (the preview's diagnostics)", () => {
+      const log = jest.spyOn(console, "log").mockImplementation(() => undefined);
+      try {
+        diff("id", olds({}, { phase: "COPYING", progress: { percent: 63 }, lagSeconds: null }), news());
+        expect(log.mock.calls.map((c) => c.join(" ")).join("\n")).toMatch(/\[orders\] the sync has not caught up yet \(COPYING, 63% copied\); `pulumi up` resumes it/);
+      } finally {
+        log.mockRestore();
+      }
+    });
+  });
+
+  describe("pulumi refresh calls diff right after read, with the stored inputs as news (RefreshStep.Apply): it must not throw", () => {
+    test("completed outside Pulumi while the program still says cutover: false ⇒ no change, no error, now and in the next up", async () => {
+      const refreshed = (await read("id", olds({ cutover: false }, { phase: "COMPLETE" }))).props;
+      expect(diff("id", refreshed, news({ cutover: false }))).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+      expect(diff("id", refreshed, news({ cutover: false }))).toEqual({ changes: false, replaces: [], deleteBeforeReplace: false });
+    });
+
+    test("a cutover that ran out of time: the stored inputs still say false (partial update), the refresh succeeds", async () => {
+      // Outputs from the partial cutover (cutover: true), inputs as the engine kept them (cutover: false).
+      const refreshed = (await read("id", olds({ cutover: true }, { phase: "CUTTING_OVER", handle: null }))).props;
+      expect(() => diff("id", refreshed, news({ cutover: false }))).not.toThrow();
+      // The `up` that follows (same outputs, the program's inputs) is not the refresh: it refuses the un-flip…
+      expect(() => diff("id", refreshed, news({ cutover: false }))).toThrow(/cannot be called off/);
+      // …and resumes with cutover: true.
+      expect(diff("id", refreshed, news({ cutover: true })).changes).toBe(true);
+    });
+
+    test("a cutover started outside Pulumi: refresh fine; the up says to set cutover: true", async () => {
+      const refreshed = (await read("id", olds({ cutover: false }, { phase: "CUTTING_OVER", handle: null }))).props;
+      expect(() => diff("id", refreshed, news({ cutover: false }))).not.toThrow();
+      expect(() => diff("id", refreshed, news({ cutover: false }))).toThrow(/set cutover: true and run `pulumi up` to let Pulumi finish it/);
+    });
   });
 });

@@ -48,22 +48,40 @@ function mongodTier() {
   return { name: "real-mongod", enabled: true, reason: `mongod at ${binary}`, binary };
 }
 
-/** A pulumi CLI on PATH, for the Automation API tier. */
+/**
+ * A Pulumi CLI at least as new as our @pulumi/pulumi, for the Automation-API tier: what scripts/pulumi-cli.sh
+ * finds without building (on PATH, or its cached build). `.ci/run` builds one first; `npm test` never builds.
+ */
 function pulumiCliTier() {
-  const binary = onPath("pulumi");
+  const script = path.resolve(__dirname, "..", "..", "scripts", "pulumi-cli.sh");
+  let binary;
+  let why = "";
+  try {
+    binary = execFileSync("bash", [script], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60000,
+      env: { ...process.env, PULUMI_CLI_BUILD: "0" },
+    }).trim();
+  } catch (err) {
+    why = String((err && err.stderr) || "").trim().split("\n").pop() || "";
+  }
   if (!binary) {
     return {
       name: "pulumi-cli",
       enabled: false,
-      reason: "no Pulumi CLI on PATH; install it (https://www.pulumi.com/docs/install/) to run it",
+      reason:
+        "no Pulumi CLI new enough (" + (why || "none found") + "); install Pulumi (https://www.pulumi.com/docs/install/) " +
+        "or run scripts/pulumi-cli.sh once to build one from its Go module",
     };
   }
+  let version = "";
   try {
-    execFileSync(binary, ["version"], { stdio: "pipe", timeout: 30000 });
+    version = execFileSync(binary, ["version"], { encoding: "utf8", stdio: "pipe", timeout: 60000 }).trim();
   } catch {
     return { name: "pulumi-cli", enabled: false, reason: `\`${binary} version\` failed; fix the CLI install to run it` };
   }
-  return { name: "pulumi-cli", enabled: true, reason: `pulumi at ${binary}`, binary };
+  return { name: "pulumi-cli", enabled: true, reason: `pulumi ${version} at ${binary}`, binary };
 }
 
 /** Real Atlas, like terraform-provider-mongodbatlas' TF_ACC: ATLAS_ACC=1 plus API keys or a service account. */

@@ -1,0 +1,186 @@
+// The real Pulumi CLI, driven the way users drive it: each operation is a fresh process (tests/e2e/support/driver.js,
+// the Automation API with an inline program), on a local file backend with passphrase secrets, and `pulumi` itself
+// for the commands that need no program (`stack export`). Nothing here is a double: the engine, the dynamic-provider
+// plugin (pulumi-resource-pulumi-nodejs from node_modules) and the state file are Pulumi's own.
+//
+// Operations are spawned asynchronously on purpose: the emulators the programs talk to run in the test process,
+// and a synchronous spawn would stop them answering.
+import { spawn } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import type { EngineEvent, OutputMap, StepEventMetadata } from "@pulumi/pulumi/automation";
+import { REPO_ROOT } from "./harness";
+
+export type Op = "preview" | "up" | "refresh" | "destroy" | "export" | "outputs" | "removeStack";
+export type ConfigValues = Record<string, { value: string; secret?: boolean }>;
+
+export interface OpResult {
+  ok: boolean;
+  error?: string;
+  stdout: string;
+  stderr: string;
+  events: EngineEvent[];
+  summary?: any;
+  outputs?: OutputMap;
+  deployment?: any;
+}
+
+const DRIVER = path.join(__dirname, "driver.js");
+const PLUGIN_DIR = path.dirname(require.resolve("@pulumi/pulumi/package.json"));
+
+export interface E2eStackOptions {
+  /** The CLI binary (from the pulumi-cli tier). */
+  pulumi: string;
+  stackName: string;
+  /** A module exporting `() => outputs`: the inline program. Copied into the project directory. */
+  programFile: string;
+  /** Where the project directory goes; its node_modules must resolve the package (default: under the repo). */
+  root?: string;
+  projectName?: string;
+  /** Extra environment for every operation. */
+  env?: Record<string, string>;
+}
+
+/** One stack in its own project directory and file backend. `dispose()` destroys it and removes everything. */
+export class E2eStack {
+  readonly projectDir: string;
+  readonly stateDir: string;
+  readonly projectName: string;
+  /** Everything every operation printed, for secret checks. */
+  readonly printed: string[] = [];
+  private readonly env: Record<string, string>;
+
+  constructor(private readonly opts: E2eStackOptions) {
+    this.projectName = opts.projectName ?? "atlas-migration-e2e";
+    const base = path.join(opts.root ?? REPO_ROOT, ".pulumi-local");
+    fs.mkdirSync(base, { recursive: true });
+    this.projectDir = fs.mkdtempSync(path.join(base, "e2e-"));
+    this.stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "atlas-migration-e2e-state-"));
+    fs.copyFileSync(opts.programFile, path.join(this.projectDir, "program.js"));
+    fs.writeFileSync(
+      path.join(this.projectDir, "Pulumi.yaml"),
+      [`name: ${this.projectName}`, "runtime: nodejs", ""].join("\n"),
+    );
+    const home = path.join(this.stateDir, "pulumi-home");
+    fs.mkdirSync(home, { recursive: true });
+    this.env = {
+      PULUMI_BACKEND_URL: `file://${this.stateDir}`,
+      PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase-not-a-secret",
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "true",
+      // Its own plugin cache: nothing from the machine's ~/.pulumi, nothing downloaded.
+      PULUMI_HOME: home,
+      // The dynamic-provider plugin ships in @pulumi/pulumi; the CLI finds bundled plugins on PATH.
+      PATH: `${PLUGIN_DIR}${path.delimiter}${process.env.PATH ?? ""}`,
+      ...(opts.env ?? {}),
+    };
+  }
+
+  get programPath(): string {
+    return path.join(this.projectDir, "program.js");
+  }
+
+  /** Runs one operation in a fresh driver process. */
+  async run(op: Op, opts: { config?: ConfigValues; options?: Record<string, unknown>; env?: Record<string, string>; signalAfter?: (text: string) => boolean } = {}): Promise<OpResult> {
+    const dir = fs.mkdtempSync(path.join(this.stateDir, "op-"));
+    const requestFile = path.join(dir, "request.json");
+    const resultFile = path.join(dir, "result.json");
+    fs.writeFileSync(
+      requestFile,
+      JSON.stringify({
+        op,
+        projectDir: this.projectDir,
+        projectName: this.projectName,
+        stackName: this.opts.stackName,
+        program: this.programPath,
+        pulumiRoot: path.dirname(path.dirname(this.opts.pulumi)),
+        envVars: { ...this.env, ...(opts.env ?? {}) },
+        config: opts.config,
+        options: opts.options,
+      }),
+    );
+    const code = await new Promise<number | null>((resolve, reject) => {
+      const child = spawn(process.execPath, [DRIVER, requestFile, resultFile], {
+        cwd: this.projectDir,
+        env: { ...process.env, ...this.env, ...(opts.env ?? {}) },
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true, // its own process group, so a Ctrl-C can be sent to it as a terminal would
+      });
+      let seen = "";
+      let signalled = false;
+      const watch = (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (!signalled && opts.signalAfter?.(seen)) {
+          signalled = true;
+          try {
+            process.kill(-child.pid!, "SIGINT");
+          } catch {
+            /* already gone */
+          }
+        }
+      };
+      child.stdout.on("data", watch);
+      child.stderr.on("data", watch);
+      child.on("error", reject);
+      child.on("exit", (c) => resolve(c));
+    });
+    let result: OpResult;
+    try {
+      result = JSON.parse(fs.readFileSync(resultFile, "utf8"));
+    } catch {
+      result = { ok: false, error: `driver exited ${code} without a result`, stdout: "", stderr: "", events: [] };
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    this.printed.push(result.stdout, result.stderr, result.error ?? "");
+    return result;
+  }
+
+  /** Runs the CLI itself (no program), in the project directory, with this stack's backend. */
+  async cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.opts.pulumi, [...args, "--stack", this.opts.stackName, "--non-interactive"], {
+        cwd: this.projectDir,
+        env: { ...process.env, ...this.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (c) => (stdout += c));
+      child.stderr.on("data", (c) => (stderr += c));
+      child.on("error", reject);
+      child.on("exit", (code) => {
+        this.printed.push(stdout, stderr);
+        resolve({ code, stdout, stderr });
+      });
+    });
+  }
+
+  /** The raw state file of the file backend, as it sits on disk. */
+  rawStateFile(): string {
+    const file = path.join(this.stateDir, ".pulumi", "stacks", this.projectName, `${this.opts.stackName}.json`);
+    return fs.readFileSync(file, "utf8");
+  }
+
+  async dispose(): Promise<void> {
+    try {
+      await this.run("destroy");
+      await this.run("removeStack");
+    } finally {
+      fs.rmSync(this.projectDir, { recursive: true, force: true });
+      fs.rmSync(this.stateDir, { recursive: true, force: true });
+    }
+  }
+}
+
+/** The step of each resource a preview/up planned, from its resourcePreEvents. */
+export function stepsOf(result: OpResult): StepEventMetadata[] {
+  return result.events.filter((e) => e.resourcePreEvent).map((e) => e.resourcePreEvent!.metadata);
+}
+
+/** A resource's state in an exported deployment, by type and name. */
+export function resourceIn(deployment: any, type: string, name?: string): any {
+  return (deployment?.deployment?.resources ?? deployment?.resources ?? []).find(
+    (r: { type: string; urn: string }) => r.type === type && (name === undefined || r.urn.endsWith(`::${name}`)),
+  );
+}
