@@ -161,9 +161,60 @@ function logLine(resourceName: string, line: string): void {
   console.log(`[${resourceName}] ${redact(line)}`);
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Ctrl-C. The dynamic-provider host answers the engine's Cancel with a no-op, so a long create would run on for
+// up to createMinutes after the user pressed Ctrl-C. The terminal's SIGINT (or a SIGTERM) reaches this process
+// too: from then on every context's deadline is "now", sleeps return at once, and each engine stops at its next
+// safe point exactly as at its deadline — checkpoints written, the resource kept as partially done, and the next
+// `pulumi up` resumes. A second signal exits at once.
+
+let stopRequested: { signal: string; at: number } | undefined;
+const sleepers = new Set<() => void>();
+let watchingSignals = false;
+
+function runsInProviderHost(): boolean {
+  return /[\\/]cmd[\\/]dynamic-provider([\\/]index\.js)?$/.test(process.argv[1] ?? "");
+}
+
+function watchForStop(): void {
+  if (watchingSignals || !runsInProviderHost()) return;
+  watchingSignals = true;
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => requestStop(signal));
+}
+
+/** What a SIGINT/SIGTERM does in the provider host; exported so tests can ask for it without a signal. */
+export function requestStop(signal: string): void {
+  if (stopRequested) {
+    console.log(`[atlas-migration] second ${signal}: exiting now; the next \`pulumi up\` resumes from the last checkpoint`);
+    process.exit(130);
+  }
+  stopRequested = { signal, at: Date.now() };
+  console.log(
+    `[atlas-migration] ${signal} received: stopping each migration at its next safe point; its state is kept and the next \`pulumi up\` resumes it`,
+  );
+  for (const wake of [...sleepers]) wake();
+}
+
+/** Tests only: forget a requested stop. */
+export function clearStopRequest(): void {
+  stopRequested = undefined;
+}
+
+function stopNotice(): string | undefined {
+  return stopRequested ? `interrupted (${stopRequested.signal})` : undefined;
+}
+
 function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<string, string>): EngineContext {
+  watchForStop();
+  return contextUntil(spec, Date.now() + seconds * 1000, secrets);
+}
+
+/** An engine context whose deadline is `until`, or the moment a stop was requested if that came first. */
+function contextUntil(spec: MigrationSpec, until: number, secrets: Record<string, string>): EngineContext {
   return {
-    deadline: Date.now() + seconds * 1000,
+    get deadline() {
+      return stopRequested ? Math.min(until, stopRequested.at) : until;
+    },
     log: (line) => logLine(spec.resourceName, line),
     credentials: credentials(),
     publishSecret: (name, value) => {
@@ -171,7 +222,18 @@ function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<strin
       secrets[name] = value;
     },
     now: () => Date.now(),
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep: (ms) =>
+      stopRequested
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const wake = () => {
+              clearTimeout(timer);
+              sleepers.delete(wake);
+              resolve();
+            };
+            const timer = setTimeout(wake, ms);
+            sleepers.add(wake);
+          }),
   };
 }
 
@@ -529,7 +591,7 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   computed = { ...computed, phase: "CUTTING_OVER" };
   ctx.log("cutover: blocking source writes, draining, verifying");
   // The cutover gets its own full budget, whatever catching up used of the create budget.
-  const cutoverCtx: EngineContext = { ...ctx, deadline: Date.now() + spec.timeouts.cutoverSeconds * 1000 };
+  const cutoverCtx = contextUntil(spec, Date.now() + spec.timeouts.cutoverSeconds * 1000, secrets);
   try {
     const report: CutoverReport = await engine.cutover(spec, handle, cutoverCtx);
     ctx.log(`cutover COMPLETE; verification ${report.verification.passed ? "passed" : "FAILED"}: ${report.verification.summary}`);
@@ -560,6 +622,17 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
     const why = err instanceof DeadlineExceededError ? err.message : `cutover stopped: ${describeError(err)}; fix the cause and run \`pulumi up\` again to resume it`;
     return { computed: { ...computed, phase: "CUTTING_OVER", reason: why }, unfinished: why };
   }
+}
+
+/** The partial-initialization message: why the call stopped, and what is true of the source meanwhile. */
+function unfinishedMessage(name: string, driven: Driven): string {
+  const parts = [name + ":"];
+  const stop = stopNotice();
+  if (stop) parts.push(`${stop}:`);
+  parts.push(driven.unfinished!);
+  if (driven.computed.phase === "CUTTING_OVER" && !/writes (may be|are) (still )?blocked/.test(driven.unfinished!))
+    parts.push("— source writes may be blocked until the cutover finishes; run `pulumi up` with cutover: true to finish it");
+  return parts.join(" ");
 }
 
 function initialComputed(inputs: MigrationInputs): MigrationComputed {
@@ -607,7 +680,7 @@ export async function create(inputs: Props): Promise<{ id: string; outs: Props }
   }
   computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };
   const outs = outputs(inputs, computed);
-  if (driven.unfinished) throw partial(id, outs, `${typed.resourceName ?? "migration"}: ${driven.unfinished}`);
+  if (driven.unfinished) throw partial(id, outs, unfinishedMessage(typed.resourceName ?? "migration", driven));
   return { id, outs };
 }
 
@@ -630,7 +703,7 @@ export async function update(id: string, olds: Props, news: Props): Promise<{ ou
   }
   const computed = { ...driven.computed, linkToken: secrets.linkToken ?? driven.computed.linkToken };
   const outs = outputs(news, computed);
-  if (driven.unfinished) throw partial(id, outs, `${name}: ${driven.unfinished}`);
+  if (driven.unfinished) throw partial(id, outs, unfinishedMessage(name, driven));
   return { outs };
 }
 

@@ -248,3 +248,4 @@ describeTier(tier, "Pulumi CLI: a migration completed outside Pulumi (mongosync 
     expect(mongosync.count("commit")).toBe(0);
   });
 });
+

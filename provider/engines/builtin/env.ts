@@ -61,11 +61,17 @@ export function makeRunEnv(
   parts: Pick<RunEnv, "spec" | "source" | "target" | "session" | "ctx">,
   overrides: Partial<Pick<RunEnv, "log" | "stopAt" | "metrics" | "hooks" | "replayWaitMs">> = {},
 ): RunEnv {
+  // stopAt follows ctx.deadline, which the provider moves to "now" on Ctrl-C (provider/runtime.ts): the margin
+  // before the deadline is fixed here, the deadline itself is read each time.
+  const fixed = overrides.stopAt;
+  const margin = parts.ctx.deadline - stopTime(parts.ctx);
   return {
     ...parts,
     matcher: namespaceMatcher(parts.spec.namespaces),
     log: overrides.log ?? ((line) => parts.ctx.log(redact(line))),
-    stopAt: overrides.stopAt ?? stopTime(parts.ctx),
+    get stopAt() {
+      return fixed !== undefined ? Math.min(fixed, parts.ctx.deadline) : parts.ctx.deadline - margin;
+    },
     metrics: overrides.metrics ?? newMetrics(),
     hooks: overrides.hooks ?? {},
     replayWaitMs: overrides.replayWaitMs ?? DEFAULT_REPLAY_WAIT_MS,

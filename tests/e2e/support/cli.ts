@@ -109,8 +109,8 @@ export class E2eStack {
       });
       let seen = "";
       let signalled = false;
-      const watch = (chunk: Buffer) => {
-        seen += chunk.toString();
+      // Checked on every chunk of output and a few times a second: the condition may be about an emulator.
+      const check = () => {
         if (!signalled && opts.signalAfter?.(seen)) {
           signalled = true;
           try {
@@ -120,8 +120,16 @@ export class E2eStack {
           }
         }
       };
-      child.stdout.on("data", watch);
-      child.stderr.on("data", watch);
+      const timer = opts.signalAfter ? setInterval(check, 200) : undefined;
+      child.on("exit", () => timer && clearInterval(timer));
+      child.stdout.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        check();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        check();
+      });
       child.on("error", reject);
       child.on("exit", (c) => resolve(c));
     });

@@ -16,6 +16,11 @@
 const fs = require("fs");
 const path = require("path");
 
+// Ctrl-C in a terminal reaches every process of the foreground group: the CLI, its plugins, and the program's host.
+// Tests send SIGINT to this driver's group the same way; like a language host, the program side keeps running
+// and lets the CLI decide what a cancel means.
+process.on("SIGINT", () => undefined);
+
 async function main() {
   const [requestFile, resultFile] = process.argv.slice(2);
   const req = JSON.parse(fs.readFileSync(requestFile, "utf8"));
