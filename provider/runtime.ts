@@ -182,8 +182,24 @@ function watchForStop(): void {
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => requestStop(signal));
 }
 
+/** Provider calls under way in this process: with none, a signal means "exit now", as it would without us. */
+let running = 0;
+
+async function whileRunning<T>(call: () => Promise<T>): Promise<T> {
+  running++;
+  try {
+    return await call();
+  } finally {
+    running--;
+  }
+}
+
 /** What a SIGINT/SIGTERM does in the provider host; exported so tests can ask for it without a signal. */
 export function requestStop(signal: string): void {
+  if (running === 0 && watchingSignals) {
+    // Nothing to stop gracefully (e.g. the CLI closing its plugins at the end of a run): exit as Node would.
+    process.exit(signal === "SIGINT" ? 130 : 143);
+  }
   if (stopRequested) {
     console.log(`[atlas-migration] second ${signal}: exiting now; the next \`pulumi up\` resumes from the last checkpoint`);
     process.exit(130);
@@ -661,7 +677,11 @@ function computedFrom(olds: Props): MigrationComputed {
   return computed as MigrationComputed;
 }
 
-export async function create(inputs: Props): Promise<{ id: string; outs: Props }> {
+export function create(inputs: Props): Promise<{ id: string; outs: Props }> {
+  return whileRunning(() => runCreate(inputs));
+}
+
+async function runCreate(inputs: Props): Promise<{ id: string; outs: Props }> {
   const typed = inputsOf(inputs);
   const secrets: Record<string, string> = {};
   let computed = initialComputed(typed);
@@ -684,7 +704,11 @@ export async function create(inputs: Props): Promise<{ id: string; outs: Props }
   return { id, outs };
 }
 
-export async function update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
+export function update(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
+  return whileRunning(() => runUpdate(id, olds, news));
+}
+
+async function runUpdate(id: string, olds: Props, news: Props): Promise<{ outs: Props }> {
   const inputs = inputsOf(news);
   const previous = computedFrom(olds);
   const name = inputs.resourceName ?? "migration";
@@ -710,10 +734,12 @@ export async function update(id: string, olds: Props, news: Props): Promise<{ ou
 // ---------------------------------------------------------------------------------------------------------
 // read / delete
 
-export async function read(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
-  const result = await readStatus(id, props);
-  justRead.set(id, stateFingerprint(result.props));
-  return result;
+export function read(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
+  return whileRunning(async () => {
+    const result = await readStatus(id, props);
+    justRead.set(id, stateFingerprint(result.props));
+    return result;
+  });
 }
 
 async function readStatus(id: string, props: Props): Promise<{ id: string; props: Props; inputs: Props }> {
@@ -736,7 +762,11 @@ async function readStatus(id: string, props: Props): Promise<{ id: string; props
   }
 }
 
-export async function destroy(_id: string, props: Props): Promise<void> {
+export function destroy(_id: string, props: Props): Promise<void> {
+  return whileRunning(() => runDestroy(_id, props));
+}
+
+async function runDestroy(_id: string, props: Props): Promise<void> {
   const inputs = inputsOf(props);
   const computed = computedFrom(props);
   const name = inputs.resourceName ?? "migration";
