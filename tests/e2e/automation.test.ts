@@ -13,7 +13,7 @@
 // - refresh calls the provider's Diff after Read with the stored inputs as the new inputs (RefreshStep.Apply):
 //   a diff that throws fails the refresh.
 import * as path from "path";
-import { MongosyncEmulator } from "../../testing/mongosync-emulator";
+import { MongosyncEmulator, type MongosyncEmulatorOptions } from "../../testing/mongosync-emulator";
 import { describeTier, pulumiCliTier } from "../support/tiers";
 import { ConfigValues, E2eStack, OpResult, resourceIn, stepsOf } from "./support/cli";
 import { MIGRATION_TYPE, programConfig } from "./support/harness";
@@ -66,44 +66,52 @@ async function exportState(stack: E2eStack): Promise<any> {
   return expectOk(await stack.run("export")).deployment;
 }
 
-describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", () => {
-  jest.setTimeout(10 * 60 * 1000);
-  let mongosync: MongosyncEmulator;
-  let stack: E2eStack;
-
+/**
+ * A suite's stack and the mongosync emulator its program talks to: the emulator starts first, the stack is
+ * destroyed and removed after the suite, the emulator stopped last. `prepare` runs once both exist.
+ */
+function stackWithMongosync(stackName: string, emulator: MongosyncEmulatorOptions, prepare?: () => Promise<void>) {
+  const env = {} as { mongosync: MongosyncEmulator; stack: E2eStack };
   beforeAll(async () => {
-    mongosync = await MongosyncEmulator.start({ version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 });
-    stack = new E2eStack({ pulumi: tier.binary!, stackName: "lifecycle", programFile: PROGRAM });
+    env.mongosync = await MongosyncEmulator.start(emulator);
+    env.stack = new E2eStack({ pulumi: tier.binary!, stackName, programFile: PROGRAM });
+    await prepare?.();
   });
   afterAll(async () => {
     try {
-      await stack?.dispose();
+      await env.stack?.dispose();
     } finally {
-      await mongosync?.stop();
+      await env.mongosync?.stop();
     }
   });
+  return env;
+}
+
+describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", () => {
+  jest.setTimeout(10 * 60 * 1000);
+  const env = stackWithMongosync("lifecycle", { version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 });
 
   test("preview plans a create of the Migration and starts nothing", async () => {
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync) }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync) }));
     expect(migrationStep(preview)?.op).toBe("create");
-    expect(mongosync.count("start")).toBe(0); // check/diff only: preview never calls create
+    expect(env.mongosync.count("start")).toBe(0); // check/diff only: preview never calls create
   });
 
   test("up creates it and syncs until READY_FOR_CUTOVER; provider lines reach the CLI's output", async () => {
-    const up = expectOk(await stack.run("up", { config: config(mongosync) }));
+    const up = expectOk(await env.stack.run("up", { config: config(env.mongosync) }));
     expect(up.outputs!.phase.value).toBe("READY_FOR_CUTOVER");
     expect(up.outputs!.migrationId.value).toMatch(/^e2e-[0-9a-f]{12}$/);
-    expect(mongosync.count("start")).toBe(1);
+    expect(env.mongosync.count("start")).toBe(1);
     expect(up.stdout).toMatch(/\[e2e\] .*READY_FOR_CUTOVER/);
   });
 
   test("a second preview with nothing changed is a no-op", async () => {
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync) }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync) }));
     expect(migrationStep(preview)?.op).toBe("same");
   });
 
   test("`pulumi preview --diff` of the cutover PR shows exactly `~ cutover: false => true`", async () => {
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }), options: { diff: true } }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync, { cutover: true }), options: { diff: true } }));
     console.log(`cutover PR preview (--diff):\n${preview.stdout}`);
     // As a reviewer reads it in the PR's preview comment.
     expect(propertyDiffLines(migrationBlock(preview.stdout))).toEqual([expect.stringMatching(/^\s+~ cutover\s*: false => true$/)]);
@@ -115,36 +123,36 @@ describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", 
     for (const s of others) expect(s.op).toBe("same");
     expect(preview.stdout).not.toMatch(/pulumi:providers:/);
     expect(preview.summary.update).toBe(1);
-    expect(mongosync.count("commit")).toBe(0);
+    expect(env.mongosync.count("commit")).toBe(0);
   });
 
   test("up with cutover: true commits and reaches COMPLETE", async () => {
-    const up = expectOk(await stack.run("up", { config: config(mongosync, { cutover: true }) }));
+    const up = expectOk(await env.stack.run("up", { config: config(env.mongosync, { cutover: true }) }));
     expect(up.outputs!.phase.value).toBe("COMPLETE");
     expect(up.outputs!.cutoverCompletedAt.value).toEqual(expect.any(String));
-    expect(mongosync.count("commit")).toBe(1);
+    expect(env.mongosync.count("commit")).toBe(1);
   });
 
   test("refresh keeps the finished migration, and a preview after it shows no spurious diff", async () => {
-    expectOk(await stack.run("refresh", { config: config(mongosync, { cutover: true }) }));
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) }));
+    expectOk(await env.stack.run("refresh", { config: config(env.mongosync, { cutover: true }) }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync, { cutover: true }) }));
     expect(migrationStep(preview)?.op).toBe("same");
-    expect(expectOk(await stack.run("outputs")).outputs!.phase.value).toBe("COMPLETE");
+    expect(expectOk(await env.stack.run("outputs")).outputs!.phase.value).toBe("COMPLETE");
   });
 
   test("un-flipping cutover after COMPLETE is refused at preview with the reason", async () => {
-    const preview = await stack.run("preview", { config: config(mongosync, { cutover: false }) });
+    const preview = await env.stack.run("preview", { config: config(env.mongosync, { cutover: false }) });
     expect(preview.ok).toBe(false);
     expect(preview.stdout + preview.error).toMatch(/COMPLETE and cannot be undone/);
   });
 
   test("no password appears in anything the CLI printed, in `pulumi stack export`, or in the raw state file", async () => {
-    const exported = await stack.cli(["stack", "export"]);
+    const exported = await env.stack.cli(["stack", "export"]);
     expect(exported.code).toBe(0);
-    const raw = stack.rawStateFile();
+    const raw = env.stack.rawStateFile();
     expect(raw).toMatch(/"ciphertext"/); // the secrets are there, encrypted
     for (const password of PASSWORDS) {
-      expect(stack.printed.join("\n")).not.toContain(password);
+      expect(env.stack.printed.join("\n")).not.toContain(password);
       expect(exported.stdout).not.toContain(password);
       expect(raw).not.toContain(password);
     }
@@ -153,99 +161,74 @@ describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", 
 
 describeTier(tier, "Pulumi CLI: a create that outlives its deadline, then refresh, then up, resumes", () => {
   jest.setTimeout(10 * 60 * 1000);
-  let mongosync: MongosyncEmulator;
-  let stack: E2eStack;
-
-  beforeAll(async () => {
-    // Progress only when the test says so: the first `up` cannot finish, whatever the machine's speed.
-    mongosync = await MongosyncEmulator.start({ version: "1.19.0", advanceOnProgress: false });
-    stack = new E2eStack({ pulumi: tier.binary!, stackName: "resume", programFile: PROGRAM });
-  });
-  afterAll(async () => {
-    try {
-      await stack?.dispose();
-    } finally {
-      await mongosync?.stop();
-    }
-  });
+  // Progress only when the test says so: the first `up` cannot finish, whatever the machine's speed.
+  const env = stackWithMongosync("resume", { version: "1.19.0", advanceOnProgress: false });
 
   test("the first up fails with the resource kept in state (partial initialization)", async () => {
-    const up = await stack.run("up", { config: config(mongosync, { createMinutes: 0.001 }) });
+    const up = await env.stack.run("up", { config: config(env.mongosync, { createMinutes: 0.001 }) });
     expect(up.ok).toBe(false);
     expect(up.stdout + up.error).toMatch(/run `pulumi up` again to continue/);
-    const resource = resourceIn(await exportState(stack), MIGRATION_TYPE);
+    const resource = resourceIn(await exportState(env.stack), MIGRATION_TYPE);
     expect(resource.initErrors?.length).toBeGreaterThan(0);
     expect(resource.outputs.handle.engine).toBe("mongosync");
-    expect(mongosync.count("start")).toBe(1);
+    expect(env.mongosync.count("start")).toBe(1);
   });
 
   test("a refresh succeeds and (as the engine does) clears the init errors", async () => {
-    expectOk(await stack.run("refresh", { config: config(mongosync, { createMinutes: 0.001 }) }));
-    const resource = resourceIn(await exportState(stack), MIGRATION_TYPE);
+    expectOk(await env.stack.run("refresh", { config: config(env.mongosync, { createMinutes: 0.001 }) }));
+    const resource = resourceIn(await exportState(env.stack), MIGRATION_TYPE);
     expect(resource.initErrors ?? []).toEqual([]);
     expect(resource.outputs.phase).not.toBe("READY_FOR_CUTOVER");
   });
 
   test("the preview after the refresh still plans the resume, and says why in words (B1)", async () => {
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { createMinutes: 0.001 }) }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync, { createMinutes: 0.001 }) }));
     expect(migrationStep(preview)?.op).toBe("update");
     expect(preview.stdout).toMatch(/\[e2e\] the sync has not caught up yet \([A-Z_]+.*\); `pulumi up` resumes it/);
   });
 
   test("the next up resumes it (no second /start) and reaches READY_FOR_CUTOVER", async () => {
-    mongosync.advance(10);
-    const up = expectOk(await stack.run("up", { config: config(mongosync) }));
+    env.mongosync.advance(10);
+    const up = expectOk(await env.stack.run("up", { config: config(env.mongosync) }));
     expect(up.outputs!.phase.value).toBe("READY_FOR_CUTOVER");
-    expect(mongosync.count("start")).toBe(1);
+    expect(env.mongosync.count("start")).toBe(1);
   });
 
   test("a cutover that outlives cutoverMinutes stays CUTTING_OVER; `pulumi up --refresh` resumes and completes it", async () => {
-    const first = await stack.run("up", { config: config(mongosync, { cutover: true, cutoverMinutes: 0.001 }) });
+    const first = await env.stack.run("up", { config: config(env.mongosync, { cutover: true, cutoverMinutes: 0.001 }) });
     expect(first.ok).toBe(false);
-    expect(resourceIn(await exportState(stack), MIGRATION_TYPE).outputs.phase).toBe("CUTTING_OVER");
-    expect(mongosync.count("commit")).toBe(1);
+    expect(resourceIn(await exportState(env.stack), MIGRATION_TYPE).outputs.phase).toBe("CUTTING_OVER");
+    expect(env.mongosync.count("commit")).toBe(1);
 
     // A refresh in between clears the init errors; the stored phase still asks for the resume.
-    expectOk(await stack.run("refresh", { config: config(mongosync, { cutover: true }) }));
-    const preview = expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) }));
+    expectOk(await env.stack.run("refresh", { config: config(env.mongosync, { cutover: true }) }));
+    const preview = expectOk(await env.stack.run("preview", { config: config(env.mongosync, { cutover: true }) }));
     expect(migrationStep(preview)?.op).toBe("update");
     expect(preview.stdout).toMatch(/the cutover is not finished/);
 
-    mongosync.advance(10);
-    const up = expectOk(await stack.run("up", { config: config(mongosync, { cutover: true }), options: { refresh: true } }));
+    env.mongosync.advance(10);
+    const up = expectOk(await env.stack.run("up", { config: config(env.mongosync, { cutover: true }), options: { refresh: true } }));
     expect(up.outputs!.phase.value).toBe("COMPLETE");
   });
 });
 
 describeTier(tier, "Pulumi CLI: a migration completed outside Pulumi (mongosync committed by hand)", () => {
   jest.setTimeout(10 * 60 * 1000);
-  let mongosync: MongosyncEmulator;
-  let stack: E2eStack;
-
-  beforeAll(async () => {
-    mongosync = await MongosyncEmulator.start({ version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 });
-    stack = new E2eStack({ pulumi: tier.binary!, stackName: "by-hand", programFile: PROGRAM });
-    expectOk(await stack.run("up", { config: config(mongosync) }));
-  });
-  afterAll(async () => {
-    try {
-      await stack?.dispose();
-    } finally {
-      await mongosync?.stop();
-    }
+  const env = stackWithMongosync("by-hand", { version: "1.19.0", copyTicks: 1, catchUpTicks: 1, verifierTicks: 0, commitTicks: 1 }, async () => {
+    expectOk(await env.stack.run("up", { config: config(env.mongosync) }));
   });
 
   test("refresh succeeds and shows COMPLETE though the program still says cutover: false (B2)", async () => {
-    mongosync.setState("COMMITTED");
-    const refresh = await stack.run("refresh", { config: config(mongosync) });
+    env.mongosync.setState("COMMITTED");
+    const refresh = await env.stack.run("refresh", { config: config(env.mongosync) });
     expectOk(refresh);
-    expect(resourceIn(await exportState(stack), MIGRATION_TYPE).outputs.phase).toBe("COMPLETE");
+    expect(resourceIn(await exportState(env.stack), MIGRATION_TYPE).outputs.phase).toBe("COMPLETE");
   });
 
   test("the next preview changes nothing and refuses nothing; flipping cutover to true then is a no-op too", async () => {
-    expect(migrationStep(expectOk(await stack.run("preview", { config: config(mongosync) })))?.op).toBe("same");
-    expect(migrationStep(expectOk(await stack.run("preview", { config: config(mongosync, { cutover: true }) })))?.op).toBe("same");
-    expect(mongosync.count("commit")).toBe(0);
+    expect(migrationStep(expectOk(await env.stack.run("preview", { config: config(env.mongosync) })))?.op).toBe("same");
+    expect(migrationStep(expectOk(await env.stack.run("preview", { config: config(env.mongosync, { cutover: true }) })))?.op).toBe("same");
+    expect(env.mongosync.count("commit")).toBe(0);
   });
 });
 
