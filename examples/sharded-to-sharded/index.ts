@@ -36,7 +36,7 @@ const target = new mongodbatlas.AdvancedCluster("orders-sharded", {
  * shard key (it refuses `sharding` for sharded sources, whose collections keep the keys they have).
  * Config example: [{ "database": "shop", "collection": "orders", "key": [{ "customerId": 1 }] }]
  */
-const shardKeys = cfg.getObject<Array<{ database: string; collection: string; key: Array<Record<string, 1 | -1 | "hashed">> }>>("shardKeys");
+const shardKeys = cfg.getObject<Array<{ database: string; collection: string; key: Array<Record<string, 1 | "hashed">> }>>("shardKeys");
 
 const orders = new AtlasMigration("orders", {
   projectId,

@@ -79,7 +79,7 @@ export interface NamespaceFilterItem {
 export interface ShardingEntryBody {
   database: string;
   collection: string;
-  shardCollection: { key: Array<Record<string, 1 | -1 | "hashed">> };
+  shardCollection: { key: Array<Record<string, 1 | "hashed">> };
 }
 
 /** Body of POST /api/v1/start. Only fields the engine ever sends are listed. */
