@@ -145,7 +145,7 @@ const shardingEntries = z.array(
     collection: nonEmpty("sharding entry collection", "name the sharded collection"),
     key: z
       // MongoDB shard keys are ascending fields or one hashed field; -1 is refused by shardCollection.
-      .array(z.record(z.string(), z.union([z.literal(1), z.literal("hashed")]), { error: 'sharding entry key fields must be 1 or "hashed" (shard keys cannot be descending), e.g. [{ userId: 1 }]' }), {
+      .array(z.record(z.string(), z.union([z.literal(1), z.literal("hashed")], { error: 'sharding entry key fields must be 1 or "hashed" (shard keys cannot be descending), e.g. [{ userId: 1 }]' })), {
         error: 'sharding entry key must be a list like [{ userId: 1 }] or [{ _id: "hashed" }]',
       })
       .min(1, { message: "sharding entry key needs at least one field" }),

@@ -24,11 +24,11 @@ import { retryWithBackoff, type BackoffPolicy, type RetryClock } from "../http/r
 import type { MongosyncCommand, MongosyncEnvelope, MongosyncProgress } from "./types";
 
 /** What to do next, per command, when mongosync refuses it. */
-const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> = {
+const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress", string> = {
   start:
     "mongosync accepts /start only when IDLE; read GET /api/v1/progress on that host. If the message names a " +
     "field, the mongosync version may not accept it: set mongosync.version to the output of " +
-    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking.mode \"none\")",
+    "`mongosync --version`; for a source older than MongoDB 6.0 set mongosync.sourceServerVersion (write blocking is then left out)",
   pause: "mongosync pauses only a RUNNING migration; read GET /api/v1/progress on that host",
   resume: "mongosync resumes only a PAUSED migration; read GET /api/v1/progress on that host",
   commit:
@@ -36,7 +36,6 @@ const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> 
     "GET /api/v1/progress shows canCommit: true",
   reverse: "mongosync reverses only a COMMITTED migration started with reversible: true",
   progress: "check the mongosync log on that host; after a restart mongosync can need minutes before it answers",
-  info: "ignored: the version is read from mongosync.version when /api/v1/info is not available",
 };
 
 /** mongosync refused a request (error envelope) or answered something that is not its API. */
@@ -49,10 +48,10 @@ export class MongosyncApiError extends MigrationError {
   readonly mongosyncError: string;
   /** mongosync's `errorDescription`, redacted. */
   readonly description: string;
-  constructor(args: { url: string; endpoint: MongosyncCommand | "progress" | "info"; httpStatus: number; error: string; description: string }) {
+  constructor(args: { url: string; endpoint: MongosyncCommand | "progress"; httpStatus: number; error: string; description: string }) {
     const url = redact(args.url);
     const description = redact(args.description);
-    const method = args.endpoint === "progress" || args.endpoint === "info" ? "GET" : "POST";
+    const method = args.endpoint === "progress" ? "GET" : "POST";
     super(
       "MONGOSYNC_API_ERROR",
       `mongosync at ${url} refused ${method} /api/v1/${args.endpoint} (HTTP ${args.httpStatus}): ` +
@@ -201,24 +200,6 @@ export class MongosyncInstance {
    */
   async command(command: MongosyncCommand, body: object = {}, signal?: AbortSignal): Promise<void> {
     await this.call("POST", command, body, { retryEnvelopes: false, signal });
-  }
-
-  /**
-   * GET /api/v1/info — UNCONFIRMED: the documented API has no such endpoint (the reference lists start,
-   * progress, pause, resume, commit, reverse). We probe it once, without retries, and treat any failure as
-   * "version unknown" so the engine falls back to mongosync.version. Returns the version or undefined.
-   */
-  async version(): Promise<string | undefined> {
-    try {
-      const exchange = await this.exchange("GET", "info", undefined);
-      if (exchange.status !== 200) return undefined;
-      const parsed = JSON.parse(exchange.body) as Record<string, unknown>;
-      const nested = parsed.info as Record<string, unknown> | undefined;
-      const candidate = parsed.version ?? nested?.version;
-      return typeof candidate === "string" ? candidate : undefined;
-    } catch {
-      return undefined;
-    }
   }
 
   private async call(
@@ -399,13 +380,5 @@ export class MongosyncClient {
     if (failed.length === 0) return;
     if (targets.length === 1 && failed[0].error) throw failed[0].error;
     throw new MongosyncFanOutError(command, outcomes);
-  }
-
-  /**
-   * The version reported by the (UNCONFIRMED) /info endpoint. Only the first instance is asked: every
-   * instance of one migration must run the same mongosync version, and a missing endpoint costs one request.
-   */
-  async version(): Promise<string | undefined> {
-    return this.instances[0].version();
   }
 }

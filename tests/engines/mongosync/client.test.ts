@@ -138,14 +138,6 @@ describe("MongosyncInstance", () => {
     expect(() => new MongosyncClient(["mongodb://user:pw@host:27017"], { clock: ctx, deadline: ctx.deadline })).not.toThrow(/pw@/);
     expect(() => new MongosyncClient([], { clock: ctx, deadline: ctx.deadline })).toThrow(/urls is empty/);
   });
-
-  it("reads the version from /info when the endpoint exists, and treats its absence as unknown", async () => {
-    const withInfo = await emulator({ version: "1.19.2", infoEndpoint: true });
-    const without = await emulator({ version: "1.19.2" });
-    expect(await clientFor([withInfo.url]).client.version()).toBe("1.19.2");
-    expect(await clientFor([without.url]).client.version()).toBeUndefined();
-    expect(without.count("info")).toBe(1);
-  });
 });
 
 describe("MongosyncClient fan-out over several instances", () => {

@@ -3,7 +3,7 @@
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import type { MigrationEngine, MigrationHandle, MigrationSpec } from "../../../provider/engines/engine";
 import { MongosyncApiError } from "../../../provider/engines/mongosync/client";
-import { createMongosyncEngine, MongosyncCommitNotAcceptedError } from "../../../provider/engines/mongosync";
+import { createMongosyncEngine, isMongosyncEngine, MongosyncCommitNotAcceptedError } from "../../../provider/engines/mongosync";
 import { engineFor } from "../../../provider/engines/registry";
 import type { MongosyncEmulator } from "../../../testing/mongosync-emulator";
 import { MemoryCluster } from "../../../provider/cluster/memory/memory-cluster";
@@ -616,5 +616,184 @@ describe("sharded source: one mongosync per shard", () => {
     const report = await engine.cancel(spec, handle, makeContext());
     expect([a.state, b.state]).toEqual(["PAUSED", "PAUSED"]);
     expect(report.warnings.join()).toContain("2 instance(s)");
+  });
+});
+
+describe("M3: direction — never adopt a mongosync going the other way", () => {
+  it("a mongosync RUNNING cluster1 → cluster0 is a preflight error and start refuses to adopt it (no COMPLETE without /commit)", async () => {
+    const e = await emulator();
+    e.setState("RUNNING", { runTicks: 20, source: "cluster1" });
+    const spec = mongosyncSpec([e.url]);
+    const pre = await engine.preflight(spec, makeContext());
+    expect(pre.ok).toBe(false);
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_WRONG_DIRECTION"]);
+    const err = (await engine.start(spec, makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_WRONG_DIRECTION");
+    expect(e.count("start") + e.count("commit")).toBe(0);
+  });
+
+  it("swapped --cluster0/--cluster1 (cluster0's host is the target URI's): refused before adopting, paused right after a fresh /start", async () => {
+    const swappedHosts = { cluster0Host: "target.example:27017", cluster1Host: "source.example:27017" };
+    const uris = { source: { uri: "mongodb://admin:s3cr3t-pw@source.example:27017" }, target: { uri: "mongodb://app:t4rget-pw@target.example:27017" }, verification: "none" as const };
+    const running = await emulator(swappedHosts);
+    running.setState("RUNNING", { runTicks: 2 });
+    const pre = await engine.preflight(mongosyncSpec([running.url], {}, uris), makeContext());
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_CLUSTERS_SWAPPED"]);
+    expect(pre.errors[0].message).not.toMatch(/s3cr3t|t4rget/);
+    const idle = await emulator(swappedHosts);
+    const err = (await engine.start(mongosyncSpec([idle.url], {}, uris), makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_CLUSTERS_SWAPPED");
+    expect(idle.state).toBe("PAUSED");
+  });
+});
+
+describe("M4: verification says what was verified", () => {
+  it("no verifier (1.8) and the engine's own comparison finds a difference: cutover does not report COMPLETE, and says where", async () => {
+    const { sourceUri, targetUri, target } = await copiedClusters(10);
+    await target.db("shop").collection<{ _id: number; qty: number }>("orders").updateOne({ _id: 3 }, { $set: { qty: 99 } });
+    const e = await emulator({ version: "1.8.0" });
+    const spec = mongosyncSpec([e.url], { version: "1.8.0" }, { source: { uri: sourceUri }, target: { uri: targetUri } });
+    const handle = await started([e], spec);
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as Error;
+    expect(err).toBeInstanceOf(EngineFailedError);
+    expect(err.message).toContain("verification did not pass");
+    expect(err.message).toContain("shop.orders");
+    expect(e.state).toBe("COMMITTED");
+    // Fixed, the next run verifies again and completes.
+    await target.db("shop").collection<{ _id: number; qty: number }>("orders").updateOne({ _id: 3 }, { $set: { qty: 3 } });
+    const report = await engine.cutover(spec, handle, makeContext());
+    expect(report.verification).toMatchObject({ mode: "full", passed: true });
+  });
+
+  it("no verifier and no URIs: preflight names it, and cutover refuses before any /commit", async () => {
+    const e = await emulator({ version: "1.8.0" });
+    const spec = mongosyncSpec([e.url], { version: "1.8.0" }, { source: {}, target: {} });
+    const pre = await engine.preflight(spec, makeContext());
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_CANNOT_VERIFY"]);
+    const handle = await engine.start({ ...spec, verification: "none" }, makeContext());
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_CANNOT_VERIFY");
+    expect(e.count("commit")).toBe(0);
+    const none = await engine.cutover({ ...spec, verification: "none" }, handle, makeContext());
+    expect(none.verification).toMatchObject({ mode: "none", passed: true });
+    expect(none.verification.summary).toContain("no embedded verifier");
+  });
+
+  it("a 1.9 sharded group has no verifier either: the engine verifies through the URIs", async () => {
+    const clusters = await copiedClusters(5);
+    const [a, b] = await emulatorGroup([{ version: "1.9.0" }, { version: "1.9.0" }]);
+    const spec = mongosyncSpec([a.url, b.url], { version: "1.9.0" }, { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } });
+    const handle = await started([a, b], spec);
+    const report = await engine.cutover(spec, handle, makeContext());
+    expect(report.verification.mode).toBe("full");
+    expect(report.verification.summary).toContain("disables its verifier when a sharded cluster takes part");
+  });
+});
+
+describe("version-specific start and retries", () => {
+  it("M7: a 5.0 source on 1.15 with writeBlocking none: the /start body has no enableUserWriteBlocking and mongosync accepts it", async () => {
+    const e = await emulator({ version: "1.15.0", sourceServerVersion: "5.0.20" });
+    const spec = mongosyncSpec([e.url], { version: "1.15.0", sourceServerVersion: "5.0.20" }, { writeBlocking: "none" });
+    await engine.start(spec, makeContext());
+    expect(e.state).toBe("RUNNING");
+    expect(e.machine.startBody).toEqual({ source: "cluster0", destination: "cluster1", verification: { enabled: true } });
+  });
+
+  it("M8: a /start refused on one of two instances keeps the migration (a handle), and the next advance starts the rest", async () => {
+    const [a, b] = await emulatorGroup([{}, {}]);
+    const spec = mongosyncSpec([a.url, b.url]);
+    b.inject({ endpoint: "start", fault: { kind: "envelope", error: "Busy", errorDescription: "try again" } });
+    const ctx = makeContext();
+    const handle = await engine.start(spec, ctx);
+    expect(handle.data.startIncomplete).toBe(true);
+    expect([a.state, b.state]).toEqual(["RUNNING", "IDLE"]);
+    const status = await engine.advance(spec, handle, makeContext());
+    expect(b.count("start")).toBe(2);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+  });
+
+  it("M1: a 1.7 /progress without `success`, and its `{error}` form, are understood (the error is retried)", async () => {
+    const e = await emulator({ version: "1.7.0" });
+    e.inject({ endpoint: "progress", fault: { kind: "envelope", status: 503, error: "NotReady", errorDescription: "restarting" } });
+    const status = await engine.status(mongosyncSpec([e.url], { version: "1.7.0" }), { engine: "mongosync", id: "x", startedAt: "", data: {} }, makeContext());
+    expect(status.phase).toBe("PENDING");
+    expect(e.count("progress")).toBe(2);
+  });
+
+  it("M11: with keepPaused a PAUSED mongosync stays paused: advance does not resume, cutover refuses, and the warning says how to resume", async () => {
+    const e = await emulator();
+    const spec = mongosyncSpec([e.url], { keepPaused: true });
+    const handle = await started([e], spec);
+    e.setState("PAUSED", { runTicks: 10 });
+    const status = await engine.advance(spec, handle, makeContext());
+    expect(e.count("resume")).toBe(0);
+    expect(status.warnings.join()).toContain("stays paused (mongosync.keepPaused: true)");
+    await expect(engine.cutover(spec, handle, makeContext())).rejects.toThrow(/keepPaused/);
+    expect(e.count("commit") + e.count("resume")).toBe(0);
+    const unpaused = await engine.status(mongosyncSpec([e.url]), handle, makeContext());
+    expect(unpaused.warnings.join()).toContain("to keep it paused set mongosync.keepPaused: true");
+  });
+});
+
+describe("reverse sync (rollback) after COMPLETE", () => {
+  const rollbackTable: string[] = [];
+  afterAll(() => {
+    if (rollbackTable.length > 0) console.log(`mongosync rollback round trip (API calls)\n${rollbackTable.join("\n")}`);
+  });
+
+  it.each([["1.19.0", 1], ["1.22.0", 1], ["1.22.0", 2], ["1.11.0", 1]] as const)("mongosync %s, %i instance(s): cutover → rollback (REVERSING → RUNNING back) → rollback commit", async (version, n) => {
+    const clusters = await copiedClusters(8);
+    const emulators = n === 1 ? [await emulator({ version })] : await emulatorGroup(Array.from({ length: n }, () => ({ version })));
+    const spec = mongosyncSpec(emulators.map((e) => e.url), { version, reversible: true }, { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } });
+    const reverser = engineFor("mongosync");
+    if (!isMongosyncEngine(reverser)) throw new Error("the mongosync engine has rollback methods");
+    const ctx = makeContext();
+    const handle = await reverser.start(spec, ctx);
+    expect(emulators[0].machine.startBody).toMatchObject({ reversible: true });
+    const cut = await counted(emulators, () => reverser.cutover(spec, handle, ctx));
+    expect(cut.result.phase).toBe("COMPLETE");
+
+    const back = await counted(emulators, () => reverser.rollback(spec, handle, ctx));
+    expect(back.byEndpoint.reverse).toBe(n);
+    expect(back.result.phase).toBe("COMPLETE");
+    expect(back.result.details).toMatchObject({ rollback: "READY_TO_COMMIT", direction: "cluster1 → cluster0" });
+    expect(emulators.every((e) => e.state === "RUNNING")).toBe(true);
+    const again = await counted(emulators, () => reverser.rollback(spec, handle, ctx));
+    expect(again.byEndpoint.reverse).toBeUndefined(); // idempotent
+
+    const commit = await counted(emulators, () => reverser.commitRollback(spec, handle, ctx));
+    expect(commit.byEndpoint.commit).toBe(n);
+    expect(commit.result.verification).toMatchObject({ mode: "full", passed: true });
+    expect(commit.result.warnings[0]).toContain("rolled back");
+    expect(emulators.every((e) => e.state === "COMMITTED")).toBe(true);
+    const status = await reverser.status(spec, handle, ctx);
+    expect(status.details).toMatchObject({ rollback: "COMMITTED", direction: "cluster1 → cluster0" });
+    const commitAgain = await counted(emulators, () => reverser.commitRollback(spec, handle, ctx));
+    expect(commitAgain.byEndpoint.commit).toBeUndefined();
+    rollbackTable.push(
+      `  ${version}, ${n} instance(s): cutover=${JSON.stringify(cut.byEndpoint)}; rollback=${JSON.stringify(back.byEndpoint)}; ` +
+        `rollback again=${JSON.stringify(again.byEndpoint)}; rollback commit=${JSON.stringify(commit.byEndpoint)}; again=${JSON.stringify(commitAgain.byEndpoint)}`,
+    );
+  });
+
+  it("is refused with a named reason where mongosync refuses it, before any /reverse", async () => {
+    const reverser = engineFor("mongosync");
+    if (!isMongosyncEngine(reverser)) throw new Error("rollback methods");
+    const e = await emulator({ version: "1.22.0" });
+    const spec = mongosyncSpec([e.url], {}, { verification: "none" });
+    const handle = await reverser.start(spec, makeContext());
+    await reverser.cutover(spec, handle, makeContext());
+    await expect(reverser.rollback(spec, handle, makeContext())).rejects.toThrow(/not started with mongosync.reversible: true/);
+    const filtered = { ...spec, namespaces: { include: ["shop.*"], exclude: [] } };
+    await expect(reverser.rollback(filtered, { ...handle, data: { ...handle.data, reversible: true } }, makeContext())).rejects.toThrow(/filtered sync/);
+    const preSix = mongosyncSpec([e.url], { sourceServerVersion: "5.0.1" }, { verification: "none" });
+    await expect(reverser.rollback(preSix, { ...handle, data: { ...handle.data, reversible: true } }, makeContext())).rejects.toThrow(/pre|6\.0/);
+    expect(e.count("reverse")).toBe(0);
+    // Before the cutover there is nothing to roll back.
+    const fresh = await emulator({ version: "1.22.0" });
+    const rSpec = mongosyncSpec([fresh.url], { reversible: true }, { verification: "none" });
+    const h2 = await reverser.start(rSpec, makeContext());
+    await expect(reverser.rollback(rSpec, h2, makeContext())).rejects.toThrow(/nothing to roll back/);
+    await expect(reverser.commitRollback(rSpec, h2, makeContext())).rejects.toThrow(/set mongosync.rollback: true first/);
   });
 });
