@@ -517,6 +517,15 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
         if (stillIdle.length > 0 && !incomplete) {
           throw new EngineFailedError(`mongosync accepted /start but instance(s) ${stillIdle.join(", ")} still report IDLE; read the mongosync log`);
         }
+        // Two instances with one id (the same --id twice, M16) only show once running: each would sync the same shard.
+        const ids = confirmed.map((i) => i.progress.mongosyncID).filter((id): id is string => typeof id === "string" && id !== "");
+        if (new Set(ids).size < ids.length) {
+          await client.commandEach("pause", {}, indexesIn(confirmed, "RUNNING")).catch(() => undefined);
+          throw new MigrationError(
+            "MONGOSYNC_DUPLICATE_INSTANCE",
+            `two mongosync instances report the same mongosyncID (${ids.join(", ")}): each must be started with its own --id (one per source shard); mongosync was paused right after /start`,
+          );
+        }
         // Swapped --cluster0/--cluster1 only shows once running: pause at once, before it copies the wrong way.
         const swapped = directionFindings(spec, confirmed);
         if (swapped.length > 0) {
@@ -565,8 +574,9 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
           throw err;
         }
         const combined = combineProgress(each);
-        // M8: a start that reached only some instances is finished here, with the same plan.
-        if (!restarted && combined.states.includes("IDLE") && combined.states.some((st) => st !== "IDLE")) {
+        // M8: a start that reached only some instances is finished here, with the same plan. Only for such a
+        // start: an instance that turned IDLE later lost its metadata, and a fresh /start there would copy again.
+        if (!restarted && handle.data.startIncomplete === true && combined.states.includes("IDLE") && combined.states.some((st) => st !== "IDLE")) {
           restarted = true;
           const plan = planStart(spec, handleVersion(spec, handle), each.length);
           ctx.log(`mongosync is IDLE on ${indexesIn(each, "IDLE").length} instance(s) of a started migration; sending them /start`);

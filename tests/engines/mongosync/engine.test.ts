@@ -797,3 +797,23 @@ describe("reverse sync (rollback) after COMPLETE", () => {
     await expect(reverser.commitRollback(rSpec, h2, makeContext())).rejects.toThrow(/set mongosync.rollback: true first/);
   });
 });
+
+describe("M16: instances", () => {
+  it("two instances started with the same --id (same mongosyncID once running): paused right after /start, named", async () => {
+    const [a, b] = await emulatorGroup([{ id: "shard01" }, { id: "shard01" }]);
+    const err = (await engine.start(mongosyncSpec([a.url, b.url]), makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_DUPLICATE_INSTANCE");
+    expect(err.message).toContain("--id");
+    expect([a.state, b.state]).toEqual(["PAUSED", "PAUSED"]);
+  });
+
+  it("an instance that turned IDLE after a complete start is not started again (it lost its metadata)", async () => {
+    const [a, b] = await emulatorGroup([{}, {}]);
+    const spec = mongosyncSpec([a.url, b.url]);
+    const handle = await started([a, b], spec);
+    b.setState("IDLE");
+    const status = await engine.advance(spec, handle, makeContext({ deadlineMs: 5_000 }));
+    expect(b.count("start")).toBe(1);
+    expect(status.phase).not.toBe("READY_FOR_CUTOVER");
+  });
+});
