@@ -273,6 +273,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
     client: MongosyncClient,
     opts: StatusOptions,
     what: "cutover" | "rollback commit",
+    initial?: InstanceProgress[],
   ): Promise<{ c: CombinedProgress; facts?: VerificationFacts }> {
     const poll = pollMs(spec);
     const waitFor = async (step: string, done: (each: InstanceProgress[], c: CombinedProgress) => boolean, fresh?: InstanceProgress[]) => {
@@ -285,7 +286,8 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
         await ctx.sleep(poll);
       }
     };
-    let { each, c } = await waitFor("reading progress", () => true);
+    let { each, c } = await waitFor("reading progress", () => true, initial);
+    if (each.every((i) => i.progress.state === "COMMITTED")) return { c }; // already done: nothing to send or wait for
     let facts: VerificationFacts | undefined;
     if (each.some((i) => i.progress.state === "RUNNING" || i.progress.state === "PAUSED")) {
       if (spec.mongosync?.keepPaused && each.some((i) => i.progress.state === "PAUSED")) {
@@ -625,7 +627,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
             "delete and recreate the migration",
         );
       }
-      const { c, facts } = await commitAll(spec, handle, ctx, client, opts, "cutover");
+      const { c, facts } = await commitAll(spec, handle, ctx, client, opts, "cutover", first);
       const verification = await verificationReport(spec, handle, c, facts);
       if (!verification.passed && spec.verification !== "none") {
         throw new EngineFailedError(
@@ -723,7 +725,8 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       if (refusal) throw new MigrationError("MONGOSYNC_ROLLBACK_REFUSED", `mongosync.rollbackCutover: ${refusal}`);
       const client = clientFor(spec, ctx);
       const base = statusOptions(spec, handle);
-      const first = combineProgress(await client.progressEach());
+      const firstRead = await client.progressEach();
+      const first = combineProgress(firstRead);
       const reversedFrom = first.sourceCluster !== null && first.sourceCluster !== base.originalSource ? first.sourceCluster : undefined;
       if (!reversedFrom && first.state !== "REVERSING") {
         throw new MigrationError("MONGOSYNC_ROLLBACK_NOT_STARTED", "mongosync.rollbackCutover: no reverse sync is running; set mongosync.rollback: true first and wait until it is caught up");
@@ -738,7 +741,7 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       }
       // In the reversed direction the "original source" for status purposes is the current one.
       const opts: StatusOptions = { ...base, requireVerifier: false, originalSource: reversedFrom ?? (base.originalSource === "cluster0" ? "cluster1" : "cluster0") };
-      const { c } = await commitAll(spec, handle, ctx, client, opts, "rollback commit");
+      const { c } = await commitAll(spec, handle, ctx, client, opts, "rollback commit", firstRead);
       const verification = await verifyOurselves(spec, "mongosync's embedded verifier does not run after /reverse", "target");
       if (!verification.passed && spec.verification !== "none") {
         throw new EngineFailedError(`the rollback COMMITTED, but verification did not pass: ${verification.summary}. Do not move the application back yet`);
