@@ -81,6 +81,14 @@ export interface MigrationArgs {
     enableVerification?: pulumi.Input<boolean>;
     version?: pulumi.Input<string>;
     sharding?: pulumi.Input<{ createSupportingIndexes?: pulumi.Input<boolean>; entries: pulumi.Input<ShardingEntry[]> }>;
+    /** The source's MongoDB version (db.version()), e.g. "5.0.20": pre-6.0 sources get no write blocking and no reverse. */
+    sourceServerVersion?: pulumi.Input<string>;
+    /** Leave a PAUSED mongosync paused: `pulumi up` neither resumes nor commits it. */
+    keepPaused?: pulumi.Input<boolean>;
+    /** After COMPLETE (needs reversible): reverse sync the new cluster back into the old source. */
+    rollback?: pulumi.Input<boolean>;
+    /** With rollback: commit the reverse direction, so the old source takes the writes again. */
+    rollbackCutover?: pulumi.Input<boolean>;
   }>;
 }
 

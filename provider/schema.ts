@@ -144,7 +144,8 @@ const shardingEntries = z.array(
     database: nonEmpty("sharding entry database", "name the database of the sharded collection"),
     collection: nonEmpty("sharding entry collection", "name the sharded collection"),
     key: z
-      .array(z.record(z.string(), z.union([z.literal(1), z.literal(-1), z.literal("hashed")])), {
+      // MongoDB shard keys are ascending fields or one hashed field; -1 is refused by shardCollection.
+      .array(z.record(z.string(), z.union([z.literal(1), z.literal("hashed")], { error: 'sharding entry key fields must be 1 or "hashed" (shard keys cannot be descending), e.g. [{ userId: 1 }]' })), {
         error: 'sharding entry key must be a list like [{ userId: 1 }] or [{ _id: "hashed" }]',
       })
       .min(1, { message: "sharding entry key needs at least one field" }),
@@ -267,10 +268,20 @@ export const migrationInputsSchema = z
             .min(1, { message: "mongosync.urls needs at least one mongosync API URL (one per shard for sharded sources)" }),
           reversible: z.boolean({ error: "mongosync.reversible must be true or false" }).optional(),
           enableVerification: z.boolean({ error: "mongosync.enableVerification must be true or false" }).optional(),
-          version: z.string().optional(),
+          version: z
+            .string({ error: 'mongosync.version must be what `mongosync --version` prints, e.g. "1.19.0"' })
+            .refine((v) => isUnknown(v) || /^v?\d+\.\d+(\.\d+)?/.test(v.trim()), { message: 'mongosync.version must look like "1.19.0" (what `mongosync --version` prints)' })
+            .optional(),
           sharding: z
             .strictObject({ createSupportingIndexes: z.boolean().optional(), entries: shardingEntries })
             .optional(),
+          sourceServerVersion: z
+            .string({ error: 'mongosync.sourceServerVersion must be the source\'s MongoDB version, e.g. "5.0.20"' })
+            .refine((v) => isUnknown(v) || /^\d+\.\d+(\.\d+)?$/.test(v.trim()), { message: 'mongosync.sourceServerVersion must look like "6.0.17" (db.version() on the source)' })
+            .optional(),
+          keepPaused: z.boolean({ error: "mongosync.keepPaused must be true or false (true leaves a PAUSED mongosync paused)" }).optional(),
+          rollback: z.boolean({ error: "mongosync.rollback must be true or false (true reverses a COMPLETE migration back into the old source)" }).optional(),
+          rollbackCutover: z.boolean({ error: "mongosync.rollbackCutover must be true or false (true commits the rollback)" }).optional(),
         })
         .optional(),
     },
@@ -313,6 +324,10 @@ export type MigrationInputs = {
     enableVerification?: boolean;
     version?: string;
     sharding?: { createSupportingIndexes?: boolean; entries: ShardingEntry[] };
+    sourceServerVersion?: string;
+    keepPaused?: boolean;
+    rollback?: boolean;
+    rollbackCutover?: boolean;
   };
 };
 
@@ -400,6 +415,27 @@ function crossFieldRules(inputs: MigrationInputs, ctx: Ctx): void {
   }
   if (inputs.mongosync?.reversible && wb?.mode === "none")
     fail(ctx, ["mongosync", "reversible"], 'mongosync.reversible needs write blocking; set writeBlocking.mode to "auto" or drop reversible');
+  mongosyncRules(inputs, ctx);
+}
+
+/** The mongosync section's own rules: reverse sync ("rollback") where mongosync allows it, pre-6.0 sources. */
+function mongosyncRules(inputs: MigrationInputs, ctx: Ctx): void {
+  const m = inputs.mongosync;
+  if (!m || containsUnknown(m)) return;
+  const major = m.sourceServerVersion ? Number(/^(\d+)\./.exec(m.sourceServerVersion.trim())?.[1]) : undefined;
+  const preSix = major !== undefined && major < 6;
+  if (m.reversible && preSix)
+    fail(ctx, ["mongosync", "reversible"], `mongosync cannot reverse a sync from a MongoDB ${m.sourceServerVersion} source (reverse needs 6.0+); drop reversible`);
+  if (m.reversible && (m.sharding?.entries.length ?? 0) > 0)
+    fail(ctx, ["mongosync", "reversible"], "mongosync cannot reverse a replica set → sharded cluster sync (mongosync.sharding is set); drop reversible or sharding");
+  if (m.rollback && !m.reversible)
+    fail(ctx, ["mongosync", "rollback"], "mongosync.rollback needs mongosync.reversible: true from the start (mongosync cannot make a running sync reversible)");
+  if (m.rollback && !containsUnknown(inputs.namespaces) && ((inputs.namespaces?.include?.length ?? 0) > 0 || (inputs.namespaces?.exclude?.length ?? 0) > 0))
+    fail(ctx, ["mongosync", "rollback"], "mongosync cannot reverse a filtered sync (namespaces is set)");
+  if (m.rollback && inputs.cutover !== true && !isUnknown(inputs.cutover))
+    fail(ctx, ["mongosync", "rollback"], "mongosync.rollback reverses a COMPLETE migration: keep cutover: true (the rollback comes after the cutover)");
+  if (m.rollbackCutover && !m.rollback)
+    fail(ctx, ["mongosync", "rollbackCutover"], "mongosync.rollbackCutover commits a rollback: set mongosync.rollback: true first (and let it catch up)");
 }
 
 /** Hosts + replica set / SRV name, credentials and options left out: "which deployment is this?" */
@@ -583,6 +619,9 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
         createSupportingIndexes: m.sharding.createSupportingIndexes ?? true,
         entries: m.sharding.entries,
       },
+      sourceServerVersion: m.sourceServerVersion,
+      keepPaused: m.keepPaused ?? false,
+      rollback: m.rollbackCutover ? "commit" : m.rollback ? "reverse" : "none",
     };
   }
   return spec;

@@ -12,10 +12,10 @@
 // refused command, 404 for an unknown path) is UNCONFIRMED — the docs only describe the JSON.
 import * as http from "http";
 import type { AddressInfo, Socket } from "net";
-import { MongosyncMachine, type EmulatedState, type MongosyncEmulatorOptions } from "./mongosync-emulator/machine";
+import { MongosyncGroup, MongosyncMachine, type BlockingAnswer, type EmulatedState, type MongosyncEmulatorOptions } from "./mongosync-emulator/machine";
 
 export type { EmulatedState, MongosyncEmulatorOptions } from "./mongosync-emulator/machine";
-export { MongosyncMachine } from "./mongosync-emulator/machine";
+export { MongosyncGroup, MongosyncMachine } from "./mongosync-emulator/machine";
 
 export type MongosyncEndpoint = "start" | "pause" | "resume" | "commit" | "reverse" | "progress" | "info";
 
@@ -73,6 +73,22 @@ export class MongosyncEmulator {
     });
   }
 
+  /**
+   * Several mongosync processes of one migration (one per source shard): /commit and /reverse block until every
+   * one of them received the command (see machine.ts, MongosyncGroup). The first is the coordinator unless the
+   * options say otherwise: every member reports the coordinator's id as coordinatorID.
+   */
+  static async startGroup(members: MongosyncEmulatorOptions[], opts: { coordinator?: number } = {}): Promise<MongosyncEmulator[]> {
+    const group = new MongosyncGroup();
+    const ids = members.map((m, i) => m.id ?? `mongosync-shard-${i}-${Math.random().toString(16).slice(2, 8)}`);
+    const coordinatorId = ids[opts.coordinator ?? 0];
+    const emulators = await Promise.all(
+      members.map((m, i) => MongosyncEmulator.start({ ...m, id: ids[i], coordinatorId: m.coordinatorId ?? coordinatorId, sharded: m.sharded ?? true })),
+    );
+    for (const e of emulators) group.join(e.machine);
+    return emulators;
+  }
+
   /** Starts a server on 127.0.0.1 at a free port. */
   static async start(options: MongosyncEmulatorOptions = {}): Promise<MongosyncEmulator> {
     const emulator = new MongosyncEmulator(options);
@@ -103,7 +119,7 @@ export class MongosyncEmulator {
     for (let i = 0; i < ticks; i++) this.machine.tick();
   }
 
-  setState(state: EmulatedState, opts: { runTicks?: number } = {}): void {
+  setState(state: EmulatedState, opts: { runTicks?: number; source?: "cluster0" | "cluster1" } = {}): void {
     this.machine.setState(state, opts);
   }
 
@@ -166,7 +182,11 @@ export class MongosyncEmulator {
         entry.fault = fault.kind;
         if (fault.kind === "http500") return reply(500, "Internal Server Error", "text/plain");
         if (fault.kind === "html") return reply(200, "<html><body>Welcome to nginx!</body></html>", "text/html");
-        if (fault.kind === "envelope") return reply(fault.status ?? 400, { success: false, error: fault.error, errorDescription: fault.errorDescription });
+        if (fault.kind === "envelope") {
+          // Before 1.8 a failed /progress answers only `error`, "a detailed description" (v1.7 progress-error-response.rst).
+          if (endpoint === "progress" && !this.machine.progressHasSuccess) return reply(fault.status ?? 400, { error: `${fault.error}: ${fault.errorDescription}` });
+          return reply(fault.status ?? 400, { success: false, error: fault.error, errorDescription: fault.errorDescription });
+        }
         if (fault.kind === "reset" && !fault.after) return resetConnection();
       }
       const after = fault?.kind === "reset" ? resetConnection : undefined;
@@ -177,6 +197,14 @@ export class MongosyncEmulator {
         if (refusal) return reply(refusal.httpStatus, { success: false, error: refusal.error, errorDescription: refusal.errorDescription });
         return reply(200, { success: true });
       };
+      // /commit and /reverse answer only once every instance of the group has the command (machine.ts).
+      const blocking = (answer: BlockingAnswer) => {
+        if ("refusal" in answer) return refusalOrOk(answer.refusal);
+        if (after) return after(); // applied (or waiting), the answer lost
+        void answer.accepted.then(() => {
+          if (!res.writableEnded && !res.destroyed) reply(200, { success: true });
+        });
+      };
 
       const method = req.method ?? "GET";
       if (method === "GET" && endpoint === "progress") {
@@ -184,7 +212,8 @@ export class MongosyncEmulator {
         entry.progress = progress;
         if (this.machine.options.advanceOnProgress) this.machine.tick();
         if (after) return after();
-        return reply(200, { success: true, progress });
+        // No top-level `success` before 1.8 (machine.ts, progressHasSuccess).
+        return reply(200, this.machine.progressHasSuccess ? { success: true, progress } : { progress });
       }
       if (method === "GET" && endpoint === "info" && this.machine.options.infoEndpoint) {
         if (after) return after();
@@ -201,9 +230,9 @@ export class MongosyncEmulator {
           case "resume":
             return refusalOrOk(this.machine.resume());
           case "commit":
-            return refusalOrOk(this.machine.commit());
+            return blocking(this.machine.commit());
           case "reverse":
-            return refusalOrOk(this.machine.reverse());
+            return blocking(this.machine.reverse());
           default:
             break;
         }

@@ -11,6 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Migration } from "pulumi-atlas-migration";
 
 const cfg = new pulumi.Config();
+const reversible = cfg.getBoolean("reversible") ?? false;
 
 const migration = new Migration("billing", {
   engine: "mongosync",
@@ -21,7 +22,8 @@ const migration = new Migration("billing", {
     uri: cfg.requireSecret("targetUri"), // mongodb+srv://user:pw@billing-pl-0.abcde.mongodb.net (private endpoint)
     atlas: { projectId: cfg.require("atlasProjectId"), clusterName: cfg.require("clusterName"), tier: cfg.get("tier") ?? "M40" },
   },
-  namespaces: { include: cfg.getObject<string[]>("includeNamespaces") ?? ["billing.*"] },
+  // A filtered sync cannot be reversed: with `reversible` the whole cluster moves (no namespaces).
+  ...(reversible ? {} : { namespaces: { include: cfg.getObject<string[]>("includeNamespaces") ?? ["billing.*"] } }),
   cutover: cfg.getBoolean("cutover") ?? false,
   writeBlocking: { mode: "auto" },
   verificationMode: "full",
@@ -32,7 +34,13 @@ const migration = new Migration("billing", {
     // The /start body depends on mongosync's version (1.20 dropped enableUserWriteBlocking): `mongosync --version`.
     version: cfg.get("mongosyncVersion") ?? "1.22.0",
     // Keeps the old cluster as a fallback: after cutover mongosync can sync back (same shard count, 6.0+).
-    reversible: cfg.getBoolean("reversible") ?? false,
+    reversible,
+    // The way back, reviewed like the cutover (README "Roll back"): `rollback` reverses the sync after COMPLETE,
+    // `rollbackCutover` commits it so the old cluster takes the writes again.
+    rollback: cfg.getBoolean("rollback") ?? false,
+    rollbackCutover: cfg.getBoolean("rollbackCutover") ?? false,
+    // db.version() on the source; pre-6.0 sources get no write blocking and cannot be reversed.
+    ...(cfg.get("sourceServerVersion") ? { sourceServerVersion: cfg.get("sourceServerVersion") } : {}),
   },
   timeouts: { createMinutes: 45, cutoverMinutes: 30, pollSeconds: 15 },
 });

@@ -36,7 +36,9 @@ const target = new mongodbatlas.AdvancedCluster("orders-sharded", {
  * shard key (it refuses `sharding` for sharded sources, whose collections keep the keys they have).
  * Config example: [{ "database": "shop", "collection": "orders", "key": [{ "customerId": 1 }] }]
  */
-const shardKeys = cfg.getObject<Array<{ database: string; collection: string; key: Array<Record<string, 1 | -1 | "hashed">> }>>("shardKeys");
+/** Keep the way back open: after cutover mongosync can sync the Atlas cluster back into the source. */
+const reversible = cfg.getBoolean("reversible") ?? false;
+const shardKeys = cfg.getObject<Array<{ database: string; collection: string; key: Array<Record<string, 1 | "hashed">> }>>("shardKeys");
 
 const orders = new AtlasMigration("orders", {
   projectId,
@@ -54,8 +56,11 @@ const orders = new AtlasMigration("orders", {
   migration: {
     engine: "mongosync",
     cutover: cfg.getBoolean("cutover") ?? false,
-    namespaces: { include: cfg.getObject<string[]>("includeNamespaces") ?? ["shop.*"] },
-    // setUserWriteBlockMode through mongos at cutover (6.0+), as mongosync's commit procedure expects.
+    // A filtered sync cannot be reversed: with `reversible` the whole cluster moves (no namespaces).
+    ...(reversible ? {} : { namespaces: { include: cfg.getObject<string[]>("includeNamespaces") ?? ["shop.*"] } }),
+    // "auto": mongosync itself blocks source writes when it receives /commit (enableUserWriteBlocking
+    // "sourceAndDestination" on 1.12–1.19, `true` on ≤1.11; 1.20+ decides on its own). The engine does not run
+    // setUserWriteBlockMode: mongosync does, through the mongos it was given.
     writeBlocking: { mode: "auto" },
     mongosync: {
       urls: mongosyncUrls,
@@ -63,6 +68,13 @@ const orders = new AtlasMigration("orders", {
       // The /start body depends on mongosync's version (1.20 dropped enableUserWriteBlocking): `mongosync --version`.
       version: cfg.get("mongosyncVersion") ?? "1.22.0",
       ...(shardKeys ? { sharding: { createSupportingIndexes: true, entries: shardKeys } } : {}),
+      // Rollback (README "Roll back"): start reversible, then after COMPLETE flip `rollback`, later `rollbackCutover`.
+      // Needs the same shard count on both sides, a 6.0+ source and no shardKeys (no replica set → sharded).
+      reversible,
+      rollback: cfg.getBoolean("rollback") ?? false,
+      rollbackCutover: cfg.getBoolean("rollbackCutover") ?? false,
+      // The source's MongoDB version: a pre-6.0 source gets no write blocking and cannot be reversed.
+      ...(cfg.get("sourceServerVersion") ? { sourceServerVersion: cfg.get("sourceServerVersion") } : {}),
     },
     timeouts: { createMinutes: 60, cutoverMinutes: 60, pollSeconds: 30 },
   },

@@ -67,7 +67,7 @@ export interface ShardingEntry {
   database: string;
   collection: string;
   /** Shard key fields in order, e.g. [{ userId: 1 }] or [{ _id: "hashed" }]. */
-  key: Array<Record<string, 1 | -1 | "hashed">>;
+  key: Array<Record<string, 1 | "hashed">>;
 }
 
 export interface AtlasPushOptions {
@@ -97,6 +97,19 @@ export interface MongosyncOptions {
    *  but is not documented, so set it. */
   version?: string;
   sharding?: { createSupportingIndexes: boolean; entries: ShardingEntry[] };
+  /**
+   * MongoDB version of the source, e.g. "5.0.20". Pre-6.0 sources cannot have write blocking or reverse sync,
+   * and mongosync 1.12–1.19 refuses `enableUserWriteBlocking` for them; unset means "6.0 or later".
+   */
+  sourceServerVersion?: string;
+  /** Leave a PAUSED mongosync paused: `pulumi up` neither resumes it nor commits (default false: resume). */
+  keepPaused?: boolean;
+  /**
+   * Reverse sync after COMPLETE (needs reversible): "reverse" calls /reverse and syncs the new cluster back
+   * into the old one; "commit" also commits that reverse direction (the rollback's cutover). See
+   * provider/engines/mongosync/README.md.
+   */
+  rollback?: "none" | "reverse" | "commit";
 }
 
 export interface BuiltinOptions {

@@ -1,10 +1,16 @@
 // The state machine of one emulated mongosync process, without any HTTP: what /start, /pause, /resume,
 // /commit, /reverse accept in which state, and what /progress reports, per mongosync version.
 //
-// Facts come from /work/shared/reference/atlas-and-mongosync-apis.md §3. Where mongosync's real behaviour is
-// not documented the emulator picks one and says so (UNCONFIRMED): the HTTP status of error envelopes, the
-// `error` names, and whether an unknown /start field is refused (we refuse it, which is what makes the
-// "enableUserWriteBlocking removed in 1.20" case testable).
+// Facts come from /work/shared/reference/atlas-and-mongosync-apis.md §3 and from the versioned mongosync docs,
+// cited next to each behaviour: "v1.N <path>" is a page of mongodb/docs-cluster-to-cluster-sync at branch v1.N
+// (source/...), "docs <path>" a page of mongodb/docs under content/mongosync/. Where mongosync's real behaviour
+// is not documented the emulator picks the stricter reading and says so (UNCONFIRMED): the HTTP status of
+// error envelopes, the `error` names, and whether an unknown /start field is refused (we refuse it, which is
+// what makes the "enableUserWriteBlocking removed in 1.20" case testable).
+//
+// Several machines can form one migration (`MongosyncGroup`, one mongosync per source shard): /commit and
+// /reverse then block until every member received them (v1.13 source/topologies/multiple-mongosyncs.txt,
+// "The commit operation is blocking … will not return until commit has been called on every mongosync").
 //
 // Time is counted in ticks, not seconds: a tick happens on every GET /progress (unless `advanceOnProgress`
 // is false) or on `advance()`, so tests drive the progression deterministically and never wait.
@@ -49,6 +55,18 @@ export interface MongosyncEmulatorOptions {
   /** Host strings used in directionMapping. */
   cluster0Host?: string;
   cluster1Host?: string;
+  /**
+   * MongoDB version of the cluster /start names as source. Default "7.0.0". Pre-6.0 sources refuse write
+   * blocking (v1.11 start.txt: not `true`; v1.12+ start.txt: "you cannot set this parameter") and reversible
+   * (docs current reference/api/start.txt, reversible: "only supported for source clusters running 6.0+").
+   */
+  sourceServerVersion?: string;
+  /**
+   * The migration includes a sharded cluster. 1.9 then disables the verifier (v1.9
+   * source/includes/fact-verifier-limitations.rst; the line is gone from v1.10, which enables it on sharded
+   * clusters: docs v1.10 reference/verification/embedded). Default false.
+   */
+  sharded?: boolean;
 }
 
 export interface EmulatorRefusal {
@@ -85,23 +103,69 @@ const START_FIELDS: Record<string, { from: [number, number]; until?: [number, nu
   verification: { from: [1, 9] },
   preExistingDestinationData: { from: [1, 15] },
   detectRandomId: { from: [1, 18] },
-  copyInNaturalOrder: { from: [1, 18] },
+  // 1.16 release notes ("Starting in version 1.16.0, mongosync supports copy in natural sort order … with the
+  // copyInNaturalOrder parameter"); detectRandomId is in the 1.18 notes.
+  copyInNaturalOrder: { from: [1, 16] },
   skipDiskSpaceCheck: { from: [1, 22] },
 };
 
 const refuse = (error: string, errorDescription: string, httpStatus = 400): EmulatorRefusal => ({ httpStatus, error, errorDescription });
 
+type Cluster = "cluster0" | "cluster1";
+const other = (c: Cluster): Cluster => (c === "cluster0" ? "cluster1" : "cluster0");
+
+/** What /commit or /reverse answered: a refusal, or a promise that settles once every group member has it. */
+export type BlockingAnswer = { refusal: EmulatorRefusal } | { accepted: Promise<void> };
+
+/**
+ * The mongosync processes of one migration (one per source shard). /commit and /reverse block until every
+ * member received the same command (v1.13 source/topologies/multiple-mongosyncs.txt, "Commit Synchronization
+ * From Multiple mongosync Instances" and "Reverse the Synchronization Direction"); only then do they take effect
+ * on all members. A member that refuses (e.g. canCommit false) does not count, so the others keep waiting.
+ * What a waiting member reports meanwhile is UNCONFIRMED: the emulator keeps it RUNNING (COMMITTED for /reverse).
+ */
+export class MongosyncGroup {
+  readonly members: MongosyncMachine[] = [];
+  private readonly received: Record<"commit" | "reverse", Set<MongosyncMachine>> = { commit: new Set(), reverse: new Set() };
+  private readonly waiters: Record<"commit" | "reverse", Array<() => void>> = { commit: [], reverse: [] };
+
+  join(machine: MongosyncMachine): void {
+    this.members.push(machine);
+    machine.group = this;
+  }
+
+  /** Instances that received `command` and are blocked waiting for the others. */
+  waiting(command: "commit" | "reverse"): MongosyncMachine[] {
+    return [...this.received[command]];
+  }
+
+  arrive(command: "commit" | "reverse", machine: MongosyncMachine, apply: (m: MongosyncMachine) => void): Promise<void> {
+    this.received[command].add(machine);
+    const accepted = new Promise<void>((resolve) => this.waiters[command].push(resolve));
+    if (this.members.every((m) => this.received[command].has(m))) {
+      for (const m of this.members) apply(m);
+      this.received[command].clear();
+      for (const resolve of this.waiters[command].splice(0)) resolve();
+    }
+    return accepted;
+  }
+}
+
 export class MongosyncMachine {
   readonly options: Required<Omit<MongosyncEmulatorOptions, "warnings">> & { warnings: string[] };
   private readonly parsedVersion: Version;
+  private readonly sourceVersion: Version;
   state: EmulatedState;
+  /** Set by MongosyncGroup.join. */
+  group: MongosyncGroup | undefined;
   /** Ticks spent RUNNING in the current direction (not counting pauses). */
   private runTicks = 0;
   private ticksInState = 0;
   /** The accepted /start body, for tests to inspect. */
   startBody: Record<string, unknown> | undefined;
-  /** "cluster0" until a /reverse completes. */
-  private sourceCluster: "cluster0" | "cluster1" = "cluster0";
+  /** The cluster /start named as source; swapped by every completed /reverse. */
+  private sourceCluster: Cluster = "cluster0";
+  /** A /reverse has completed at least once: no collection copy any more, and no verifier. */
   private reversed = false;
   /** A state name outside the documented ones, set by `failWith` (the real terminal state is UNCONFIRMED). */
   private failure: { state: string; info: string } | undefined;
@@ -130,8 +194,15 @@ export class MongosyncMachine {
       warnings: options.warnings ?? [],
       cluster0Host: options.cluster0Host ?? "source.example:27017",
       cluster1Host: options.cluster1Host ?? "target.example:27017",
+      sourceServerVersion: options.sourceServerVersion ?? "7.0.0",
+      sharded: options.sharded ?? false,
     };
     this.parsedVersion = parseVersion(this.options.version);
+    this.sourceVersion = parseVersion(this.options.sourceServerVersion);
+    // INITIALIZING is a 1.20 state (reference §3.6; 1.20 release notes): older versions never report it.
+    if (this.options.initializingTicks > 0 && !atLeast(this.parsedVersion, 1, 20)) {
+      throw new Error(`MongosyncEmulator: INITIALIZING exists from mongosync 1.20, not in ${this.options.version}`);
+    }
     this.state = this.options.initializingTicks > 0 ? "INITIALIZING" : "IDLE";
   }
 
@@ -139,8 +210,28 @@ export class MongosyncMachine {
     return this.options.version;
   }
 
+  /** True when this instance is its own coordinator (alone, or the coordinating one of a group). */
+  get isCoordinator(): boolean {
+    return this.options.coordinatorId === this.options.id;
+  }
+
+  /**
+   * /progress carries a top-level `success` from 1.8 (v1.8 source/release-notes/1.8.txt "Returns a top-level
+   * boolean success field"; the v1.0 and v1.7 source/includes/api/responses/progress.json have none, and the
+   * v1.7 progress error table lists only `error`).
+   */
+  get progressHasSuccess(): boolean {
+    return atLeast(this.parsedVersion, 1, 8);
+  }
+
   private get verifierEnabled(): boolean {
+    // No embedded verifier before 1.9 (v1.9 fact-verifier-limitations.rst "not available in mongosync 1.8 and
+    // earlier"); 1.9 disables it when a sharded cluster is involved (same page, v1.9 only); /reverse disables it
+    // and it stays disabled (v1.9–v1.13 fact-verifier-limitations.rst; later pages are silent, the emulator keeps
+    // the stricter reading for every version).
     if (!atLeast(this.parsedVersion, 1, 9)) return false;
+    if (this.options.sharded && !atLeast(this.parsedVersion, 1, 10)) return false;
+    if (this.reversed) return false;
     const v = this.startBody?.verification as { enabled?: boolean } | undefined;
     return v?.enabled !== false;
   }
@@ -163,7 +254,10 @@ export class MongosyncMachine {
 
   private get verifierPhase(): string {
     if (this.runTicks === 0 && this.state === "RUNNING") return "not started";
-    if (this.reversed || this.state === "COMMITTING" || this.state === "COMMITTED") return "stream hashing";
+    // 1.22: the verifier starts at change event application, so it reports "not started" during the copy
+    // (docs current reference/verification/embedded.txt).
+    if (this.copying && atLeast(this.parsedVersion, 1, 22)) return "not started";
+    if (this.state === "COMMITTING" || this.state === "COMMITTED") return "stream hashing";
     return this.runTicks >= this.options.copyTicks + this.options.verifierTicks ? "stream hashing" : "initial hashing";
   }
 
@@ -179,7 +273,12 @@ export class MongosyncMachine {
 
   private get canWrite(): boolean {
     if (this.state === "COMMITTED") return true;
-    return this.state === "COMMITTING" && this.ticksInState >= Math.ceil(this.options.commitTicks / 2);
+    if (this.state !== "COMMITTING") return false;
+    // Only the coordinator's canWrite means anything with several instances (reference §3.8 step 4; the docs
+    // do not say what the others report: UNCONFIRMED). The emulator makes the others claim canWrite as soon as
+    // they commit, before the destination is really writable, so an engine that trusts them is caught.
+    if (!this.isCoordinator) return true;
+    return this.ticksInState >= Math.ceil(this.options.commitTicks / 2);
   }
 
   /** One unit of time passes. */
@@ -198,7 +297,7 @@ export class MongosyncMachine {
         break;
       case "REVERSING":
         if (this.ticksInState >= this.options.reverseTicks) {
-          this.sourceCluster = this.sourceCluster === "cluster0" ? "cluster1" : "cluster0";
+          this.sourceCluster = other(this.sourceCluster);
           this.reversed = true;
           this.enter("RUNNING");
         }
@@ -213,12 +312,18 @@ export class MongosyncMachine {
     this.ticksInState = 0;
   }
 
-  /** Forces a state (tests of adoption, mixed shards, …). */
-  setState(state: EmulatedState, opts: { runTicks?: number } = {}): void {
+  /**
+   * Forces a state (tests of adoption, mixed shards, …). `source` is the cluster the forced migration reads
+   * from (default cluster0): a mongosync someone started the other way round reports cluster1.
+   */
+  setState(state: EmulatedState, opts: { runTicks?: number; source?: Cluster } = {}): void {
     this.failure = undefined;
     this.enter(state);
     if (opts.runTicks !== undefined) this.runTicks = opts.runTicks;
-    if (state !== "IDLE" && state !== "INITIALIZING" && !this.startBody) this.startBody = { source: "cluster0", destination: "cluster1" };
+    if (opts.source) this.sourceCluster = opts.source;
+    if (state !== "IDLE" && state !== "INITIALIZING" && !this.startBody) {
+      this.startBody = { source: this.sourceCluster, destination: other(this.sourceCluster) };
+    }
   }
 
   /** Makes /progress report a state name that is not documented (how a fatal error might surface). */
@@ -242,9 +347,11 @@ export class MongosyncMachine {
         totalEventsApplied: null,
         collectionCopy: null,
         directionMapping: null,
-        mongosyncID: null,
-        coordinatorID: null,
       };
+      if (atLeast(v, 1, 3)) {
+        idle.mongosyncID = null;
+        idle.coordinatorID = null;
+      }
       if (atLeast(v, 1, 21)) idle.lag = null;
       if (this.options.versionInProgress) idle.version = this.options.version;
       return idle;
@@ -260,6 +367,7 @@ export class MongosyncMachine {
           : this.copying
             ? "collection copy"
             : "change event application";
+    const hostOf = (c: Cluster) => (c === "cluster0" ? this.options.cluster0Host : this.options.cluster1Host);
     const body: Record<string, unknown> = {
       state: this.state,
       canCommit: this.canCommit,
@@ -273,11 +381,13 @@ export class MongosyncMachine {
             estimatedCopiedBytes: Math.floor(this.options.totalBytes * this.options.shareOfCopy * copiedFraction),
           }
         : { estimatedTotalBytes: 1, estimatedCopiedBytes: 0 },
+      // "<cluster name>: <host>:<port>" (v1.7 progress-response.rst, directionMapping.Source/Destination).
       directionMapping: {
-        Source: `${this.sourceCluster}: ${this.sourceCluster === "cluster0" ? this.options.cluster0Host : this.options.cluster1Host}`,
-        Destination: `${this.sourceCluster === "cluster0" ? "cluster1" : "cluster0"}: ${this.sourceCluster === "cluster0" ? this.options.cluster1Host : this.options.cluster0Host}`,
+        Source: `${this.sourceCluster}: ${hostOf(this.sourceCluster)}`,
+        Destination: `${other(this.sourceCluster)}: ${hostOf(other(this.sourceCluster))}`,
       },
     };
+    if (!atLeast(v, 1, 8)) delete body.totalEventsApplied; // new in 1.8 (v1.8 release-notes/1.8.txt)
     if (atLeast(v, 1, 3)) {
       body.mongosyncID = this.options.id;
       body.coordinatorID = this.options.coordinatorId;
@@ -291,12 +401,13 @@ export class MongosyncMachine {
     if (atLeast(v, 1, 19) && this.state === "RUNNING" && !this.canWrite) body.estimatedOplogTimeRemaining = "more than 72 hours";
     if (atLeast(v, 1, 19) && this.options.warnings.length > 0 && this.state === "RUNNING") body.warnings = [...this.options.warnings];
     if (this.verifierEnabled) {
+      const phase = this.verifierPhase;
       const side = (count: number) => ({
-        phase: this.verifierPhase,
-        lagTimeSeconds: this.verifierPhase === "stream hashing" ? 1 : null,
+        phase,
+        lagTimeSeconds: phase === "stream hashing" ? 1 : null,
         estimatedDocumentCount: count,
-        hashedDocumentCount: this.verifierPhase === "stream hashing" ? count : Math.floor(count * copiedFraction),
-        scannedCollectionCount: this.verifierPhase === "stream hashing" ? 4 : 1,
+        hashedDocumentCount: phase === "stream hashing" ? count : phase === "not started" ? 0 : Math.floor(count * copiedFraction),
+        scannedCollectionCount: phase === "stream hashing" ? 4 : phase === "not started" ? 0 : 1,
         totalCollectionCount: 4,
       });
       body.verification = { source: side(1000), destination: side(1000) };
@@ -323,11 +434,23 @@ export class MongosyncMachine {
     if (!clusters.includes(body.source as string) || !clusters.includes(body.destination as string) || body.source === body.destination) {
       return refuse("InvalidRequest", `"source" and "destination" must be "cluster0" and "cluster1" (one each)`);
     }
+    const preSixSource = this.sourceVersion.major < 6;
     const blocking = body.enableUserWriteBlocking;
     if (blocking !== undefined) {
-      const legacy = !atLeast(v, 1, 11);
-      const allowed = legacy ? typeof blocking === "boolean" : typeof blocking === "boolean" || ["destinationOnly", "sourceAndDestination", "none"].includes(blocking as string);
-      if (!allowed) return refuse("InvalidRequest", `invalid enableUserWriteBlocking ${JSON.stringify(blocking)}`);
+      // ≤1.10: boolean only (v1.10 start.txt). 1.11: true, false, "destinationOnly" (v1.11 start.txt — the site's
+      // 1.11 release notes were later edited to the 1.12 spellings). 1.12–1.19: "sourceAndDestination", "none",
+      // "destinationOnly", with true/false kept as aliases (v1.12 start.txt).
+      const allowed = !atLeast(v, 1, 11)
+        ? [true, false]
+        : !atLeast(v, 1, 12)
+          ? [true, false, "destinationOnly"]
+          : [true, false, "destinationOnly", "sourceAndDestination", "none"];
+      if (!allowed.includes(blocking as never)) return refuse("InvalidRequest", `invalid enableUserWriteBlocking ${JSON.stringify(blocking)} for mongosync ${this.options.version}`);
+      // Pre-6.0 sources: "cannot set enableUserWriteBlocking to true" (v1.10, v1.11 start.txt); from 1.12 "you cannot
+      // set this parameter" at all (v1.12 start.txt).
+      if (preSixSource && (atLeast(v, 1, 12) || blocking === true)) {
+        return refuse("InvalidRequest", `enableUserWriteBlocking cannot be set for a source running MongoDB ${this.options.sourceServerVersion} (pre-6.0)`);
+      }
     }
     for (const key of ["includeNamespaces", "excludeNamespaces"]) {
       const items = body[key];
@@ -349,16 +472,27 @@ export class MongosyncMachine {
         if (typeof e.database !== "string" || typeof e.collection !== "string" || !Array.isArray(key) || key.length === 0) {
           return refuse("InvalidRequest", "every shardingEntries item needs database, collection and shardCollection.key");
         }
+        // A shard key is ascending fields or one hashed field (MongoDB manual, shard keys); -1 is refused.
+        if (key.some((k) => !k || typeof k !== "object" || Object.values(k as object).some((d) => d !== 1 && d !== "hashed"))) {
+          return refuse("InvalidRequest", "shard key fields must be 1 or \"hashed\"");
+        }
       }
     }
     if (body.reversible === true) {
+      // docs current reference/api/start.txt, reversible: not for RS→sharded (a `sharding` option), not with
+      // buildIndexes never, only for 6.0+ sources; reverse.txt: no filtered sync.
       if (body.includeNamespaces || body.excludeNamespaces) return refuse("InvalidRequest", "reversible sync cannot use namespace filtering");
       if (body.buildIndexes === "never") return refuse("InvalidRequest", "reversible sync cannot use buildIndexes: never");
+      if (body.sharding !== undefined) return refuse("InvalidRequest", "reversible sync is not supported from a replica set to a sharded cluster");
+      if (preSixSource) return refuse("InvalidRequest", `reversible sync needs a source running MongoDB 6.0 or later, not ${this.options.sourceServerVersion}`);
+      // ≤1.19 reverse needs dual write blocking (v1.12 start.txt "To reverse sync … must be set to
+      // sourceAndDestination"; ≤1.11: `true`).
       if (!atLeast(v, 1, 20) && blocking !== "sourceAndDestination" && blocking !== true) {
-        return refuse("InvalidRequest", "reversible sync requires enableUserWriteBlocking: sourceAndDestination");
+        return refuse("InvalidRequest", `reversible sync requires enableUserWriteBlocking: ${atLeast(v, 1, 12) ? "sourceAndDestination" : "true"}`);
       }
     }
     this.startBody = body;
+    this.sourceCluster = body.source as Cluster;
     this.runTicks = 0;
     this.enter("RUNNING");
     return undefined;
@@ -376,17 +510,27 @@ export class MongosyncMachine {
     return undefined;
   }
 
-  commit(): EmulatorRefusal | undefined {
-    if (this.state !== "RUNNING") return refuse("InvalidStateTransition", `cannot commit: mongosync is ${this.state}, /commit requires RUNNING`);
-    if (!this.canCommit) return refuse("InvalidStateTransition", "cannot commit: canCommit is false (initial copy, lag or verifier not ready)");
-    this.enter("COMMITTING");
-    return undefined;
+  /** POST /api/v1/commit: refused, or accepted once every member of the group has it (alone: at once). */
+  commit(): BlockingAnswer {
+    if (this.state !== "RUNNING") return { refusal: refuse("InvalidStateTransition", `cannot commit: mongosync is ${this.state}, /commit requires RUNNING`) };
+    if (!this.canCommit) return { refusal: refuse("InvalidStateTransition", "cannot commit: canCommit is false (initial copy, lag or verifier not ready)") };
+    const apply = (m: MongosyncMachine) => m.enter("COMMITTING");
+    if (!this.group) {
+      apply(this);
+      return { accepted: Promise.resolve() };
+    }
+    return { accepted: this.group.arrive("commit", this, apply) };
   }
 
-  reverse(): EmulatorRefusal | undefined {
-    if (this.state !== "COMMITTED") return refuse("InvalidStateTransition", `cannot reverse: mongosync is ${this.state}, /reverse requires COMMITTED`);
-    if (this.startBody?.reversible !== true) return refuse("InvalidRequest", "cannot reverse: the migration was not started with reversible: true");
-    this.enter("REVERSING");
-    return undefined;
+  /** POST /api/v1/reverse (v1.13 reference/api/reverse.txt: COMMITTED, started reversible), blocking like /commit. */
+  reverse(): BlockingAnswer {
+    if (this.state !== "COMMITTED") return { refusal: refuse("InvalidStateTransition", `cannot reverse: mongosync is ${this.state}, /reverse requires COMMITTED`) };
+    if (this.startBody?.reversible !== true) return { refusal: refuse("InvalidRequest", "cannot reverse: the migration was not started with reversible: true") };
+    const apply = (m: MongosyncMachine) => m.enter("REVERSING");
+    if (!this.group) {
+      apply(this);
+      return { accepted: Promise.resolve() };
+    }
+    return { accepted: this.group.arrive("reverse", this, apply) };
   }
 }

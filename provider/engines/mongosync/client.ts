@@ -7,7 +7,11 @@
 // Failures come in three kinds:
 // - mongosync answered `{success:false, error, errorDescription}` → `MongosyncApiError` (never retried for a
 //   command: mongosync made a decision; the engine re-reads progress to see whether the command had already
-//   taken effect, e.g. a /start retried after a connection reset finds RUNNING).
+//   taken effect, e.g. a /start retried after a connection reset finds RUNNING). A /progress refusal is
+//   retried whatever its HTTP status: reading is always safe, and after a restart mongosync may refuse it for
+//   minutes (v1.7 fact-restart-resume-delay.rst).
+//   Before 1.8 /progress has no `success` (v1.7 progress.json: `{progress}`; errors `{error}` only; the 1.8
+//   release notes add the field), so those shapes count as envelopes too.
 // - it could not be reached, or answered 5xx without an envelope → retried with backoff until the deadline,
 //   then `MongosyncUnreachableError`. mongosync can take minutes to answer after a restart, so this is normal.
 // - it answered something that is not the API (HTML, 404 page) → `MongosyncApiError` saying the URL looks wrong.
@@ -20,11 +24,11 @@ import { retryWithBackoff, type BackoffPolicy, type RetryClock } from "../http/r
 import type { MongosyncCommand, MongosyncEnvelope, MongosyncProgress } from "./types";
 
 /** What to do next, per command, when mongosync refuses it. */
-const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> = {
+const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress", string> = {
   start:
     "mongosync accepts /start only when IDLE; read GET /api/v1/progress on that host. If the message names a " +
     "field, the mongosync version may not accept it: set mongosync.version to the output of " +
-    "`mongosync --version` (sources older than MongoDB 6.0 also refuse write blocking: use writeBlocking.mode \"none\")",
+    "`mongosync --version`; for a source older than MongoDB 6.0 set mongosync.sourceServerVersion (write blocking is then left out)",
   pause: "mongosync pauses only a RUNNING migration; read GET /api/v1/progress on that host",
   resume: "mongosync resumes only a PAUSED migration; read GET /api/v1/progress on that host",
   commit:
@@ -32,7 +36,6 @@ const ACTION_BY_COMMAND: Record<MongosyncCommand | "progress" | "info", string> 
     "GET /api/v1/progress shows canCommit: true",
   reverse: "mongosync reverses only a COMMITTED migration started with reversible: true",
   progress: "check the mongosync log on that host; after a restart mongosync can need minutes before it answers",
-  info: "ignored: the version is read from mongosync.version when /api/v1/info is not available",
 };
 
 /** mongosync refused a request (error envelope) or answered something that is not its API. */
@@ -45,10 +48,10 @@ export class MongosyncApiError extends MigrationError {
   readonly mongosyncError: string;
   /** mongosync's `errorDescription`, redacted. */
   readonly description: string;
-  constructor(args: { url: string; endpoint: MongosyncCommand | "progress" | "info"; httpStatus: number; error: string; description: string }) {
+  constructor(args: { url: string; endpoint: MongosyncCommand | "progress"; httpStatus: number; error: string; description: string }) {
     const url = redact(args.url);
     const description = redact(args.description);
-    const method = args.endpoint === "progress" || args.endpoint === "info" ? "GET" : "POST";
+    const method = args.endpoint === "progress" ? "GET" : "POST";
     super(
       "MONGOSYNC_API_ERROR",
       `mongosync at ${url} refused ${method} /api/v1/${args.endpoint} (HTTP ${args.httpStatus}): ` +
@@ -83,6 +86,58 @@ export class MongosyncUnreachableError extends MigrationError {
 
 /** A retryable failure of one attempt (connection error, timeout, 5xx without an envelope). */
 class TransientFailure extends Error {}
+
+/** We stopped waiting for a blocking command's answer (another instance refused it). */
+export class MongosyncAbandonedError extends MigrationError {
+  readonly url: string;
+  constructor(url: string, endpoint: string) {
+    super("MONGOSYNC_ABANDONED", `stopped waiting for mongosync at ${redact(url)} to answer /${endpoint}`);
+    this.name = "MongosyncAbandonedError";
+    this.url = redact(url);
+  }
+}
+
+/** What each instance did with one command sent to all of them. */
+export interface InstanceOutcome {
+  index: number;
+  url: string;
+  outcome: "accepted" | "refused" | "unreachable" | "waiting";
+  error?: MigrationError | Error;
+}
+
+/**
+ * A command sent to several instances was not accepted by all. `outcomes` says, per instance, whether it
+ * accepted, refused (with mongosync's reason), could not be reached, or received it and was still waiting for
+ * the others when we stopped (/commit and /reverse block until every instance has them).
+ */
+export class MongosyncFanOutError extends MigrationError {
+  readonly command: MongosyncCommand;
+  readonly outcomes: InstanceOutcome[];
+  constructor(command: MongosyncCommand, outcomes: InstanceOutcome[]) {
+    const describe = (o: InstanceOutcome) =>
+      o.outcome === "accepted"
+        ? `instance ${o.index} (${o.url}) accepted it`
+        : o.outcome === "waiting"
+          ? `instance ${o.index} (${o.url}) received it and waits for the others (mongosync answers /${command} only once every instance has it)`
+          : `instance ${o.index} (${o.url}) ${o.outcome === "refused" ? "refused it" : "could not be reached"}: ${redact(o.error?.message ?? "")}`;
+    const failed = outcomes.filter((o) => o.outcome === "refused" || o.outcome === "unreachable");
+    const first = failed[0]?.error;
+    super(
+      first instanceof MigrationError ? first.code : "MONGOSYNC_API_ERROR",
+      outcomes.length === 1 && first
+        ? first.message
+        : `POST /api/v1/${command} did not reach every mongosync: ${outcomes.map(describe).join("; ")}`,
+    );
+    this.name = "MongosyncFanOutError";
+    this.command = command;
+    this.outcomes = outcomes;
+  }
+
+  /** Indexes of the instances that refused or could not be reached. */
+  get failedIndexes(): number[] {
+    return this.outcomes.filter((o) => o.outcome === "refused" || o.outcome === "unreachable").map((o) => o.index);
+  }
+}
 
 export interface MongosyncClientOptions {
   /** Clock for backoff waits (the EngineContext's: virtual in tests). */
@@ -122,7 +177,7 @@ export class MongosyncInstance {
     this.options = options;
   }
 
-  /** GET /api/v1/progress. Retries transient failures and error envelopes (a read is always safe to repeat). */
+  /** GET /api/v1/progress. Retries transient failures and every error envelope (a read is always safe to repeat). */
   async progress(): Promise<MongosyncProgress> {
     const envelope = await this.call("GET", "progress", undefined, { retryEnvelopes: true });
     const progress = envelope.progress;
@@ -138,44 +193,32 @@ export class MongosyncInstance {
     return progress;
   }
 
-  /** POST /api/v1/<command>. A refusal is final (see the file comment). Body-less commands still send `{}`. */
-  async command(command: MongosyncCommand, body: object = {}): Promise<void> {
-    await this.call("POST", command, body, { retryEnvelopes: false });
-  }
-
   /**
-   * GET /api/v1/info — UNCONFIRMED: the documented API has no such endpoint (the reference lists start,
-   * progress, pause, resume, commit, reverse). We probe it once, without retries, and treat any failure as
-   * "version unknown" so the engine falls back to mongosync.version. Returns the version or undefined.
+   * POST /api/v1/<command>. A refusal is final (see the file comment). Body-less commands still send `{}`.
+   * `signal` abandons the request (and its retries): /commit and /reverse block until every instance has them,
+   * so once one instance refused, waiting for the others' answers would only wait for the request timeout.
    */
-  async version(): Promise<string | undefined> {
-    try {
-      const exchange = await this.exchange("GET", "info", undefined);
-      if (exchange.status !== 200) return undefined;
-      const parsed = JSON.parse(exchange.body) as Record<string, unknown>;
-      const nested = parsed.info as Record<string, unknown> | undefined;
-      const candidate = parsed.version ?? nested?.version;
-      return typeof candidate === "string" ? candidate : undefined;
-    } catch {
-      return undefined;
-    }
+  async command(command: MongosyncCommand, body: object = {}, signal?: AbortSignal): Promise<void> {
+    await this.call("POST", command, body, { retryEnvelopes: false, signal });
   }
 
   private async call(
     method: "GET" | "POST",
     endpoint: MongosyncCommand | "progress",
     body: object | undefined,
-    opts: { retryEnvelopes: boolean },
+    opts: { retryEnvelopes: boolean; signal?: AbortSignal },
   ): Promise<MongosyncEnvelope> {
     let attempts = 0;
     let lastError = "";
     return retryWithBackoff<MongosyncEnvelope>(
       async (attemptNumber) => {
         attempts = attemptNumber;
+        if (opts.signal?.aborted) return { kind: "fatal", error: new MongosyncAbandonedError(this.url, endpoint) };
         let exchange: HttpExchange;
         try {
-          exchange = await this.exchange(method, endpoint, body);
+          exchange = await this.exchange(method, endpoint, body, opts.signal);
         } catch (err) {
+          if (opts.signal?.aborted) return { kind: "fatal", error: new MongosyncAbandonedError(this.url, endpoint) };
           lastError = redact(err instanceof Error ? err.message : String(err));
           return { kind: "retry", error: new TransientFailure(lastError) };
         }
@@ -204,7 +247,7 @@ export class MongosyncInstance {
           error: envelope.error ?? "UnknownError",
           description: envelope.errorDescription ?? "",
         });
-        if (opts.retryEnvelopes && exchange.status >= 500) {
+        if (opts.retryEnvelopes) {
           lastError = refusal.message;
           return { kind: "retry", error: refusal };
         }
@@ -218,13 +261,13 @@ export class MongosyncInstance {
         onRetry: ({ delayMs }) =>
           this.options.log?.(`mongosync at ${redact(this.url)} did not answer ${endpoint} (${lastError}); retrying in ${Math.ceil(delayMs / 1000)} s`),
         giveUp: (error) =>
-          error instanceof MongosyncApiError ? error : new MongosyncUnreachableError(this.url, endpoint, attempts, lastError),
+          error instanceof MongosyncApiError || error instanceof MongosyncAbandonedError ? error : new MongosyncUnreachableError(this.url, endpoint, attempts, lastError),
       },
     );
   }
 
   /** One HTTP exchange with node's http/https; rejects on connection errors and on the per-request timeout. */
-  private exchange(method: "GET" | "POST", endpoint: string, body: object | undefined): Promise<HttpExchange> {
+  private exchange(method: "GET" | "POST", endpoint: string, body: object | undefined, signal?: AbortSignal): Promise<HttpExchange> {
     const target = new URL(`${this.url}/api/v1/${endpoint}`);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const transport = target.protocol === "https:" ? https : http;
@@ -248,6 +291,12 @@ export class MongosyncInstance {
         },
       );
       request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      if (signal) {
+        const abandon = () => request.destroy(new Error("abandoned"));
+        if (signal.aborted) abandon();
+        else signal.addEventListener("abort", abandon, { once: true });
+        request.on("close", () => signal.removeEventListener("abort", abandon));
+      }
       request.on("error", (err: NodeJS.ErrnoException) => reject(new Error(err.code ? `${err.code}: ${err.message}` : err.message)));
       if (payload !== undefined) request.write(payload);
       request.end();
@@ -258,7 +307,12 @@ export class MongosyncInstance {
 function parseEnvelope(body: string): MongosyncEnvelope | undefined {
   try {
     const parsed = JSON.parse(body) as unknown;
-    if (parsed && typeof parsed === "object" && typeof (parsed as MongosyncEnvelope).success === "boolean") return parsed as MongosyncEnvelope;
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) return undefined;
+    const candidate = parsed as MongosyncEnvelope;
+    if (typeof candidate.success === "boolean") return candidate;
+    // Pre-1.8 /progress: `{progress: {…}}` on success, `{error: "<description>"}` on failure (see the file comment).
+    if (candidate.progress && typeof candidate.progress === "object") return { ...candidate, success: true };
+    if (typeof candidate.error === "string") return { success: false, error: "ProgressError", errorDescription: candidate.error };
     return undefined;
   } catch {
     return undefined;
@@ -298,25 +352,33 @@ export class MongosyncClient {
   }
 
   /**
-   * Sends one command to the chosen instances (default: all), in parallel, and waits for every answer before
-   * throwing, so a failure on one shard never leaves a request to another one in flight. When several fail,
-   * the error names the first and counts the rest.
+   * Sends one command to the chosen instances (default: all), in parallel. /commit and /reverse block until every
+   * instance has them (v1.13 source/topologies/multiple-mongosyncs.txt), so once one instance refused (or could
+   * not be reached) the requests still waiting on the others are abandoned instead of waiting for the request
+   * timeout. A single refusal on a single instance is thrown as it is; otherwise `MongosyncFanOutError` says
+   * what every instance did.
    */
   async commandEach(command: MongosyncCommand, body: object = {}, only?: number[]): Promise<void> {
     const targets = this.instances.map((instance, index) => ({ instance, index })).filter(({ index }) => !only || only.includes(index));
-    const results = await Promise.allSettled(targets.map(({ instance }) => instance.command(command, body)));
-    const failures = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
-    if (failures.length === 0) return;
-    const first = failures[0];
-    if (failures.length > 1 && first instanceof Error) first.message += ` (and ${failures.length - 1} more instance(s) failed the same command)`;
-    throw first;
-  }
-
-  /**
-   * The version reported by the (UNCONFIRMED) /info endpoint. Only the first instance is asked: every
-   * instance of one migration must run the same mongosync version, and a missing endpoint costs one request.
-   */
-  async version(): Promise<string | undefined> {
-    return this.instances[0].version();
+    const abandon = new AbortController();
+    const blocking = command === "commit" || command === "reverse"; // only these wait for the other instances
+    const outcomes: InstanceOutcome[] = await Promise.all(
+      targets.map(async ({ instance, index }): Promise<InstanceOutcome> => {
+        const url = redact(instance.url);
+        try {
+          await instance.command(command, body, blocking ? abandon.signal : undefined);
+          return { index, url, outcome: "accepted" };
+        } catch (err) {
+          if (err instanceof MongosyncAbandonedError) return { index, url, outcome: "waiting" };
+          abandon.abort();
+          const error = err instanceof Error ? err : new Error(String(err));
+          return { index, url, outcome: err instanceof MongosyncApiError ? "refused" : "unreachable", error };
+        }
+      }),
+    );
+    const failed = outcomes.filter((o) => o.outcome !== "accepted");
+    if (failed.length === 0) return;
+    if (targets.length === 1 && failed[0].error) throw failed[0].error;
+    throw new MongosyncFanOutError(command, outcomes);
   }
 }

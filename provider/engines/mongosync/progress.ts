@@ -3,7 +3,9 @@
 // Several instances (one per source shard) are one migration, and the migration is only as far as its slowest
 // instance: the combined state is the least advanced one, canCommit holds only when every instance can commit,
 // lag is the largest lag, copied bytes add up (each instance counts its own) while the total is global.
-// canWrite is the exception: the docs say only the first instance's canWrite is valid.
+// canWrite is the exception: only the coordinator's value counts (the instance whose mongosyncID equals the
+// coordinatorID every instance reports; v1.7 progress-response.rst, coordinatorID). The URLs may be listed in
+// any order, so "the first URL" is not the coordinator.
 import { redact } from "../../errors";
 import type { MigrationStatus, Phase } from "../engine";
 import type { InstanceProgress } from "./client";
@@ -26,8 +28,17 @@ export interface CombinedProgress {
   verifier: { present: boolean; phase: string | null; lagSeconds: number | null };
   warnings: string[];
   estimatedOplogTimeRemaining: string | null;
-  /** "cluster0" or "cluster1": which side instance 0 currently reads from (changes after /reverse). */
+  /** "cluster0" or "cluster1": which side the instances read from (changes after /reverse); null when unknown or mixed. */
   sourceCluster: string | null;
+  /** Per instance, the cluster named as Source in directionMapping (null when IDLE). */
+  sourceClusters: Array<string | null>;
+  /** Per instance, the host:port part of directionMapping.Source / .Destination. */
+  sourceHosts: Array<string | null>;
+  destinationHosts: Array<string | null>;
+  /** Index (in mongosync.urls) of the coordinator, when the instances name one. */
+  coordinatorIndex: number | null;
+  /** Some instances committed (COMMITTING/COMMITTED) while others still run: a commit that reached only some. */
+  partialCommit: boolean;
   mongosyncIds: string[];
   coordinatorId: string | null;
 }
@@ -110,13 +121,31 @@ export function combineProgress(instances: InstanceProgress[]): CombinedProgress
       warnings.push(redact(instances.length > 1 ? `mongosync ${i.index} (${i.url}): ${w}` : `mongosync: ${w}`));
     }
   }
-  const source = all[0].directionMapping?.Source ?? null;
+  const clusterOf = (text: string | null | undefined) => (text ? text.split(":")[0].trim() : null);
+  const hostOf = (text: string | null | undefined) => (text && text.includes(":") ? text.slice(text.indexOf(":") + 1).trim() : null);
+  const sourceClusters = all.map((p) => clusterOf(p.directionMapping?.Source));
+  const known = sourceClusters.filter((c): c is string => c !== null);
+  const sourceCluster = known.length > 0 && known.every((c) => c === known[0]) ? known[0] : null;
+
+  // The coordinator: the instance whose own id is the coordinatorID they report. Alone, it is itself.
+  const coordinatorIds = all.map((p) => p.coordinatorID).filter((id): id is string => typeof id === "string" && id !== "");
+  let coordinatorIndex: number | null = null;
+  if (coordinatorIds.length > 0) {
+    const found = instances.findIndex((i) => i.progress.mongosyncID === coordinatorIds[0]);
+    coordinatorIndex = found >= 0 ? found : null;
+  } else if (instances.length === 1) coordinatorIndex = 0;
+  // Without a coordinator to ask (pre-1.3, or not identified yet) the destination counts as writable only when
+  // every instance has COMMITTED.
+  const canWrite =
+    all.every((p) => p.state === "COMMITTED") || (coordinatorIndex !== null && all[coordinatorIndex].canWrite === true && all.every((p) => p.state === "COMMITTING" || p.state === "COMMITTED"));
+  const committedSome = states.some((s) => s === "COMMITTING" || s === "COMMITTED");
+  const partialCommit = committedSome && states.some((s) => s === "RUNNING" || s === "PAUSED");
 
   return {
     state,
     states,
     canCommit: all.every((p) => p.canCommit === true),
-    canWrite: all[0].canWrite === true || all.every((p) => p.state === "COMMITTED"),
+    canWrite,
     lagSeconds,
     copiedBytes,
     totalBytes,
@@ -126,9 +155,14 @@ export function combineProgress(instances: InstanceProgress[]): CombinedProgress
     verifier: { present: sides.length > 0, phase: verifierPhase, lagSeconds: verifierLag },
     warnings,
     estimatedOplogTimeRemaining: all.map((p) => p.estimatedOplogTimeRemaining).find((e) => typeof e === "string") ?? null,
-    sourceCluster: source ? source.split(":")[0].trim() : null,
+    sourceCluster,
+    sourceClusters,
+    sourceHosts: all.map((p) => hostOf(p.directionMapping?.Source)),
+    destinationHosts: all.map((p) => hostOf(p.directionMapping?.Destination)),
+    coordinatorIndex,
+    partialCommit,
     mongosyncIds: all.map((p) => p.mongosyncID).filter((id): id is string => typeof id === "string"),
-    coordinatorId: all[0].coordinatorID ?? null,
+    coordinatorId: coordinatorIds[0] ?? null,
   };
 }
 
@@ -139,6 +173,8 @@ export interface StatusOptions {
   requireVerifier: boolean;
   /** "cluster0" unless the handle says otherwise; a different current source means /reverse was called. */
   originalSource: string;
+  /** mongosync.keepPaused: a PAUSED mongosync stays paused (the warning says so instead of "resumes it"). */
+  keepPaused?: boolean;
 }
 
 /** True when the documented cutover preconditions hold (reference §3.8 step 1). */
@@ -170,7 +206,16 @@ export function statusFromProgress(c: CombinedProgress, opts: StatusOptions): Mi
   const reversed = c.sourceCluster !== null && c.sourceCluster !== opts.originalSource;
   let phase: Phase;
   let reason: string | undefined;
-  switch (c.state) {
+  let rollback: string | null = null;
+  const mixedDirections = new Set(c.sourceClusters.filter((x) => x !== null)).size > 1;
+  if (mixedDirections) {
+    phase = "FAILED";
+    reason = `the mongosync instances sync in different directions (${c.sourceClusters.map((x, i) => `instance ${i}: from ${x ?? "?"}`).join(", ")}); stop them and start again`;
+  } else if (c.partialCommit && isKnownState(c.state)) {
+    // Some instances committed, others still run (M5): the commit must be finished, not waited for as a sync.
+    phase = "CUTTING_OVER";
+    warnings.push(`mongosync committed on only some instances (${c.states.join(", ")}); the cutover sends /commit to the rest as soon as it runs`);
+  } else switch (c.state) {
     case "IDLE":
     case "INITIALIZING":
       phase = "PENDING";
@@ -178,23 +223,36 @@ export function statusFromProgress(c: CombinedProgress, opts: StatusOptions): Mi
     case "RUNNING":
       if (reversed) {
         phase = "COMPLETE";
-        warnings.push(`mongosync now syncs in reverse (from ${c.sourceCluster}): /reverse was called after the commit`);
+        rollback = readyToCommit(c, { ...opts, requireVerifier: false }) ? "READY_TO_COMMIT" : "SYNCING";
+        warnings.push(
+          `mongosync syncs in reverse (from ${c.sourceCluster} back to ${opts.originalSource}) after the commit: a rollback is under way; ` +
+            "set mongosync.rollbackCutover: true to commit it (the application then moves back to the old source)",
+        );
       } else if (c.copying) phase = "COPYING";
       else phase = readyToCommit(c, opts) ? "READY_FOR_CUTOVER" : "SYNCING";
       break;
     case "PAUSED":
       phase = c.copying || c.info === "collection copy" ? "COPYING" : "SYNCING";
-      warnings.push("mongosync is PAUSED; the next `pulumi up` resumes it (POST /api/v1/resume)");
+      warnings.push(
+        opts.keepPaused
+          ? "mongosync is PAUSED and stays paused (mongosync.keepPaused: true); remove keepPaused to let `pulumi up` resume it"
+          : "mongosync is PAUSED; the next `pulumi up` resumes it (POST /api/v1/resume); to keep it paused set mongosync.keepPaused: true",
+      );
       break;
     case "COMMITTING":
       phase = "CUTTING_OVER";
       break;
     case "COMMITTED":
       phase = "COMPLETE";
+      if (reversed) {
+        rollback = "COMMITTED";
+        warnings.push(`the rollback is committed: mongosync synced ${c.sourceCluster} back into ${opts.originalSource}, which now takes the writes`);
+      }
       break;
     case "REVERSING":
       phase = "COMPLETE";
-      warnings.push("mongosync is REVERSING (syncing the destination back to the source): /reverse was called after the commit");
+      rollback = "REVERSING";
+      warnings.push("mongosync is REVERSING (syncing the destination back to the source): a rollback was started after the commit");
       break;
     default:
       phase = "FAILED";
@@ -213,6 +271,8 @@ export function statusFromProgress(c: CombinedProgress, opts: StatusOptions): Mi
     verifierPhase: c.verifier.phase,
     verifierLagSeconds: c.verifier.lagSeconds,
     estimatedOplogTimeRemaining: c.estimatedOplogTimeRemaining,
+    direction: c.sourceCluster === null ? null : `${c.sourceCluster} → ${c.sourceCluster === "cluster0" ? "cluster1" : "cluster0"}`,
+    rollback,
   };
   if (c.states.length > 1) details.instanceStates = c.states.join(",");
   const status: MigrationStatus = {

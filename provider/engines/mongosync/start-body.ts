@@ -68,16 +68,28 @@ function shardingEntryBody(entry: ShardingEntry) {
 
 /** How source writes get blocked at commit, as we tell the user (and store in the handle). */
 export type WriteBlockingPlan =
-  | "sourceAndDestination" // mongosync blocks source writes when /commit arrives (≤1.19, dual)
+  | "sourceAndDestination" // mongosync blocks source writes when /commit arrives (1.11: `true`; 1.12–1.19: the string)
   | "destinationOnly" // mongosync protects only the destination; the user stops the application
   | "legacyDual" // ≤1.10 `enableUserWriteBlocking: true`
   | "off" // ≤1.10 default: nothing blocked; the user stops the application
   | "managedByMongosync" // 1.20+: the field no longer exists
   | "unknownVersion"; // field omitted because the version is unknown
 
+/**
+ * Who verifies the data at cutover:
+ * - embedded: mongosync's verifier (1.9+, enabled, not a 1.9 migration with a sharded cluster)
+ * - ours: mongosync will not verify, so the engine compares counts (and hashes) through source.uri/target.uri
+ * - none: nobody (verificationMode "none")
+ * - unknown: the version is unknown; decided from what /progress shows before /commit
+ */
+export type VerifierPlan = "embedded" | "ours" | "none" | "unknown";
+
 export interface StartPlan {
   body: StartRequestBody;
   writeBlocking: WriteBlockingPlan;
+  verifier: VerifierPlan;
+  /** Why mongosync's own verifier will not run, when it will not. */
+  noEmbeddedVerifierReason?: string;
   errors: PreflightFinding[];
   warnings: PreflightFinding[];
 }
@@ -86,11 +98,33 @@ const VERSION_ACTION =
   "set mongosync.version to what `mongosync --version` prints on the mongosync host (the HTTP API " +
   "does not report it)";
 
+/** MongoDB major of `mongosync.sourceServerVersion`; undefined when not given (assumed 6.0+). */
+export function sourceMajor(spec: MigrationSpec): number | undefined {
+  const text = spec.mongosync?.sourceServerVersion;
+  const match = text ? /^(\d+)\./.exec(text.trim()) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Why mongosync's embedded verifier will not run for this spec and version, or undefined when it will.
+ * Sources: v1.9 fact-verifier-limitations.rst (none before 1.9; 1.9 disables it when a sharded cluster takes
+ * part — gone from v1.10, which enables it on sharded clusters).
+ */
+export function noEmbeddedVerifier(spec: MigrationSpec, version: MongosyncVersion | undefined, instances: number): string | undefined {
+  const options = spec.mongosync!;
+  if (!options.enableVerification) return "mongosync's embedded verifier is disabled (mongosync.enableVerification: false)";
+  if (!version) return undefined;
+  if (!atLeast(version, 1, 9)) return `mongosync ${version.text} has no embedded verifier (it arrived in 1.9)`;
+  const sharded = instances > 1 || (options.sharding?.entries.length ?? 0) > 0;
+  if (!atLeast(version, 1, 10) && sharded) return `mongosync ${version.text} disables its verifier when a sharded cluster takes part (1.10 lifted that)`;
+  return undefined;
+}
+
 /**
  * Builds the /start body for `version` (undefined when unknown) and lists what cannot be done safely.
  * The engine runs the same function at preflight (to report) and at start (to send).
  */
-export function planStart(spec: MigrationSpec, version: MongosyncVersion | undefined): StartPlan {
+export function planStart(spec: MigrationSpec, version: MongosyncVersion | undefined, instances = spec.mongosync?.urls.length ?? 1): StartPlan {
   const options = spec.mongosync!;
   const errors: PreflightFinding[] = [];
   const warnings: PreflightFinding[] = [];
@@ -100,6 +134,8 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
       errors.push({ code, message: `${what} needs mongosync ${major}.${minor} or later; this one is ${version.text}`, action: "upgrade mongosync, or remove the setting" });
     }
   };
+  const major = sourceMajor(spec);
+  const preSixSource = major !== undefined && major < 6;
 
   // Namespaces.
   const include = toNamespaceFilter(spec.namespaces.include, "namespaces.include");
@@ -114,51 +150,74 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     needs(1, 6, "namespaces.exclude", "MONGOSYNC_VERSION_TOO_OLD");
   }
   const filtered = include.items.length > 0 || exclude.items.length > 0;
+  const shardingEntries = options.sharding?.entries ?? [];
 
-  // Reversible.
+  // Reversible: refused where mongosync refuses it (docs reference/api/start.txt `reversible`, reverse.txt).
   if (options.reversible) {
     body.reversible = true;
     if (filtered) {
+      errors.push({ code: "MONGOSYNC_REVERSIBLE_FILTERED", message: "mongosync cannot reverse a filtered sync (namespaces is set)", action: "remove namespaces, or set mongosync.reversible: false" });
+    }
+    if (shardingEntries.length > 0) {
       errors.push({
-        code: "MONGOSYNC_REVERSIBLE_FILTERED",
-        message: "mongosync cannot reverse a filtered sync (namespaces is set)",
-        action: "remove namespaces, or set mongosync.reversible: false",
+        code: "MONGOSYNC_REVERSIBLE_RS_TO_SHARDED",
+        message: "mongosync cannot reverse a replica set → sharded cluster sync (mongosync.sharding is set)",
+        action: "remove mongosync.sharding, or set mongosync.reversible: false",
+      });
+    }
+    if (preSixSource) {
+      errors.push({
+        code: "MONGOSYNC_REVERSIBLE_PRE_6_0",
+        message: `mongosync cannot reverse a sync from a MongoDB ${options.sourceServerVersion} source (reverse needs 6.0 or later)`,
+        action: "upgrade the source to 6.0+, or set mongosync.reversible: false",
       });
     }
   }
 
   // Sharding entries (RS → sharded).
-  if (options.sharding && options.sharding.entries.length > 0) {
+  if (shardingEntries.length > 0) {
     needs(1, 1, "mongosync.sharding", "MONGOSYNC_VERSION_TOO_OLD");
-    for (const entry of options.sharding.entries) {
-      if (!entry.database || !entry.collection || entry.key.length === 0) {
+    for (const entry of shardingEntries) {
+      const keyOk = entry.key.length > 0 && entry.key.every((k) => Object.values(k).every((d) => d === 1 || d === "hashed"));
+      if (!entry.database || !entry.collection || !keyOk) {
         errors.push({
           code: "MONGOSYNC_SHARDING_ENTRY",
-          message: `mongosync.sharding entry ${JSON.stringify(`${entry.database}.${entry.collection}`)} needs a database, a collection and a shard key`,
-          action: "give every entry { database, collection, key: [{ field: 1 }] }",
+          message: `mongosync.sharding entry ${JSON.stringify(`${entry.database}.${entry.collection}`)} needs a database, a collection and a shard key of 1 or "hashed" fields`,
+          action: "give every entry { database, collection, key: [{ field: 1 }] } (MongoDB shard keys are ascending or hashed, never -1)",
         });
       }
     }
-    body.sharding = { createSupportingIndexes: options.sharding.createSupportingIndexes, shardingEntries: options.sharding.entries.map(shardingEntryBody) };
+    body.sharding = { createSupportingIndexes: options.sharding!.createSupportingIndexes, shardingEntries: shardingEntries.map(shardingEntryBody) };
   }
 
-  // Embedded verifier: on by default from 1.9; the field does not exist before.
-  if (!version || atLeast(version, 1, 9)) {
-    if (!options.enableVerification) body.verification = { enabled: false };
-    else if (version) body.verification = { enabled: true };
-    // Unknown version and verifier wanted: omit the field (the default is on), so an old mongosync accepts it.
-  } else if (options.enableVerification && spec.verification !== "none") {
+  // Embedded verifier: the `verification` field exists from 1.9 (v1.9 start.txt). Never sent when the version
+  // is unknown: an older mongosync refuses the field.
+  if (version && atLeast(version, 1, 9)) body.verification = { enabled: options.enableVerification };
+  else if (!version && !options.enableVerification) {
     warnings.push({
-      code: "MONGOSYNC_NO_VERIFIER",
-      message: `mongosync ${version.text} has no embedded verifier (1.9+); cutover cannot report a verification`,
-      action: "upgrade mongosync, or verify the data yourself before switching the application",
+      code: "MONGOSYNC_VERIFIER_NOT_DISABLED",
+      message: "mongosync.enableVerification: false cannot be passed on without the mongosync version (the field is 1.9+)",
+      action: `${VERSION_ACTION}, or start mongosync with --disableVerification (1.10+)`,
     });
   }
-  if (!options.enableVerification && spec.verification !== "none") {
+  const noVerifier = noEmbeddedVerifier(spec, version, instances);
+  let verifier: VerifierPlan;
+  if (spec.verification === "none") verifier = "none";
+  else if (!version && options.enableVerification) verifier = "unknown";
+  else if (!noVerifier) verifier = "embedded";
+  else if (spec.source.uri && spec.target.uri) {
+    verifier = "ours";
     warnings.push({
-      code: "MONGOSYNC_VERIFIER_DISABLED",
-      message: "mongosync's embedded verifier is disabled (mongosync.enableVerification: false); cutover will report verification \"none\"",
-      action: "set mongosync.enableVerification: true, or verify the data yourself before switching the application",
+      code: "MONGOSYNC_OUR_VERIFICATION",
+      message: `${noVerifier}; after the commit the engine compares the clusters itself (verificationMode "${spec.verification}") through source.uri and target.uri`,
+      action: "let `pulumi up` reach both clusters; large clusters take a while to hash (verificationMode \"counts\" is quicker)",
+    });
+  } else {
+    verifier = "none";
+    errors.push({
+      code: "MONGOSYNC_CANNOT_VERIFY",
+      message: `${noVerifier}, and without source.uri and target.uri the engine cannot verify either, but verificationMode is "${spec.verification}"`,
+      action: "give source.uri and target.uri (the engine then compares counts and hashes after the commit), upgrade mongosync / enable its verifier, or set verificationMode \"none\" and verify the data yourself",
     });
   }
 
@@ -172,11 +231,21 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
     });
   }
   const wantsSourceBlocked = spec.writeBlocking !== "none";
+  const dual = wantsSourceBlocked || options.reversible;
+  if (preSixSource && dual && !(version && atLeast(version, 1, 20))) {
+    // setUserWriteBlockMode is 6.0+; mongosync refuses dual blocking (v1.10/v1.11 start.txt) or any value
+    // (v1.12+ start.txt) for pre-6.0 sources.
+    errors.push({
+      code: "MONGOSYNC_WRITE_BLOCKING_PRE_6_0",
+      message: `mongosync cannot block writes on a MongoDB ${options.sourceServerVersion} source (write blocking needs 6.0+)`,
+      action: "set writeBlocking.mode \"none\" and stop the application before cutover: true",
+    });
+  }
   if (!version) {
     writeBlocking = "unknownVersion";
     // Without the version we cannot send the field (1.20+ refuses it) and without it 1.11–1.19 would not
     // block source writes at commit: refuse rather than promise a write block that may not happen.
-    if (wantsSourceBlocked || options.reversible) {
+    if (dual) {
       errors.push({
         code: "MONGOSYNC_VERSION_UNKNOWN",
         message: "the mongosync version is unknown, so the engine cannot tell whether mongosync will block source writes at commit",
@@ -193,8 +262,12 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
       });
     }
   } else if (atLeast(version, 1, 11)) {
-    writeBlocking = wantsSourceBlocked || options.reversible ? "sourceAndDestination" : "destinationOnly";
-    body.enableUserWriteBlocking = writeBlocking;
+    writeBlocking = dual && !preSixSource ? "sourceAndDestination" : "destinationOnly";
+    // Pre-6.0 sources: 1.12–1.19 refuse the field whatever its value; omitted, mongosync uses its default.
+    if (!preSixSource) {
+      // 1.11 knows only true / false / "destinationOnly" (v1.11 start.txt); "sourceAndDestination" is 1.12.
+      body.enableUserWriteBlocking = writeBlocking === "sourceAndDestination" ? (atLeast(version, 1, 12) ? "sourceAndDestination" : true) : "destinationOnly";
+    }
     if (options.reversible && !wantsSourceBlocked) {
       warnings.push({
         code: "MONGOSYNC_REVERSIBLE_NEEDS_DUAL_BLOCKING",
@@ -203,16 +276,16 @@ export function planStart(spec: MigrationSpec, version: MongosyncVersion | undef
       });
     }
   } else {
-    writeBlocking = wantsSourceBlocked || options.reversible ? "legacyDual" : "off";
+    writeBlocking = dual && !preSixSource ? "legacyDual" : "off";
     if (writeBlocking === "legacyDual") body.enableUserWriteBlocking = true;
   }
   if (writeBlocking === "destinationOnly" || writeBlocking === "off") {
     warnings.push({
       code: "MONGOSYNC_SOURCE_WRITES_NOT_BLOCKED",
-      message: "mongosync will not block source writes at commit (writeBlocking.mode \"none\")",
+      message: `mongosync will not block source writes at commit (${preSixSource ? `a MongoDB ${options.sourceServerVersion} source` : 'writeBlocking.mode "none"'})`,
       action: "stop application writes to the source before setting cutover: true; writes during commit can be lost",
     });
   }
 
-  return { body, writeBlocking, errors, warnings };
+  return { body, writeBlocking, verifier, noEmbeddedVerifierReason: noVerifier, errors, warnings };
 }

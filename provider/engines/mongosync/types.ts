@@ -54,11 +54,7 @@ export interface MongosyncProgress {
     collectionsTotal?: number | null;
   } | null;
   verification?: { source?: VerifierSideProgress | null; destination?: VerifierSideProgress | null } | null;
-  /**
-   * Not documented: some builds may report their version here. Read when present, never required
-   * (UNCONFIRMED; the emulator can be told to send it).
-   */
-  version?: string | null;
+  // No version field is documented: the engine takes the version from mongosync.version only.
 }
 
 /** Every response: `{success: true, …}` or `{success: false, error, errorDescription}`. */
@@ -79,7 +75,7 @@ export interface NamespaceFilterItem {
 export interface ShardingEntryBody {
   database: string;
   collection: string;
-  shardCollection: { key: Array<Record<string, 1 | -1 | "hashed">> };
+  shardCollection: { key: Array<Record<string, 1 | "hashed">> };
 }
 
 /** Body of POST /api/v1/start. Only fields the engine ever sends are listed. */

@@ -1,7 +1,7 @@
 // The mongosync HTTP client against the emulator: envelopes, retries, redaction and multi-instance fan-out.
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { MongosyncApiError, MongosyncClient, MongosyncInstance, MongosyncUnreachableError } from "../../../provider/engines/mongosync/client";
+import { MongosyncApiError, MongosyncFanOutError, MongosyncClient, MongosyncInstance, MongosyncUnreachableError } from "../../../provider/engines/mongosync/client";
 import { combineProgress } from "../../../provider/engines/mongosync/progress";
 import type { MongosyncProgress } from "../../../provider/engines/mongosync/types";
 import { makeContext } from "../../support/context";
@@ -138,14 +138,6 @@ describe("MongosyncInstance", () => {
     expect(() => new MongosyncClient(["mongodb://user:pw@host:27017"], { clock: ctx, deadline: ctx.deadline })).not.toThrow(/pw@/);
     expect(() => new MongosyncClient([], { clock: ctx, deadline: ctx.deadline })).toThrow(/urls is empty/);
   });
-
-  it("reads the version from /info when the endpoint exists, and treats its absence as unknown", async () => {
-    const withInfo = await emulator({ version: "1.19.2", infoEndpoint: true });
-    const without = await emulator({ version: "1.19.2" });
-    expect(await clientFor([withInfo.url]).client.version()).toBe("1.19.2");
-    expect(await clientFor([without.url]).client.version()).toBeUndefined();
-    expect(without.count("info")).toBe(1);
-  });
 });
 
 describe("MongosyncClient fan-out over several instances", () => {
@@ -168,7 +160,7 @@ describe("MongosyncClient fan-out over several instances", () => {
     expect([a.state, b.state]).toEqual(["IDLE", "RUNNING"]);
   });
 
-  it("waits for every instance before reporting one failure, naming how many failed", async () => {
+  it("waits for every instance before reporting, and says what each instance did", async () => {
     const a = await emulator();
     const b = await emulator();
     const c = await emulator();
@@ -176,8 +168,9 @@ describe("MongosyncClient fan-out over several instances", () => {
     c.setState("RUNNING");
     const { client } = clientFor([a.url, b.url, c.url]);
     const err = (await client.commandEach("start", { source: "cluster0", destination: "cluster1" }).catch((x: unknown) => x)) as Error;
-    expect(err).toBeInstanceOf(MongosyncApiError);
-    expect(err.message).toContain("and 1 more instance(s) failed");
+    expect(err).toBeInstanceOf(MongosyncFanOutError);
+    expect((err as MongosyncFanOutError).outcomes.map((o) => o.outcome)).toEqual(["accepted", "refused", "refused"]);
+    expect(err.message).toContain(`instance 1 (${b.url}) refused it`);
     expect(a.state).toBe("RUNNING"); // the healthy instance still got its call
   });
 });
@@ -205,14 +198,18 @@ describe("combineProgress", () => {
     expect(combine(p({ state: "RUNNING" }), p({ state: "EXPLODED" })).state).toBe("EXPLODED");
   });
 
-  it("trusts only the first instance's canWrite (documented), and the least advanced verifier phase", () => {
+  it("M14: trusts only the coordinator's canWrite, wherever it is listed, and the least advanced verifier phase", () => {
     const side = (phase: string, lag: number) => ({ phase, lagTimeSeconds: lag });
+    const ids = (own: string) => ({ mongosyncID: own, coordinatorID: "coord" });
     const c = combine(
-      p({ state: "COMMITTING", canWrite: true, verification: { source: side("stream hashing", 1), destination: side("stream hashing", 2) } }),
-      p({ state: "COMMITTING", canWrite: false, verification: { source: side("initial hashing", 9), destination: side("stream hashing", 1) } }),
+      p({ state: "COMMITTING", canWrite: true, ...ids("other"), verification: { source: side("stream hashing", 1), destination: side("stream hashing", 2) } }),
+      p({ state: "COMMITTING", canWrite: false, ...ids("coord"), verification: { source: side("initial hashing", 9), destination: side("stream hashing", 1) } }),
     );
-    expect(c.canWrite).toBe(true);
-    expect(combine(p({ canWrite: false }), p({ canWrite: true })).canWrite).toBe(false);
+    expect(c.coordinatorIndex).toBe(1);
+    expect(c.canWrite).toBe(false); // the first URL says true, but it is not the coordinator
+    expect(combine(p({ state: "COMMITTING", canWrite: false, ...ids("other") }), p({ state: "COMMITTING", canWrite: true, ...ids("coord") })).canWrite).toBe(true);
+    // No coordinator known (pre-1.3): writable only once every instance COMMITTED.
+    expect(combine(p({ state: "COMMITTING", canWrite: true }), p({ state: "COMMITTING", canWrite: true })).canWrite).toBe(false);
     expect(c.verifier).toEqual({ present: true, phase: "initial hashing", lagSeconds: 9 });
   });
 

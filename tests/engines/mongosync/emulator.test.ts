@@ -1,6 +1,6 @@
 // MongosyncEmulator on its own, over plain HTTP: the documented states, transitions, fields and envelopes.
 // Users get it from pulumi-atlas-migration/testing, so it is checked without our client in between.
-import { emulator, stopEmulators } from "./helpers";
+import { emulator, emulatorGroup as startGroupTracked, stopEmulators } from "./helpers";
 
 afterEach(stopEmulators);
 
@@ -35,7 +35,8 @@ describe("MongosyncEmulator", () => {
     expect(seen[0].collectionCopy.estimatedTotalBytes).toBe(1); // placeholder before the copy starts
     expect(seen.map((p) => p.lagTimeSeconds)).toEqual([120, 120, 120, 61, 2]);
     expect(seen.map((p) => p.canCommit)).toEqual([false, false, false, false, true]);
-    expect(seen.map((p) => p.verification.source.phase)).toEqual(["not started", "initial hashing", "initial hashing", "stream hashing", "stream hashing"]);
+    // 1.22: the verifier starts at change event application, "not started" during the copy (embedded.txt).
+    expect(seen.map((p) => p.verification.source.phase)).toEqual(["not started", "not started", "initial hashing", "stream hashing", "stream hashing"]);
     expect(seen[4].lag).toEqual({ overallLagSeconds: 2, crudLagSeconds: 2, ddlLagSeconds: null });
     expect(seen[4].ceaStage).toBe("steady state");
 
@@ -96,6 +97,122 @@ describe("MongosyncEmulator", () => {
     const v10 = await emulator({ version: "1.10.0" });
     expect((await call(v10.url, "POST", "start", { ...start, enableUserWriteBlocking: "sourceAndDestination" })).json.success).toBe(false); // strings from 1.11
     expect((await call(v10.url, "POST", "start", { ...start, enableUserWriteBlocking: true })).json.success).toBe(true);
+  });
+
+  it("1.11 knows only true, false and \"destinationOnly\"; the 1.12 strings are refused there (v1.11 start.txt)", async () => {
+    for (const value of ["sourceAndDestination", "none"]) {
+      const v11 = await emulator({ version: "1.11.0" });
+      expect((await call(v11.url, "POST", "start", { ...start, enableUserWriteBlocking: value })).json.errorDescription).toContain("invalid enableUserWriteBlocking");
+    }
+    for (const value of [true, false, "destinationOnly"]) {
+      const v11 = await emulator({ version: "1.11.0" });
+      expect((await call(v11.url, "POST", "start", { ...start, enableUserWriteBlocking: value })).json.success).toBe(true);
+    }
+    const v12 = await emulator({ version: "1.12.0" });
+    expect((await call(v12.url, "POST", "start", { ...start, enableUserWriteBlocking: "sourceAndDestination" })).json.success).toBe(true);
+  });
+
+  it("a pre-6.0 source: no enableUserWriteBlocking at all on 1.12–1.19, no true on 1.11, never reversible", async () => {
+    const v15 = await emulator({ version: "1.15.0", sourceServerVersion: "5.0.20" });
+    expect((await call(v15.url, "POST", "start", { ...start, enableUserWriteBlocking: "none" })).json.errorDescription).toContain("pre-6.0");
+    expect((await call(v15.url, "POST", "start", { ...start, enableUserWriteBlocking: "sourceAndDestination", reversible: true })).json.success).toBe(false);
+    expect((await call(v15.url, "POST", "start", start)).json.success).toBe(true);
+    const v11 = await emulator({ version: "1.11.0", sourceServerVersion: "4.4.0" });
+    expect((await call(v11.url, "POST", "start", { ...start, enableUserWriteBlocking: true })).json.errorDescription).toContain("pre-6.0");
+    expect((await call(v11.url, "POST", "start", { ...start, enableUserWriteBlocking: "destinationOnly" })).json.success).toBe(true);
+  });
+
+  it("reversible is refused for replica set → sharded (a sharding option) and -1 shard keys are refused", async () => {
+    const e = await emulator({ version: "1.20.0" });
+    const sharding = { createSupportingIndexes: true, shardingEntries: [{ database: "d", collection: "c", shardCollection: { key: [{ k: 1 }] } }] };
+    expect((await call(e.url, "POST", "start", { ...start, reversible: true, sharding })).json.errorDescription).toContain("replica set to a sharded");
+    const bad = { ...sharding, shardingEntries: [{ database: "d", collection: "c", shardCollection: { key: [{ k: -1 }] } }] };
+    expect((await call(e.url, "POST", "start", { ...start, sharding: bad })).json.errorDescription).toContain("1 or");
+  });
+
+  it("/progress has no top-level success before 1.8 (v1.7 progress.json), and has it from 1.8", async () => {
+    const v17 = await emulator({ version: "1.7.0" });
+    const old = (await call(v17.url, "GET", "progress")).json;
+    expect(old.success).toBeUndefined();
+    expect(old.progress.state).toBe("IDLE");
+    v17.inject({ endpoint: "progress", fault: { kind: "envelope", status: 503, error: "NotReady", errorDescription: "restarting" } });
+    expect((await call(v17.url, "GET", "progress")).json).toEqual({ error: "NotReady: restarting" });
+    expect((await call(v17.url, "POST", "start", start)).json).toEqual({ success: true }); // commands always had it
+    const v18 = await emulator({ version: "1.8.0" });
+    expect((await call(v18.url, "GET", "progress")).json.success).toBe(true);
+  });
+
+  it("honours the /start direction: started cluster1 → cluster0 it reports Source cluster1", async () => {
+    const e = await emulator({ advanceOnProgress: false });
+    await call(e.url, "POST", "start", { source: "cluster1", destination: "cluster0" });
+    const p = (await call(e.url, "GET", "progress")).json.progress;
+    expect(p.directionMapping).toEqual({ Source: "cluster1: target.example:27017", Destination: "cluster0: source.example:27017" });
+  });
+
+  it("no verifier on 1.8, none on a sharded 1.9, but one on a sharded 1.10; 1.22 reports \"not started\" during the copy", async () => {
+    const cases: Array<[string, boolean, boolean]> = [["1.8.0", false, false], ["1.9.0", true, false], ["1.9.0", false, true], ["1.10.0", true, true]];
+    for (const [version, sharded, present] of cases) {
+      const e = await emulator({ version, sharded, advanceOnProgress: false });
+      await call(e.url, "POST", "start", start);
+      e.advance(1);
+      expect([version, sharded, (await call(e.url, "GET", "progress")).json.progress.verification !== undefined]).toEqual([version, sharded, present]);
+    }
+    const v22 = await emulator({ version: "1.22.0", copyTicks: 3, advanceOnProgress: false });
+    await call(v22.url, "POST", "start", start);
+    e22: for (let i = 0; i < 3; i++) {
+      v22.advance(1);
+      const p = (await call(v22.url, "GET", "progress")).json.progress;
+      if (p.info !== "collection copy") break e22;
+      expect(p.verification.source.phase).toBe("not started");
+    }
+    const v21 = await emulator({ version: "1.21.0", copyTicks: 3, advanceOnProgress: false });
+    await call(v21.url, "POST", "start", start);
+    v21.advance(1);
+    expect((await call(v21.url, "GET", "progress")).json.progress.verification.source.phase).toBe("initial hashing");
+  });
+
+  it("copyInNaturalOrder is a 1.16 field", async () => {
+    const field = { copyInNaturalOrder: [{ database: "d", collections: ["c"] }] };
+    expect((await call((await emulator({ version: "1.15.0" })).url, "POST", "start", { ...start, ...field })).json.errorDescription).toContain("unknown field");
+    expect((await call((await emulator({ version: "1.16.0" })).url, "POST", "start", { ...start, ...field })).json.success).toBe(true);
+  });
+
+  it("INITIALIZING does not exist before 1.20", async () => {
+    await expect(emulator({ version: "1.19.0", initializingTicks: 2 })).rejects.toThrow(/1\.20/);
+  });
+
+  it("a group: /commit answers only once every instance has it; a refusing instance leaves the others waiting", async () => {
+    const [a, b] = await startGroupTracked([{ advanceOnProgress: false }, { advanceOnProgress: false }]);
+    for (const e of [a, b]) {
+      await call(e.url, "POST", "start", start);
+      e.advance(10);
+    }
+    const first = call(a.url, "POST", "commit", {});
+    let firstDone = false;
+    void first.then(() => (firstDone = true));
+    await call(a.url, "GET", "progress");
+    expect(firstDone).toBe(false);
+    expect(a.state).toBe("RUNNING"); // waiting for b
+    b.machine.lagOverride = 500;
+    expect((await call(b.url, "POST", "commit", {})).json.error).toBe("InvalidStateTransition");
+    expect(firstDone).toBe(false);
+    b.machine.lagOverride = undefined;
+    expect((await call(b.url, "POST", "commit", {})).json.success).toBe(true);
+    expect((await first).json.success).toBe(true);
+    expect([a.state, b.state]).toEqual(["COMMITTING", "COMMITTING"]);
+  });
+
+  it("a group: only the coordinator's canWrite counts; the others claim it as soon as they commit", async () => {
+    const [a, b] = await startGroupTracked([{ advanceOnProgress: false, commitTicks: 4 }, { advanceOnProgress: false, commitTicks: 4 }], { coordinator: 1 });
+    for (const e of [a, b]) {
+      await call(e.url, "POST", "start", start);
+      e.advance(10);
+    }
+    await Promise.all([call(a.url, "POST", "commit", {}), call(b.url, "POST", "commit", {})]);
+    const pa = (await call(a.url, "GET", "progress")).json.progress;
+    const pb = (await call(b.url, "GET", "progress")).json.progress;
+    expect([pa.coordinatorID, pb.coordinatorID]).toEqual([pb.mongosyncID, pb.mongosyncID]);
+    expect([pa.canWrite, pb.canWrite]).toEqual([true, false]);
   });
 
   it("reports fields by version: no lag object before 1.21, no verifier before 1.9, no ids before 1.3", async () => {

@@ -3,18 +3,22 @@
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
 import type { MigrationEngine, MigrationHandle, MigrationSpec } from "../../../provider/engines/engine";
 import { MongosyncApiError } from "../../../provider/engines/mongosync/client";
+import { createMongosyncEngine, isMongosyncEngine, MongosyncCommitNotAcceptedError } from "../../../provider/engines/mongosync";
 import { engineFor } from "../../../provider/engines/registry";
 import type { MongosyncEmulator } from "../../../testing/mongosync-emulator";
+import { MemoryCluster } from "../../../provider/cluster/memory/memory-cluster";
 import { makeContext, type TestContext } from "../../support/context";
-import { deadUrl, emulator, mongosyncSpec, stopEmulators } from "./helpers";
+import { deadUrl, emulator, emulatorGroup, mongosyncSpec, stopEmulators } from "./helpers";
 
 afterEach(stopEmulators);
 
 const engine: MigrationEngine = engineFor("mongosync");
 const callTable: string[] = [];
+const verificationSamples: string[] = [];
 
 afterAll(() => {
   if (callTable.length > 0) console.log(`mongosync API calls per lifecycle step\n${callTable.join("\n")}`);
+  if (verificationSamples.length > 0) console.log(`verification report where mongosync has no verifier\n${verificationSamples.join("\n")}`);
 });
 
 /** Runs `step` and returns its result with the number of requests every emulator received meanwhile. */
@@ -32,44 +36,86 @@ async function started(e: MongosyncEmulator[], spec: MigrationSpec, ctx: TestCon
   return engine.start(spec, ctx);
 }
 
-describe("lifecycle (create → status → cutover → delete) against one mongosync", () => {
-  it.each(["1.22.0", "1.19.0"])("mongosync %s", async (version) => {
+/** The version families the engine suite runs over (issue 9). */
+export const VERSIONS = ["1.7.0", "1.8.0", "1.9.0", "1.11.0", "1.12.0", "1.15.0", "1.19.0", "1.20.0", "1.22.0"];
+
+function atLeastV(version: string, major: number, minor: number): boolean {
+  const [a, b] = version.split(".").map(Number);
+  return a > major || (a === major && b >= minor);
+}
+
+/** What /start must receive for the default spec (writeBlocking auto, not reversible, verifier on), per version. */
+function expectedStartBody(version: string, instances = 1): Record<string, unknown> {
+  const body: Record<string, unknown> = { source: "cluster0", destination: "cluster1" };
+  if (atLeastV(version, 1, 9)) body.verification = { enabled: true };
+  if (!atLeastV(version, 1, 11)) body.enableUserWriteBlocking = true; // ≤1.10 dual blocking
+  else if (!atLeastV(version, 1, 12)) body.enableUserWriteBlocking = true; // 1.11: `true` is dual
+  else if (!atLeastV(version, 1, 20)) body.enableUserWriteBlocking = "sourceAndDestination";
+  void instances;
+  return body;
+}
+
+/** Versions where mongosync itself verifies (1 instance: 1.9+; a sharded group: 1.10+). */
+function embeddedVerifier(version: string, instances: number): boolean {
+  return atLeastV(version, 1, 9) && !(instances > 1 && !atLeastV(version, 1, 10));
+}
+
+let clusterSerial = 0;
+/** Source and target MemoryClusters holding the same data, as if mongosync had copied it. */
+async function copiedClusters(docs = 20): Promise<{ sourceUri: string; targetUri: string; target: MemoryCluster }> {
+  const n = ++clusterSerial;
+  const source = MemoryCluster.create(`msync-src-${n}`);
+  const target = MemoryCluster.create(`msync-dst-${n}`);
+  for (const c of [source, target]) {
+    await c.db("shop").collection<{ _id: number; qty: number }>("orders").insertMany(Array.from({ length: docs }, (_, i) => ({ _id: i, qty: i % 7 })));
+  }
+  return { sourceUri: `memory://msync-src-${n}`, targetUri: `memory://msync-dst-${n}`, target };
+}
+
+describe("lifecycle (create → status → cutover → delete) against one mongosync, every version family", () => {
+  it.each(VERSIONS)("mongosync %s", async (version) => {
     const e = await emulator({ version });
-    const spec = mongosyncSpec([e.url], { version });
+    const withVerifier = embeddedVerifier(version, 1);
+    // Without an embedded verifier the engine verifies itself: it needs both connection strings.
+    const clusters = withVerifier ? undefined : await copiedClusters();
+    const spec = mongosyncSpec([e.url], { version }, clusters ? { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } } : {});
     const ctx = makeContext();
     const steps: Array<[string, number, Record<string, number>]> = [];
 
     const pre = await counted([e], () => engine.preflight(spec, ctx));
     steps.push(["preflight", pre.calls, pre.byEndpoint]);
-    expect(pre.result.ok).toBe(true);
-    expect(pre.result.facts).toMatchObject({ mongosyncVersion: version, mongosyncInstances: 1 });
+    expect(pre.result.errors).toEqual([]);
+    expect(pre.result.facts).toMatchObject({ mongosyncVersion: version, mongosyncInstances: 1, verifier: withVerifier ? "embedded" : "ours" });
 
     const start = await counted([e], () => engine.start(spec, ctx));
     steps.push(["start", start.calls, start.byEndpoint]);
     const handle = start.result;
     expect(handle.engine).toBe("mongosync");
-    expect(e.machine.startBody).toEqual(
-      version === "1.22.0"
-        ? { source: "cluster0", destination: "cluster1", verification: { enabled: true } }
-        : { source: "cluster0", destination: "cluster1", verification: { enabled: true }, enableUserWriteBlocking: "sourceAndDestination" },
-    );
+    expect(e.machine.startBody).toEqual(expectedStartBody(version));
 
     const status = await counted([e], () => engine.status(spec, handle, ctx));
     steps.push(["status (read)", status.calls, status.byEndpoint]);
     expect(status.result.phase).toBe("COPYING");
-    expect(status.result.details).toMatchObject({ mongosyncState: "RUNNING", verifierPhase: "initial hashing" });
+    expect(status.result.details).toMatchObject({ mongosyncState: "RUNNING", verifierPhase: withVerifier ? (atLeastV(version, 1, 22) ? "not started" : "initial hashing") : null });
     expect(status.result.totalBytes).toBe(10_000_000);
 
     const advanced = await counted([e], () => engine.advance(spec, handle, ctx));
     steps.push(["advance (create wait)", advanced.calls, advanced.byEndpoint]);
     expect(advanced.result).toMatchObject({ phase: "READY_FOR_CUTOVER", readyForCutover: true, lagSeconds: 2, copiedBytes: 10_000_000 });
-    expect(advanced.result.details).toMatchObject({ verifierPhase: "stream hashing", canCommit: true });
+    expect(advanced.result.details).toMatchObject({ verifierPhase: withVerifier ? "stream hashing" : null, canCommit: true });
 
     const cut = await counted([e], () => engine.cutover(spec, handle, ctx));
     steps.push(["cutover", cut.calls, cut.byEndpoint]);
     expect(cut.result.phase).toBe("COMPLETE");
-    expect(cut.result.verification).toMatchObject({ mode: "engine", passed: true });
-    expect(cut.result.warnings.join("\n")).toContain(version === "1.22.0" ? "__mdb_internal_mongosync" : "mongosync_reserved_for_internal_use");
+    if (withVerifier) {
+      expect(cut.result.verification).toMatchObject({ mode: "engine", passed: true });
+      expect(cut.result.verification.summary).toContain(atLeastV(version, 1, 15) ? "non-default collation" : "views, collection metadata and indexes");
+    } else {
+      expect(cut.result.verification).toMatchObject({ mode: "full", passed: true });
+      expect(cut.result.verification.namespaces).toEqual([expect.objectContaining({ namespace: "shop.orders", sourceCount: 20, targetCount: 20, match: true })]);
+      expect(cut.result.verification.summary).toContain("no embedded verifier");
+    }
+    expect(cut.result.warnings.join("\n")).toContain(atLeastV(version, 1, 20) ? "__mdb_internal_mongosync" : "mongosync_reserved_for_internal_use");
     expect(e.state).toBe("COMMITTED");
     expect(e.count("commit")).toBe(1);
 
@@ -87,6 +133,7 @@ describe("lifecycle (create → status → cutover → delete) against one mongo
     callTable.push(
       `  ${version}, 1 instance: ` + steps.map(([name, calls, by]) => `${name}=${calls} ${JSON.stringify(by)}`).join("; ") + `; total=${total}`,
     );
+    if (!withVerifier) verificationSamples.push(`  ${version}: ${JSON.stringify(cut.result.verification)}`);
     // Log lines carry no cluster credentials.
     expect(ctx.lines.join("\n")).not.toMatch(/s3cr3t|t4rget/);
   });
@@ -137,14 +184,14 @@ describe("lifecycle (create → status → cutover → delete) against one mongo
     expect(ctx.lines.join("\n")).toContain("resuming");
   });
 
-  it("a verifier that is disabled is not waited for, and the cutover report says nothing was verified", async () => {
+  it("a disabled verifier is not waited for; with verificationMode none the report says nothing was verified (passed only because none was chosen)", async () => {
     const e = await emulator();
-    const spec = mongosyncSpec([e.url], { enableVerification: false });
+    const spec = mongosyncSpec([e.url], { enableVerification: false }, { verification: "none" });
     const handle = await started([e], spec);
     const report = await engine.cutover(spec, handle, makeContext());
     expect(e.machine.startBody?.verification).toEqual({ enabled: false });
-    expect(report.verification.mode).toBe("none");
-    expect(report.verification.summary).toContain("not verified");
+    expect(report.verification).toMatchObject({ mode: "none", passed: true });
+    expect(report.verification.summary).toContain("not verified: mongosync's embedded verifier is disabled");
   });
 
   it("cutover waits for the verifier's stream hashing, not only canCommit (mongosync before 1.17)", async () => {
@@ -185,17 +232,16 @@ describe("preflight", () => {
     expect(r2.errors.map((f) => f.code)).toEqual(["MONGOSYNC_NOT_IDLE"]);
   });
 
-  it("finds the version from /info when the spec has none, and refuses when nothing tells it", async () => {
-    const withInfo = await emulator({ version: "1.19.1", infoEndpoint: true });
+  it("M15: the version comes from mongosync.version only; the undocumented /info and progress.version are not used", async () => {
+    const withInfo = await emulator({ version: "1.19.1", infoEndpoint: true, versionInProgress: true });
     const r1 = await engine.preflight(mongosyncSpec([withInfo.url], { version: undefined }), makeContext());
-    expect(r1.facts).toMatchObject({ mongosyncVersion: "1.19.1", mongosyncVersionSource: "GET /api/v1/info", writeBlocking: "sourceAndDestination" });
-    const inProgress = await emulator({ version: "1.21.0", versionInProgress: true });
-    const r2 = await engine.preflight(mongosyncSpec([inProgress.url], { version: undefined }), makeContext());
-    expect(r2.facts).toMatchObject({ mongosyncVersion: "1.21.0", mongosyncVersionSource: "GET /api/v1/progress" });
-    const silent = await emulator();
-    const r3 = await engine.preflight(mongosyncSpec([silent.url], { version: undefined }), makeContext());
-    expect(r3.ok).toBe(false);
-    expect(r3.errors.map((f) => f.code)).toEqual(["MONGOSYNC_VERSION_UNKNOWN"]);
+    expect(withInfo.count("info")).toBe(0);
+    expect(r1.ok).toBe(false);
+    expect(r1.facts).toMatchObject({ mongosyncVersion: "unknown" });
+    expect(r1.errors.map((f) => f.code)).toEqual(["MONGOSYNC_VERSION_UNKNOWN"]);
+    const given = await emulator({ version: "1.19.1" });
+    const r2 = await engine.preflight(mongosyncSpec([given.url], { version: "1.19.1" }), makeContext());
+    expect(r2.facts).toMatchObject({ mongosyncVersion: "1.19.1", mongosyncVersionSource: "mongosync.version", writeBlocking: "sourceAndDestination" });
   });
 
   it("catches the same mongosync listed twice: by address, and by mongosyncID behind different addresses", async () => {
@@ -343,7 +389,12 @@ describe("every injected fault", () => {
     const spec = mongosyncSpec([e.url]);
     const handle = await started([e], spec);
     e.inject({ endpoint: "commit", fault: { kind: "envelope", error: "CommitFailed", errorDescription: "source writes detected during commit" } });
-    await expect(engine.cutover(spec, handle, makeContext())).rejects.toBeInstanceOf(MongosyncApiError);
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as MongosyncCommitNotAcceptedError;
+    expect(err).toBeInstanceOf(MongosyncCommitNotAcceptedError);
+    expect(err.message).toContain("CommitFailed: source writes detected during commit");
+    // M9: it says nothing was committed, and carries the status to store (still syncing, not CUTTING_OVER).
+    expect(err.nothingCommitted).toBe(true);
+    expect(err.status.phase).toBe("READY_FOR_CUTOVER");
     expect(e.state).toBe("RUNNING");
     const report = await engine.cutover(spec, handle, makeContext());
     expect(report.phase).toBe("COMPLETE");
@@ -438,7 +489,7 @@ describe("after a /reverse (outside this resource)", () => {
     const handle = await started([e], spec);
     await engine.cutover(spec, handle, makeContext());
     e.machine.options.advanceOnProgress = false;
-    expect(e.machine.reverse()).toBeUndefined();
+    expect("accepted" in e.machine.reverse()).toBe(true);
     const reversing = await engine.status(spec, handle, makeContext());
     expect(reversing.phase).toBe("COMPLETE");
     expect(reversing.warnings.join()).toContain("REVERSING");
@@ -452,10 +503,13 @@ describe("after a /reverse (outside this resource)", () => {
 });
 
 describe("sharded source: one mongosync per shard", () => {
-  it("fans out, waits for the slowest shard, sums the copy, commits every instance", async () => {
-    const fast = await emulator({ id: "shard-a", shareOfCopy: 0.5, copyTicks: 2 });
-    const slow = await emulator({ id: "shard-b", shareOfCopy: 0.5, copyTicks: 6 });
-    const spec = mongosyncSpec([fast.url, slow.url]);
+  it.each(VERSIONS)("mongosync %s, 2 instances: fans out, waits for the slowest shard, sums the copy, commits every instance", async (version) => {
+    const [fast, slow] = await emulatorGroup([
+      { version, id: "shard-a", shareOfCopy: 0.5, copyTicks: 2 },
+      { version, id: "shard-b", shareOfCopy: 0.5, copyTicks: 6 },
+    ]);
+    const clusters = embeddedVerifier(version, 2) ? undefined : await copiedClusters();
+    const spec = mongosyncSpec([fast.url, slow.url], { version }, clusters ? { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } } : {});
     const ctx = makeContext();
     const all = [fast, slow];
     const pre = await counted(all, () => engine.preflight(spec, ctx));
@@ -473,15 +527,19 @@ describe("sharded source: one mongosync per shard", () => {
     expect(advanced.result.phase).toBe("READY_FOR_CUTOVER");
     expect(advanced.result.copiedBytes).toBe(10_000_000); // 2 × half
     expect(slow.machine.canCommit).toBe(true);
+    expect(fast.machine.startBody).toEqual(expectedStartBody(version, 2));
 
     const cut = await counted(all, () => engine.cutover(spec, handle, ctx));
     expect(cut.result.phase).toBe("COMPLETE");
+    expect(cut.result.verification.mode).toBe(embeddedVerifier(version, 2) ? "engine" : "full");
+    expect(cut.result.verification.passed).toBe(true);
     expect([fast.count("commit"), slow.count("commit")]).toEqual([1, 1]);
     expect([fast.state, slow.state]).toEqual(["COMMITTED", "COMMITTED"]);
 
     const del = await counted(all, () => engine.cancel(spec, handle, ctx));
+    if (!embeddedVerifier(version, 2)) verificationSamples.push(`  ${version}, 2 instances: ${cut.result.verification.summary}`);
     callTable.push(
-      "  1.22.0, 2 instances: " +
+      `  ${version}, 2 instances: ` +
         [["preflight", pre], ["start", start], ["status", status], ["advance", advanced], ["cutover", cut], ["delete after COMPLETE", del]]
           .map(([name, c]) => `${name as string}=${(c as { calls: number }).calls} ${JSON.stringify((c as { byEndpoint: object }).byEndpoint)}`)
           .join("; "),
@@ -497,18 +555,57 @@ describe("sharded source: one mongosync per shard", () => {
     expect([a.state, b.state]).toEqual(["RUNNING", "RUNNING"]);
   });
 
-  it("a commit interrupted between shards is finished on the next run, each shard committed once", async () => {
-    const a = await emulator();
-    const b = await emulator();
+  it("M5: a commit that reached only some instances (ungrouped: the waiting one reports COMMITTING) reads as CUTTING_OVER at once, and the next cutover commits the rest at once", async () => {
+    const a = await emulator({ id: "shard-a" });
+    const b = await emulator({ id: "shard-b", coordinatorId: "shard-a" });
     const spec = mongosyncSpec([a.url, b.url]);
     const handle = await started([a, b], spec);
     b.inject({ endpoint: "commit", fault: { kind: "envelope", error: "Interrupted", errorDescription: "try again" } });
-    await expect(engine.cutover(spec, handle, makeContext())).rejects.toBeInstanceOf(MongosyncApiError);
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as MongosyncCommitNotAcceptedError;
+    expect(err).toBeInstanceOf(MongosyncCommitNotAcceptedError);
+    expect(err.nothingCommitted).toBe(false);
+    expect(err.message).toContain(`instance 1 (${b.url}) refused it: mongosync at ${b.url} refused POST /api/v1/commit`);
     expect(["COMMITTING", "COMMITTED"]).toContain(a.state);
     expect(b.state).toBe("RUNNING");
+    // The next `pulumi up`: advance must not poll as SYNCING for the whole create budget.
+    const before = a.count("progress");
+    const status = await engine.advance(spec, handle, makeContext());
+    expect(status.phase).toBe("CUTTING_OVER");
+    expect(a.count("progress") - before).toBe(1);
     const report = await engine.cutover(spec, handle, makeContext());
     expect(report.phase).toBe("COMPLETE");
     expect([a.count("commit"), b.count("commit")]).toEqual([1, 2]);
+  });
+
+  it("M6: a grouped /commit refused by one instance is reported per instance at once, not after a request timeout; nothing committed (M9)", async () => {
+    const [a, b] = await emulatorGroup([{ id: "shard-a" }, { id: "shard-b" }]);
+    const spec = mongosyncSpec([a.url, b.url]);
+    const slowEngine = createMongosyncEngine({ requestTimeoutMs: 10 * 60_000 }); // a hang would hit jest's timeout
+    const handle = await slowEngine.start(spec, makeContext());
+    await slowEngine.advance(spec, handle, makeContext());
+    b.inject({ endpoint: "commit", fault: { kind: "envelope", error: "CommitRefused", errorDescription: "canCommit is false" } });
+    const err = (await slowEngine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as MongosyncCommitNotAcceptedError;
+    expect(err).toBeInstanceOf(MongosyncCommitNotAcceptedError);
+    expect(err.message).toContain(`instance 0 (${a.url}) received it and waits for the others`);
+    expect(err.message).toContain(`instance 1 (${b.url}) refused it`);
+    expect(err.nothingCommitted).toBe(true);
+    expect([a.state, b.state]).toEqual(["RUNNING", "RUNNING"]);
+    const report = await slowEngine.cutover(spec, handle, makeContext());
+    expect(report.phase).toBe("COMPLETE");
+    expect([a.state, b.state]).toEqual(["COMMITTED", "COMMITTED"]);
+  });
+
+  it("M14: canWrite is the coordinator's, also when the coordinator is not the first URL", async () => {
+    const [a, b] = await emulatorGroup([{ commitTicks: 6 }, { commitTicks: 6 }], { coordinator: 1 });
+    const spec = mongosyncSpec([a.url, b.url]);
+    const handle = await started([a, b], spec);
+    await engine.advance(spec, handle, makeContext());
+    a.machine.options.advanceOnProgress = false;
+    b.machine.options.advanceOnProgress = false;
+    await Promise.all([fetch(`${a.url}/api/v1/commit`, { method: "POST", body: "{}" }), fetch(`${b.url}/api/v1/commit`, { method: "POST", body: "{}" })]);
+    const status = await engine.status(spec, handle, makeContext());
+    expect(status.phase).toBe("CUTTING_OVER");
+    expect(status.details).toMatchObject({ canWrite: false }); // instance 0 claims true, the coordinator says false
   });
 
   it("delete pauses every running shard", async () => {
@@ -519,5 +616,204 @@ describe("sharded source: one mongosync per shard", () => {
     const report = await engine.cancel(spec, handle, makeContext());
     expect([a.state, b.state]).toEqual(["PAUSED", "PAUSED"]);
     expect(report.warnings.join()).toContain("2 instance(s)");
+  });
+});
+
+describe("M3: direction — never adopt a mongosync going the other way", () => {
+  it("a mongosync RUNNING cluster1 → cluster0 is a preflight error and start refuses to adopt it (no COMPLETE without /commit)", async () => {
+    const e = await emulator();
+    e.setState("RUNNING", { runTicks: 20, source: "cluster1" });
+    const spec = mongosyncSpec([e.url]);
+    const pre = await engine.preflight(spec, makeContext());
+    expect(pre.ok).toBe(false);
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_WRONG_DIRECTION"]);
+    const err = (await engine.start(spec, makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_WRONG_DIRECTION");
+    expect(e.count("start") + e.count("commit")).toBe(0);
+  });
+
+  it("swapped --cluster0/--cluster1 (cluster0's host is the target URI's): refused before adopting, paused right after a fresh /start", async () => {
+    const swappedHosts = { cluster0Host: "target.example:27017", cluster1Host: "source.example:27017" };
+    const uris = { source: { uri: "mongodb://admin:s3cr3t-pw@source.example:27017" }, target: { uri: "mongodb://app:t4rget-pw@target.example:27017" }, verification: "none" as const };
+    const running = await emulator(swappedHosts);
+    running.setState("RUNNING", { runTicks: 2 });
+    const pre = await engine.preflight(mongosyncSpec([running.url], {}, uris), makeContext());
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_CLUSTERS_SWAPPED"]);
+    expect(pre.errors[0].message).not.toMatch(/s3cr3t|t4rget/);
+    const idle = await emulator(swappedHosts);
+    const err = (await engine.start(mongosyncSpec([idle.url], {}, uris), makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_CLUSTERS_SWAPPED");
+    expect(idle.state).toBe("PAUSED");
+  });
+});
+
+describe("M4: verification says what was verified", () => {
+  it("no verifier (1.8) and the engine's own comparison finds a difference: cutover does not report COMPLETE, and says where", async () => {
+    const { sourceUri, targetUri, target } = await copiedClusters(10);
+    await target.db("shop").collection<{ _id: number; qty: number }>("orders").updateOne({ _id: 3 }, { $set: { qty: 99 } });
+    const e = await emulator({ version: "1.8.0" });
+    const spec = mongosyncSpec([e.url], { version: "1.8.0" }, { source: { uri: sourceUri }, target: { uri: targetUri } });
+    const handle = await started([e], spec);
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as Error;
+    expect(err).toBeInstanceOf(EngineFailedError);
+    expect(err.message).toContain("verification did not pass");
+    expect(err.message).toContain("shop.orders");
+    expect(e.state).toBe("COMMITTED");
+    // Fixed, the next run verifies again and completes.
+    await target.db("shop").collection<{ _id: number; qty: number }>("orders").updateOne({ _id: 3 }, { $set: { qty: 3 } });
+    const report = await engine.cutover(spec, handle, makeContext());
+    expect(report.verification).toMatchObject({ mode: "full", passed: true });
+  });
+
+  it("no verifier and no URIs: preflight names it, and cutover refuses before any /commit", async () => {
+    const e = await emulator({ version: "1.8.0" });
+    const spec = mongosyncSpec([e.url], { version: "1.8.0" }, { source: {}, target: {} });
+    const pre = await engine.preflight(spec, makeContext());
+    expect(pre.errors.map((f) => f.code)).toEqual(["MONGOSYNC_CANNOT_VERIFY"]);
+    const handle = await engine.start({ ...spec, verification: "none" }, makeContext());
+    const err = (await engine.cutover(spec, handle, makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_CANNOT_VERIFY");
+    expect(e.count("commit")).toBe(0);
+    const none = await engine.cutover({ ...spec, verification: "none" }, handle, makeContext());
+    expect(none.verification).toMatchObject({ mode: "none", passed: true });
+    expect(none.verification.summary).toContain("no embedded verifier");
+  });
+
+  it("a 1.9 sharded group has no verifier either: the engine verifies through the URIs", async () => {
+    const clusters = await copiedClusters(5);
+    const [a, b] = await emulatorGroup([{ version: "1.9.0" }, { version: "1.9.0" }]);
+    const spec = mongosyncSpec([a.url, b.url], { version: "1.9.0" }, { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } });
+    const handle = await started([a, b], spec);
+    const report = await engine.cutover(spec, handle, makeContext());
+    expect(report.verification.mode).toBe("full");
+    expect(report.verification.summary).toContain("disables its verifier when a sharded cluster takes part");
+  });
+});
+
+describe("version-specific start and retries", () => {
+  it("M7: a 5.0 source on 1.15 with writeBlocking none: the /start body has no enableUserWriteBlocking and mongosync accepts it", async () => {
+    const e = await emulator({ version: "1.15.0", sourceServerVersion: "5.0.20" });
+    const spec = mongosyncSpec([e.url], { version: "1.15.0", sourceServerVersion: "5.0.20" }, { writeBlocking: "none" });
+    await engine.start(spec, makeContext());
+    expect(e.state).toBe("RUNNING");
+    expect(e.machine.startBody).toEqual({ source: "cluster0", destination: "cluster1", verification: { enabled: true } });
+  });
+
+  it("M8: a /start refused on one of two instances keeps the migration (a handle), and the next advance starts the rest", async () => {
+    const [a, b] = await emulatorGroup([{}, {}]);
+    const spec = mongosyncSpec([a.url, b.url]);
+    b.inject({ endpoint: "start", fault: { kind: "envelope", error: "Busy", errorDescription: "try again" } });
+    const ctx = makeContext();
+    const handle = await engine.start(spec, ctx);
+    expect(handle.data.startIncomplete).toBe(true);
+    expect([a.state, b.state]).toEqual(["RUNNING", "IDLE"]);
+    const status = await engine.advance(spec, handle, makeContext());
+    expect(b.count("start")).toBe(2);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+  });
+
+  it("M1: a 1.7 /progress without `success`, and its `{error}` form, are understood (the error is retried)", async () => {
+    const e = await emulator({ version: "1.7.0" });
+    e.inject({ endpoint: "progress", fault: { kind: "envelope", status: 503, error: "NotReady", errorDescription: "restarting" } });
+    const status = await engine.status(mongosyncSpec([e.url], { version: "1.7.0" }), { engine: "mongosync", id: "x", startedAt: "", data: {} }, makeContext());
+    expect(status.phase).toBe("PENDING");
+    expect(e.count("progress")).toBe(2);
+  });
+
+  it("M11: with keepPaused a PAUSED mongosync stays paused: advance does not resume, cutover refuses, and the warning says how to resume", async () => {
+    const e = await emulator();
+    const spec = mongosyncSpec([e.url], { keepPaused: true });
+    const handle = await started([e], spec);
+    e.setState("PAUSED", { runTicks: 10 });
+    const status = await engine.advance(spec, handle, makeContext());
+    expect(e.count("resume")).toBe(0);
+    expect(status.warnings.join()).toContain("stays paused (mongosync.keepPaused: true)");
+    await expect(engine.cutover(spec, handle, makeContext())).rejects.toThrow(/keepPaused/);
+    expect(e.count("commit") + e.count("resume")).toBe(0);
+    const unpaused = await engine.status(mongosyncSpec([e.url]), handle, makeContext());
+    expect(unpaused.warnings.join()).toContain("to keep it paused set mongosync.keepPaused: true");
+  });
+});
+
+describe("reverse sync (rollback) after COMPLETE", () => {
+  const rollbackTable: string[] = [];
+  afterAll(() => {
+    if (rollbackTable.length > 0) console.log(`mongosync rollback round trip (API calls)\n${rollbackTable.join("\n")}`);
+  });
+
+  it.each([["1.19.0", 1], ["1.22.0", 1], ["1.22.0", 2], ["1.11.0", 1]] as const)("mongosync %s, %i instance(s): cutover → rollback (REVERSING → RUNNING back) → rollback commit", async (version, n) => {
+    const clusters = await copiedClusters(8);
+    const emulators = n === 1 ? [await emulator({ version })] : await emulatorGroup(Array.from({ length: n }, () => ({ version })));
+    const spec = mongosyncSpec(emulators.map((e) => e.url), { version, reversible: true }, { source: { uri: clusters.sourceUri }, target: { uri: clusters.targetUri } });
+    const reverser = engineFor("mongosync");
+    if (!isMongosyncEngine(reverser)) throw new Error("the mongosync engine has rollback methods");
+    const ctx = makeContext();
+    const handle = await reverser.start(spec, ctx);
+    expect(emulators[0].machine.startBody).toMatchObject({ reversible: true });
+    const cut = await counted(emulators, () => reverser.cutover(spec, handle, ctx));
+    expect(cut.result.phase).toBe("COMPLETE");
+
+    const back = await counted(emulators, () => reverser.rollback(spec, handle, ctx));
+    expect(back.byEndpoint.reverse).toBe(n);
+    expect(back.result.phase).toBe("COMPLETE");
+    expect(back.result.details).toMatchObject({ rollback: "READY_TO_COMMIT", direction: "cluster1 → cluster0" });
+    expect(emulators.every((e) => e.state === "RUNNING")).toBe(true);
+    const again = await counted(emulators, () => reverser.rollback(spec, handle, ctx));
+    expect(again.byEndpoint.reverse).toBeUndefined(); // idempotent
+
+    const commit = await counted(emulators, () => reverser.commitRollback(spec, handle, ctx));
+    expect(commit.byEndpoint.commit).toBe(n);
+    expect(commit.result.verification).toMatchObject({ mode: "full", passed: true });
+    expect(commit.result.warnings[0]).toContain("rolled back");
+    expect(emulators.every((e) => e.state === "COMMITTED")).toBe(true);
+    const status = await reverser.status(spec, handle, ctx);
+    expect(status.details).toMatchObject({ rollback: "COMMITTED", direction: "cluster1 → cluster0" });
+    const commitAgain = await counted(emulators, () => reverser.commitRollback(spec, handle, ctx));
+    expect(commitAgain.byEndpoint.commit).toBeUndefined();
+    rollbackTable.push(
+      `  ${version}, ${n} instance(s): cutover=${JSON.stringify(cut.byEndpoint)}; rollback=${JSON.stringify(back.byEndpoint)}; ` +
+        `rollback again=${JSON.stringify(again.byEndpoint)}; rollback commit=${JSON.stringify(commit.byEndpoint)}; again=${JSON.stringify(commitAgain.byEndpoint)}`,
+    );
+  });
+
+  it("is refused with a named reason where mongosync refuses it, before any /reverse", async () => {
+    const reverser = engineFor("mongosync");
+    if (!isMongosyncEngine(reverser)) throw new Error("rollback methods");
+    const e = await emulator({ version: "1.22.0" });
+    const spec = mongosyncSpec([e.url], {}, { verification: "none" });
+    const handle = await reverser.start(spec, makeContext());
+    await reverser.cutover(spec, handle, makeContext());
+    await expect(reverser.rollback(spec, handle, makeContext())).rejects.toThrow(/not started with mongosync.reversible: true/);
+    const filtered = { ...spec, namespaces: { include: ["shop.*"], exclude: [] } };
+    await expect(reverser.rollback(filtered, { ...handle, data: { ...handle.data, reversible: true } }, makeContext())).rejects.toThrow(/filtered sync/);
+    const preSix = mongosyncSpec([e.url], { sourceServerVersion: "5.0.1" }, { verification: "none" });
+    await expect(reverser.rollback(preSix, { ...handle, data: { ...handle.data, reversible: true } }, makeContext())).rejects.toThrow(/pre|6\.0/);
+    expect(e.count("reverse")).toBe(0);
+    // Before the cutover there is nothing to roll back.
+    const fresh = await emulator({ version: "1.22.0" });
+    const rSpec = mongosyncSpec([fresh.url], { reversible: true }, { verification: "none" });
+    const h2 = await reverser.start(rSpec, makeContext());
+    await expect(reverser.rollback(rSpec, h2, makeContext())).rejects.toThrow(/nothing to roll back/);
+    await expect(reverser.commitRollback(rSpec, h2, makeContext())).rejects.toThrow(/set mongosync.rollback: true first/);
+  });
+});
+
+describe("M16: instances", () => {
+  it("two instances started with the same --id (same mongosyncID once running): paused right after /start, named", async () => {
+    const [a, b] = await emulatorGroup([{ id: "shard01" }, { id: "shard01" }]);
+    const err = (await engine.start(mongosyncSpec([a.url, b.url]), makeContext()).catch((x: unknown) => x)) as Error;
+    expect((err as { code?: string }).code).toBe("MONGOSYNC_DUPLICATE_INSTANCE");
+    expect(err.message).toContain("--id");
+    expect([a.state, b.state]).toEqual(["PAUSED", "PAUSED"]);
+  });
+
+  it("an instance that turned IDLE after a complete start is not started again (it lost its metadata)", async () => {
+    const [a, b] = await emulatorGroup([{}, {}]);
+    const spec = mongosyncSpec([a.url, b.url]);
+    const handle = await started([a, b], spec);
+    b.setState("IDLE");
+    const status = await engine.advance(spec, handle, makeContext({ deadlineMs: 5_000 }));
+    expect(b.count("start")).toBe(1);
+    expect(status.phase).not.toBe("READY_FOR_CUTOVER");
   });
 });

@@ -11,6 +11,13 @@ export async function emulator(options: MongosyncEmulatorOptions = {}): Promise<
   return e;
 }
 
+/** Several mongosyncs of one migration (one per source shard); /commit and /reverse block across them. */
+export async function emulatorGroup(members: MongosyncEmulatorOptions[], opts: { coordinator?: number } = {}): Promise<MongosyncEmulator[]> {
+  const group = await MongosyncEmulator.startGroup(members, opts);
+  running.push(...group);
+  return group;
+}
+
 export async function stopEmulators(): Promise<void> {
   await Promise.all(running.splice(0).map((e) => e.stop()));
 }

@@ -62,7 +62,11 @@ describe("planStart", () => {
     expect(planStart(mongosyncSpec(["http://x"]), v("1.10.0")).body.enableUserWriteBlocking).toBe(true);
     const old = planStart(mongosyncSpec(["http://x"]), v("1.8.0"));
     expect(old.body.verification).toBeUndefined();
-    expect(codes(old.warnings)).toContain("MONGOSYNC_NO_VERIFIER");
+    expect(old.verifier).toBe("ours"); // no embedded verifier: the engine compares through the two URIs
+    expect(codes(old.warnings)).toContain("MONGOSYNC_OUR_VERIFICATION");
+    const noUris = planStart(mongosyncSpec(["http://x"], {}, { source: {}, target: {} }), v("1.8.0"));
+    expect(codes(noUris.errors)).toContain("MONGOSYNC_CANNOT_VERIFY");
+    expect(planStart(mongosyncSpec(["http://x"], {}, { source: {}, target: {}, verification: "none" }), v("1.8.0")).errors).toEqual([]);
   });
 
   it("reversible on 1.19 forces dual write blocking, and refuses a filtered sync", () => {
@@ -103,10 +107,45 @@ describe("planStart", () => {
     expect(codes(plan.errors)).toContain("MONGOSYNC_WRITE_BLOCKING_UNSUPPORTED");
   });
 
-  it("disabling the verifier is sent and warned about", () => {
+  it("disabling the verifier is sent, and the engine then verifies itself (or refuses without the URIs)", () => {
     const plan = planStart(mongosyncSpec(["http://x"], { enableVerification: false }), v("1.22.0"));
     expect(plan.body.verification).toEqual({ enabled: false });
-    expect(codes(plan.warnings)).toContain("MONGOSYNC_VERIFIER_DISABLED");
+    expect(plan.verifier).toBe("ours");
+    expect(codes(plan.warnings)).toContain("MONGOSYNC_OUR_VERIFICATION");
+  });
+
+  it("M2: 1.11 gets `true` for dual blocking, never the 1.12 strings; 1.12 gets \"sourceAndDestination\"", () => {
+    expect(planStart(mongosyncSpec(["http://x"]), v("1.11.2")).body.enableUserWriteBlocking).toBe(true);
+    expect(planStart(mongosyncSpec(["http://x"], {}, { writeBlocking: "none" }), v("1.11.2")).body.enableUserWriteBlocking).toBe("destinationOnly");
+    expect(planStart(mongosyncSpec(["http://x"], { reversible: true }), v("1.11.2")).body).toMatchObject({ reversible: true, enableUserWriteBlocking: true });
+    expect(planStart(mongosyncSpec(["http://x"]), v("1.12.0")).body.enableUserWriteBlocking).toBe("sourceAndDestination");
+  });
+
+  it("M7: a pre-6.0 source on 1.12–1.19 gets no enableUserWriteBlocking at all; dual blocking and reversible are refused", () => {
+    const none = planStart(mongosyncSpec(["http://x"], { sourceServerVersion: "5.0.20" }, { writeBlocking: "none" }), v("1.15.0"));
+    expect(none.errors).toEqual([]);
+    expect("enableUserWriteBlocking" in none.body).toBe(false);
+    expect(codes(none.warnings)).toContain("MONGOSYNC_SOURCE_WRITES_NOT_BLOCKED");
+    const auto = planStart(mongosyncSpec(["http://x"], { sourceServerVersion: "5.0.20" }), v("1.15.0"));
+    expect(codes(auto.errors)).toEqual(["MONGOSYNC_WRITE_BLOCKING_PRE_6_0"]);
+    expect(auto.errors[0].action).toContain('writeBlocking.mode "none"');
+    const reversible = planStart(mongosyncSpec(["http://x"], { sourceServerVersion: "4.4.9", reversible: true }, { writeBlocking: "none" }), v("1.19.0"));
+    expect(codes(reversible.errors)).toContain("MONGOSYNC_REVERSIBLE_PRE_6_0");
+    expect(planStart(mongosyncSpec(["http://x"], { sourceServerVersion: "5.0.20" }, { writeBlocking: "none" }), v("1.11.0")).body.enableUserWriteBlocking).toBeUndefined();
+  });
+
+  it("M12/M16: reversible with RS → sharded entries is refused, and so is a -1 shard key", () => {
+    const entries = [{ database: "shop", collection: "orders", key: [{ customerId: 1 as const }] }];
+    const rsToSharded = planStart(mongosyncSpec(["http://x"], { reversible: true, sharding: { createSupportingIndexes: true, entries } }), v("1.22.0"));
+    expect(codes(rsToSharded.errors)).toContain("MONGOSYNC_REVERSIBLE_RS_TO_SHARDED");
+    const descending = [{ database: "shop", collection: "orders", key: [{ customerId: -1 }] }] as unknown as typeof entries;
+    expect(codes(planStart(mongosyncSpec(["http://x"], { sharding: { createSupportingIndexes: true, entries: descending } }), v("1.22.0")).errors)).toContain("MONGOSYNC_SHARDING_ENTRY");
+  });
+
+  it("M13: an unknown version never sends `verification` (a pre-1.9 mongosync refuses the field), even to disable it", () => {
+    const plan = planStart(mongosyncSpec(["http://x"], { version: undefined, enableVerification: false }, { writeBlocking: "none" }), undefined);
+    expect("verification" in plan.body).toBe(false);
+    expect(codes(plan.warnings)).toContain("MONGOSYNC_VERIFIER_NOT_DISABLED");
   });
 });
 
