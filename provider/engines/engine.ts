@@ -141,6 +141,8 @@ export interface MigrationSpec {
   builtin: BuiltinOptions;
   atlasPush?: AtlasPushOptions;
   mongosync?: MongosyncOptions;
+  /** Atlas credentials given as an input (the component's `atlasCredentials`); they win over stack config. */
+  atlasCredentials?: NonNullable<EngineCredentials["atlas"]>;
 }
 
 /** Credentials the provider got from stack config (`configure`) or the environment; never from inputs. */
@@ -151,6 +153,10 @@ export interface EngineCredentials {
     privateKey?: string;
     clientId?: string;
     clientSecret?: string;
+    /** An OAuth access token used as is (`mongodbatlas:accessToken`). */
+    accessToken?: string;
+    /** `mongodbatlas:isMongodbgovCloud`: the default base URL becomes https://cloud.mongodbgov.com. */
+    isMongodbgovCloud?: boolean;
   };
 }
 
