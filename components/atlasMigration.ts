@@ -154,7 +154,12 @@ export class AtlasMigration extends pulumi.ComponentResource {
     const target = new TargetCluster(
       `${name}-target`,
       "cluster" in args.target
-        ? { projectId, cluster: args.target.cluster, projectIsNew: args.project !== undefined }
+        ? {
+            projectId,
+            cluster: args.target.cluster,
+            projectIsNew: args.project !== undefined,
+            literalProjectId: typeof args.projectId === "string" ? args.projectId : undefined,
+          }
         : { projectId, existingClusterName: args.target.existingClusterName, existingClusterTier: args.target.tier },
       { parent: this, ...(providerOpts.provider ? { providers: [providerOpts.provider] } : {}) },
     );

@@ -107,7 +107,11 @@ export class TargetCluster extends pulumi.ComponentResource {
   /** Whether the cluster is kept by `pulumi destroy` (deletionProtection). */
   readonly retained: boolean;
 
-  constructor(name: string, args: TargetClusterArgs & { projectIsNew?: boolean }, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    name: string,
+    args: TargetClusterArgs & { projectIsNew?: boolean; literalProjectId?: string },
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super("atlas-migration:index:TargetCluster", name, {}, opts);
     if (!!args.cluster === (args.existingClusterName !== undefined)) {
       throw new Error(`${name}: target needs exactly one of cluster (create one) or existingClusterName (use one)`);
@@ -118,9 +122,10 @@ export class TargetCluster extends pulumi.ComponentResource {
       const c = args.cluster;
       const tier = String(c.tier).toUpperCase();
       const verdict = checkNewCluster(c, args.projectIsNew === true);
-      if (tier === "M0" && typeof args.projectId === "string") {
-        if (m0Projects.has(args.projectId)) verdict.errors.push(`project ${args.projectId} already gets an M0 cluster in this program, and Atlas allows one M0 per project`);
-        m0Projects.add(args.projectId);
+      const literal = args.literalProjectId ?? (typeof args.projectId === "string" ? args.projectId : undefined);
+      if (tier === "M0" && literal !== undefined) {
+        if (m0Projects.has(literal)) verdict.errors.push(`project ${literal} already gets an M0 cluster in this program, and Atlas allows one M0 per project`);
+        m0Projects.add(literal);
       }
       if (verdict.errors.length) throw new Error(`${name}: ${verdict.errors.join("; ")}`);
       for (const note of verdict.notes) pulumi.log.warn(`${name}: ${note}`, this);
