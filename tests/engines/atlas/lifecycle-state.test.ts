@@ -22,7 +22,9 @@ afterEach(async () => {
   await emulator?.stop();
 });
 
-const ctx = (extra: Partial<TestContext> = {}): TestContext => Object.assign(makeContext({ credentials }), extra);
+// The deadline lies beyond every jump of the virtual clock below, so no real exchange gets the 1 s floor of
+// requestTimeoutMs as its socket timeout (a loaded machine would fail it).
+const ctx = (extra: Partial<TestContext> = {}): TestContext => Object.assign(makeContext({ credentials, deadlineMs: 200 * 3600_000 }), extra);
 const spec = (overrides: Partial<MigrationSpec> = {}): MigrationSpec => pushSpec({ migrationId: `state-${++counter}`, ...overrides });
 const withLinkToken = (s: MigrationSpec): MigrationSpec => ({ ...s, atlasPush: { ...s.atlasPush!, createLinkToken: true } });
 
