@@ -188,7 +188,8 @@ export class AtlasMigration extends pulumi.ComponentResource {
     const targetUri = args.migrationUser
       ? connectionStringWithUser(target.standardSrv, args.migrationUser.username, args.migrationUser.password)
       : undefined;
-    const temporaryEntries = (args.accessList ?? []).filter((e) => e.temporary).length;
+    const temporaryEntries = (args.accessList ?? []).filter((e) => e.temporary);
+    const temporaryAddresses = temporaryEntries.map((e) => e.cidr ?? e.ip).filter((a): a is string => typeof a === "string");
 
     this.migration = new Migration(
       `${name}-migration`,
@@ -204,7 +205,11 @@ export class AtlasMigration extends pulumi.ComponentResource {
         declaredBy: `AtlasMigration ${name}`,
         // What this program leaves out once cutover is true: the Migration's check refuses a first `pulumi up`
         // that already has cutover: true while any of these would be missing during the sync.
-        dropsAtCutover: { temporaryAccessEntries: temporaryEntries, migrationUser: args.migrationUser !== undefined && engine !== "atlas-push" },
+        dropsAtCutover: {
+          temporaryAccessEntries: temporaryEntries.length,
+          ...(temporaryAddresses.length ? { accessEntries: temporaryAddresses } : {}),
+          migrationUser: args.migrationUser !== undefined && engine !== "atlas-push",
+        },
       },
       // The sync starts only once the target can be reached and written. Never retained: destroy before
       // COMPLETE must stop the sync.

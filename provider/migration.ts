@@ -122,7 +122,12 @@ export interface MigrationArgs {
   /** Set by AtlasMigration: messages then speak of the component's arguments. */
   declaredBy?: pulumi.Input<string>;
   /** Set by AtlasMigration: what its program leaves out once cutover is true. */
-  dropsAtCutover?: pulumi.Input<{ temporaryAccessEntries?: pulumi.Input<number>; migrationUser?: pulumi.Input<boolean> }>;
+  dropsAtCutover?: pulumi.Input<{
+    temporaryAccessEntries?: pulumi.Input<number>;
+    /** The literal addresses of those entries (for the policy pack's allow-all rule). */
+    accessEntries?: pulumi.Input<string>[];
+    migrationUser?: pulumi.Input<boolean>;
+  }>;
 }
 
 /**

@@ -305,7 +305,11 @@ export const migrationInputsSchema = z
         .optional(),
       declaredBy: z.string().optional(),
       dropsAtCutover: z
-        .strictObject({ temporaryAccessEntries: z.number().int().min(0).optional(), migrationUser: z.boolean().optional() })
+        .strictObject({
+          temporaryAccessEntries: z.number().int().min(0).optional(),
+          accessEntries: z.array(z.string()).optional(),
+          migrationUser: z.boolean().optional(),
+        })
         .optional(),
     },
     { error: "the Migration inputs must be an object" },
@@ -367,7 +371,7 @@ export type MigrationInputs = {
     isMongodbgovCloud?: boolean;
   };
   declaredBy?: string;
-  dropsAtCutover?: { temporaryAccessEntries?: number; migrationUser?: boolean };
+  dropsAtCutover?: { temporaryAccessEntries?: number; accessEntries?: string[]; migrationUser?: boolean };
 };
 
 type Ctx = z.core.$RefinementCtx<unknown>;

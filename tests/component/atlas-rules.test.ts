@@ -169,7 +169,7 @@ describe("protect / retainOnDelete on the component (B4)", () => {
     expect(built.byType(":ProjectIpAccessList").map((r) => r.inputs.cidrBlock)).toEqual(["203.0.113.0/24"]);
     const target = unwrap(built.byType(":Migration")[0].inputs.target);
     expect(target.uri).toMatch(/^mongodb\+srv:\/\/migrator:mig-pw-123@existing\.x\.mongodb\.net\/$/);
-    expect(built.byType(":Migration")[0].inputs.dropsAtCutover).toEqual({ temporaryAccessEntries: 1, migrationUser: true });
+    expect(built.byType(":Migration")[0].inputs.dropsAtCutover).toEqual({ temporaryAccessEntries: 1, accessEntries: ["0.0.0.0/0"], migrationUser: true });
   });
 });
 
