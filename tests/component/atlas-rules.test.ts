@@ -55,7 +55,7 @@ let project = 0;
 /** A fresh literal project id per component (the M0-per-project rule is tracked per process). */
 const nextProject = () => (0x6a1a2b3c4d5e6f7a8b9c0d00 + ++project).toString(16).padStart(24, "0");
 
-async function build(name: string, args: Omit<AtlasMigrationArgs, "projectId"> & { projectId?: string }, opts: pulumi.ComponentResourceOptions = {}) {
+async function build(name: string, args: AtlasMigrationArgs | (Omit<AtlasMigrationArgs, "projectId"> & { projectId?: string }), opts: pulumi.ComponentResourceOptions = {}) {
   const component = new AtlasMigration(name, { projectId: args.project ? undefined : nextProject(), ...args } as AtlasMigrationArgs, { ...opts, transformations: [record] });
   await value(component.migration.urn);
   const mine = registered.filter((r) => r.name === name || r.name.startsWith(`${name}-`));
