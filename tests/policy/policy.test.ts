@@ -132,7 +132,7 @@ describe("the policies as @pulumi/policy runs them", () => {
     const run = async (config: object, tags: Map<string, string>) => {
       const found: string[] = [];
       try {
-        await (byName("atlas-migration-full-verification-in-production") as ResourceValidationPolicy).validateResource(
+        await ((byName("atlas-migration-full-verification-in-production") as ResourceValidationPolicy).validateResource as (a: any, r: (m: string) => void) => Promise<void>)(
           { ...migration, opts: {} as any, stackTags: tags, getConfig: () => config as any, isType: () => false, asType: () => undefined, notApplicable: ((r: string) => { throw new Error(`n/a: ${r}`); }) as any },
           (m) => found.push(m),
         );
