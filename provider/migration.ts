@@ -11,8 +11,41 @@
 // older versions.
 
 import * as pulumi from "@pulumi/pulumi";
-import type { EngineChoice } from "./schema";
-import type { ShardingEntry, VerificationMode, WriteBlockingMode } from "./engines/engine";
+import type { EngineName, MigrationHandle, ShardingEntry, VerificationMode, VerificationReport, WriteBlockingMode } from "./engines/engine";
+
+/** The `engine` input: an engine name, or "auto". Declared here (not taken from the zod schema) so the public
+ *  types need no zod: a consumer's `tsc` must not compile zod's declarations. */
+export type EngineChoice = "auto" | EngineName;
+
+/** Copy progress, as the `progress` output reports it. */
+export interface MigrationProgress {
+  copiedDocuments?: number;
+  totalDocuments?: number;
+  copiedBytes?: number;
+  totalBytes?: number;
+  percent?: number;
+}
+
+/** What `pulumi preview` of a cutover requires before it may pass (see provider/readiness.ts). */
+export interface CutoverReadinessArgs {
+  /** Largest replication lag (seconds) at the last status read that still allows the cutover. Default 60. */
+  maxLagSeconds?: pulumi.Input<number>;
+  /** How old (minutes) the last status read may be; older means "run `pulumi refresh` first". Default 60. */
+  maxStatusAgeMinutes?: pulumi.Input<number>;
+  /** The verification the cutover must run: "full" refuses "counts" and "none"; "counts" refuses "none". */
+  requireVerification?: pulumi.Input<VerificationMode>;
+}
+
+/** Atlas API credentials handed to the Migration directly (instead of stack config). A secret in state. */
+export interface MigrationAtlasCredentials {
+  publicKey?: pulumi.Input<string>;
+  privateKey?: pulumi.Input<string>;
+  clientId?: pulumi.Input<string>;
+  clientSecret?: pulumi.Input<string>;
+  accessToken?: pulumi.Input<string>;
+  baseUrl?: pulumi.Input<string>;
+  isMongodbgovCloud?: pulumi.Input<boolean>;
+}
 
 /** The Migration's inputs, as a program writes them. Connection strings should be secrets. */
 export interface MigrationArgs {
@@ -89,6 +122,19 @@ export interface MigrationArgs {
     rollback?: pulumi.Input<boolean>;
     /** With rollback: commit the reverse direction, so the old source takes the writes again. */
     rollbackCutover?: pulumi.Input<boolean>;
+  }>;
+  /** The rules `pulumi preview` applies to a cutover (lag threshold, status age, verification). */
+  cutoverReadiness?: pulumi.Input<CutoverReadinessArgs>;
+  /** Atlas credentials for this Migration when they are not in stack config (e.g. from an explicit provider). */
+  atlasCredentials?: pulumi.Input<MigrationAtlasCredentials>;
+  /** Set by AtlasMigration: messages then speak of the component's arguments. */
+  declaredBy?: pulumi.Input<string>;
+  /** Set by AtlasMigration: what its program leaves out once cutover is true. */
+  dropsAtCutover?: pulumi.Input<{
+    temporaryAccessEntries?: pulumi.Input<number>;
+    /** The literal addresses of those entries (for the policy pack's allow-all rule). */
+    accessEntries?: pulumi.Input<string>[];
+    migrationUser?: pulumi.Input<boolean>;
   }>;
 }
 
@@ -174,11 +220,11 @@ export class Migration extends pulumi.dynamic.Resource {
   declare readonly lagSeconds: pulumi.Output<number | null>;
   declare readonly startedAt: pulumi.Output<string | null>;
   declare readonly cutoverCompletedAt: pulumi.Output<string | null>;
-  declare readonly verification: pulumi.Output<any>;
+  declare readonly verification: pulumi.Output<VerificationReport | null>;
   declare readonly warnings: pulumi.Output<string[]>;
   declare readonly reason: pulumi.Output<string | null>;
-  declare readonly progress: pulumi.Output<any>;
-  declare readonly handle: pulumi.Output<any>;
+  declare readonly progress: pulumi.Output<MigrationProgress | null>;
+  declare readonly handle: pulumi.Output<MigrationHandle | null>;
   /** Atlas link token for the Cloud Manager side (atlas-push with createLinkToken). Secret. */
   declare readonly linkToken: pulumi.Output<string | null>;
   declare readonly cutover: pulumi.Output<boolean | undefined>;
@@ -202,6 +248,7 @@ export class Migration extends pulumi.dynamic.Resource {
       // Connection strings and passwords live in source/target: always secret, whatever the caller passed.
       source: pulumi.secret(args.source),
       target: pulumi.secret(args.target),
+      ...(args.atlasCredentials === undefined ? {} : { atlasCredentials: pulumi.secret(args.atlasCredentials) }),
       engine: args.engine,
       resourceName: name,
       providerVersion: PROVIDER_VERSION,
@@ -210,7 +257,7 @@ export class Migration extends pulumi.dynamic.Resource {
       migrationProvider,
       name,
       props,
-      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["linkToken", "source", "target"] }),
+      pulumi.mergeOptions(opts, { additionalSecretOutputs: ["linkToken", "source", "target", "atlasCredentials"] }),
       "atlas-migration",
       "Migration",
     );

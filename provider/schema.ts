@@ -284,10 +284,56 @@ export const migrationInputsSchema = z
           rollbackCutover: z.boolean({ error: "mongosync.rollbackCutover must be true or false (true commits the rollback)" }).optional(),
         })
         .optional(),
+      cutoverReadiness: z
+        .strictObject({
+          maxLagSeconds: z
+            .number({ error: "cutoverReadiness.maxLagSeconds must be a number of seconds" })
+            .min(0, { message: "cutoverReadiness.maxLagSeconds must be 0 or more: the largest lag that still allows the cutover" })
+            .optional(),
+          maxStatusAgeMinutes: positiveNumber(
+            "cutoverReadiness.maxStatusAgeMinutes",
+            "how old the last status read (`pulumi refresh`) may be when a cutover is previewed",
+          ).optional(),
+          requireVerification: z
+            .enum(["full", "counts", "none"], {
+              error: 'cutoverReadiness.requireVerification must be "full", "counts" or "none"',
+            })
+            .optional(),
+        })
+        .optional(),
+      atlasCredentials: z
+        .strictObject({
+          publicKey: z.string().optional(),
+          privateKey: z.string().optional(),
+          clientId: z.string().optional(),
+          clientSecret: z.string().optional(),
+          accessToken: z.string().optional(),
+          baseUrl: z.string().refine((u) => isUnknown(u) || /^https?:\/\/[^\s/]+/.test(u), {
+            message: "atlasCredentials.baseUrl must be an http(s) URL such as https://cloud.mongodb.com",
+          }).optional(),
+          isMongodbgovCloud: z.boolean({ error: "atlasCredentials.isMongodbgovCloud must be true or false" }).optional(),
+        })
+        .optional(),
+      declaredBy: z.string().optional(),
+      dropsAtCutover: z
+        .strictObject({
+          temporaryAccessEntries: z.number().int().min(0).optional(),
+          accessEntries: z.array(z.string()).optional(),
+          migrationUser: z.boolean().optional(),
+        })
+        .optional(),
     },
     { error: "the Migration inputs must be an object" },
   )
   .superRefine((inputs, ctx) => crossFieldRules(inputs as MigrationInputs, ctx));
+
+/**
+ * What `validateInputs` is checking for. "run": create/update are about to drive the sync (strict).
+ * "create"/"update": `check` before a create or an update (olds given), where a rule may depend on whether the
+ * migration already exists. Set only for the duration of one synchronous validateInputs call.
+ */
+type CheckMode = "run" | "create" | "update";
+let checkMode: CheckMode = "run";
 
 export type MigrationInputs = {
   providerVersion?: string;
@@ -329,6 +375,18 @@ export type MigrationInputs = {
     rollback?: boolean;
     rollbackCutover?: boolean;
   };
+  cutoverReadiness?: { maxLagSeconds?: number; maxStatusAgeMinutes?: number; requireVerification?: VerificationMode };
+  atlasCredentials?: {
+    publicKey?: string;
+    privateKey?: string;
+    clientId?: string;
+    clientSecret?: string;
+    accessToken?: string;
+    baseUrl?: string;
+    isMongodbgovCloud?: boolean;
+  };
+  declaredBy?: string;
+  dropsAtCutover?: { temporaryAccessEntries?: number; accessEntries?: string[]; migrationUser?: boolean };
 };
 
 type Ctx = z.core.$RefinementCtx<unknown>;
@@ -372,8 +430,30 @@ function crossFieldRules(inputs: MigrationInputs, ctx: Ctx): void {
   } else {
     if (source.cloudManager && !source.uri)
       fail(ctx, ["source", "uri"], `engine ${engine} reads the source through a connection string: set source.uri (source.cloudManager is for engine atlas-push)`);
-    if (engine === "builtin" && !target.uri)
-      fail(ctx, ["target", "uri"], `engine ${engine} writes through a connection string: set target.uri (the Atlas cluster's connection string with a database user)`);
+    // Removing the migration user after COMPLETE leaves no target.uri: allowed when an existing migration is
+    // (being) cut over; the run itself (mode "run") still refuses if the migration is not COMPLETE yet.
+    const finishing = checkMode === "update" && inputs.cutover === true;
+    if (engine === "builtin" && !target.uri && !finishing)
+      fail(
+        ctx,
+        ["target", "uri"],
+        inputs.declaredBy
+          ? `${inputs.declaredBy}: migrationUser is not set, and the builtin engine writes into the Atlas cluster as a database user: add migrationUser { username, password } (a secret); it may be removed once the migration is COMPLETE`
+          : `engine ${engine} writes through a connection string: set target.uri (the Atlas cluster's connection string with a database user)`,
+      );
+  }
+  const drops = inputs.dropsAtCutover;
+  if (checkMode === "create" && inputs.cutover === true && drops && ((drops.temporaryAccessEntries ?? 0) > 0 || drops.migrationUser)) {
+    const what = [
+      (drops.temporaryAccessEntries ?? 0) > 0 ? `${drops.temporaryAccessEntries} temporary accessList entr${drops.temporaryAccessEntries === 1 ? "y" : "ies"}` : "",
+      drops.migrationUser ? "the migration user" : "",
+    ].filter(Boolean).join(" and ");
+    fail(
+      ctx,
+      ["cutover"],
+      `${inputs.declaredBy ?? "this migration"}: the first \`pulumi up\` already has cutover: true, but ${what} exist only while cutover is false, so the sync would run without them. ` +
+        "Run the first `pulumi up` with cutover: false, then set cutover: true (a one-line PR) once the sync is READY_FOR_CUTOVER",
+    );
   }
   if (engine === "mongosync") {
     if (!inputs.mongosync) fail(ctx, ["mongosync", "urls"], "engine mongosync needs mongosync.urls: the API URL of each mongosync you run");
@@ -483,6 +563,8 @@ const KNOWN_KEYS = [
   "engine", "source", "target", "namespaces", "cutover", "verificationMode", "writeBlocking", "timeouts",
   "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
   "readOnlyUsers", "quietSeconds", "createMinutes", "cutoverMinutes", "pollSeconds", "readyLagSeconds",
+  "cutoverReadiness", "maxLagSeconds", "maxStatusAgeMinutes", "requireVerification", "atlasCredentials", "declaredBy",
+  "dropsAtCutover",
 ];
 
 function suggestion(key: string): string {
@@ -491,13 +573,24 @@ function suggestion(key: string): string {
   return match ? `; did you mean "${match}"?` : "";
 }
 
-/** Validation failures of the inputs, one per problem, each naming the property. Never throws. */
-export function validateInputs(news: Record<string, unknown>): CheckFailure[] {
+/**
+ * Validation failures of the inputs, one per problem, each naming the property. Never throws.
+ * `olds` are the previous inputs as `check` receives them: `{}` before a create, the stored inputs before an
+ * update; leave it out when validating for a run (create/update about to drive the sync).
+ */
+export function validateInputs(news: Record<string, unknown>, olds?: Record<string, unknown>): CheckFailure[] {
   if (news === null || typeof news !== "object" || Array.isArray(news)) {
     return [{ property: "inputs", reason: "the Migration inputs must be an object with source and target" }];
   }
   const { __provider: _ignored, ...inputs } = news;
-  const result = migrationInputsSchema.safeParse(inputs);
+  const mode: CheckMode = olds === undefined ? "run" : Object.keys(olds).filter((k) => k !== "__provider").length === 0 ? "create" : "update";
+  let result: ReturnType<typeof migrationInputsSchema.safeParse>;
+  checkMode = mode;
+  try {
+    result = migrationInputsSchema.safeParse(inputs);
+  } finally {
+    checkMode = "run";
+  }
   if (result.success) return [];
   const failures: CheckFailure[] = [];
   for (const issue of result.error.issues) {
@@ -591,6 +684,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       detachedWorker: b.detachedWorker ?? false,
     },
   };
+  if (inputs.atlasCredentials) spec.atlasCredentials = { ...inputs.atlasCredentials };
   if (inputs.atlasPush) {
     const a = inputs.atlasPush;
     spec.atlasPush = {

@@ -603,7 +603,13 @@ export class AtlasApiEmulator {
       org.pollsSinceToken += 1;
       if (org.pollsSinceToken >= org.linkAfterPolls) org.linked = true;
     }
-    return new HttpAnswer(200, org.linked ? org.availableProjects : []);
+    // AvailableClustersDeployment requires managed, sharded and tlsEnabled (atlas-sdk-go
+    // model_available_clusters_deployment.go, generated from the v2 spec): always answer them.
+    const view = org.availableProjects.map((p) => ({
+      ...p,
+      deployments: p.deployments.map((d) => ({ ...d, managed: d.managed ?? false, sharded: d.sharded ?? false, tlsEnabled: d.tlsEnabled ?? false })),
+    }));
+    return new HttpAnswer(200, org.linked ? view : []);
   }
 
   /** What Atlas's validation checks find wrong about the source (validate: FAILED job; create: 400). */
@@ -616,8 +622,21 @@ export class AtlasApiEmulator {
         message: `Cloud Manager project ${request.source.groupId} is not linked to this Atlas organization.`,
       };
     }
-    if (!project.deployments.some((d) => d.name === request.source.clusterName)) {
+    const deployment = project.deployments.find((d) => d.name === request.source.clusterName);
+    if (!deployment) {
       return { field: "source.clusterName", message: `Cluster ${request.source.clusterName} not found in Cloud Manager project ${project.name}.` };
+    }
+    // UNCONFIRMED how Atlas words these; the strict reading: validation connects to the source the way the
+    // request says, so TLS that disagrees with the deployment's tlsEnabled, or managedAuthentication on a
+    // deployment Automation does not manage, fails the validation.
+    if ((deployment.tlsEnabled ?? false) !== request.source.ssl) {
+      return {
+        field: "source.ssl",
+        message: `Could not connect to source cluster ${deployment.name}: TLS is ${deployment.tlsEnabled ? "required" : "not enabled"} on the source.`,
+      };
+    }
+    if (request.source.managedAuthentication && !deployment.managed) {
+      return { field: "source.managedAuthentication", message: `Automation does not manage source cluster ${deployment.name}; credentials are required.` };
     }
     const host = request.migrationHosts[0];
     if (!project.migrationHosts.includes(host)) {

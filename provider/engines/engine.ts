@@ -154,6 +154,8 @@ export interface MigrationSpec {
   builtin: BuiltinOptions;
   atlasPush?: AtlasPushOptions;
   mongosync?: MongosyncOptions;
+  /** Atlas credentials given as an input (the component's `atlasCredentials`); they win over stack config. */
+  atlasCredentials?: NonNullable<EngineCredentials["atlas"]>;
 }
 
 /** Credentials the provider got from stack config (`configure`) or the environment; never from inputs. */
@@ -164,6 +166,10 @@ export interface EngineCredentials {
     privateKey?: string;
     clientId?: string;
     clientSecret?: string;
+    /** An OAuth access token used as is (`mongodbatlas:accessToken`). */
+    accessToken?: string;
+    /** `mongodbatlas:isMongodbgovCloud`: the default base URL becomes https://cloud.mongodbgov.com. */
+    isMongodbgovCloud?: boolean;
   };
 }
 
@@ -181,6 +187,17 @@ export interface EngineContext {
   /** Injectable clock and sleep so tests and emulators need no real waiting. */
   now(): number;
   sleep(ms: number): Promise<void>;
+  /**
+   * What Pulumi state holds for this migration from earlier runs, filled by the provider (absent for callers that
+   * predate it). Engines derive their state from the engine's own answer plus this — never from process memory,
+   * which a new `pulumi up` process does not have.
+   */
+  stored?: {
+    /** The phase stored by the last run (e.g. CUTTING_OVER after a cutover that ran out of time). */
+    phase?: Phase;
+    /** The link token an earlier run published (atlas-push), so a pending link reuses it. */
+    linkToken?: string | null;
+  };
 }
 
 export interface PreflightFinding {
@@ -276,4 +293,9 @@ export interface MigrationEngine {
   cutover(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CutoverReport>;
   /** Stops the sync before COMPLETE. Never touches target data. */
   cancel(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport>;
+  /**
+   * What is left to remove once the migration is COMPLETE (atlas-push: the org's live-migration link token),
+   * for `pulumi destroy` of a finished migration. Idempotent; never touches target data.
+   */
+  cleanupAfterComplete?(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport>;
 }

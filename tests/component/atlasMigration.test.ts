@@ -127,6 +127,7 @@ describe("an existing project with a FLEX cluster", () => {
     const built = await build("flex", {
       projectId: "6a1a2b3c4d5e6f7a8b9c0d1e",
       source: SOURCE,
+      migrationUser: MIGRATION_USER,
       target: { cluster: { name: "Flexy", tier: "flex", provider: "GCP", region: "CENTRAL_US" } },
     });
     expect(built.byType(":Project")).toHaveLength(0);
@@ -179,12 +180,16 @@ describe("an existing project with a dedicated M10 cluster, users, access list a
     ]);
   });
 
-  test("the application's users and the migration user (readWriteAnyDatabase, scoped to the cluster)", () => {
+  test("the application's users and the migration user (the builtin custom role, scoped to the cluster)", () => {
     const users = built.byType(":DatabaseUser").map((r) => unwrapSecrets(r.inputs));
     const app = users.find((u) => u.username === "app")!;
     expect(app).toMatchObject({ authDatabaseName: "admin", roles: [{ roleName: "readWrite", databaseName: "orders" }] });
     const migrator = users.find((u) => u.username === "migrator")!;
-    expect(migrator.roles).toEqual([{ roleName: "readWriteAnyDatabase", databaseName: "admin" }]);
+    const [role] = built.byType(":CustomDbRole");
+    expect(migrator.roles).toEqual([{ roleName: role.inputs.roleName, databaseName: "admin" }]);
+    // readWriteAnyDatabase has neither of these; the builtin engine needs both.
+    const actions = role.inputs.actions.map((a: any) => a.action);
+    expect(actions).toEqual(expect.arrayContaining(["BYPASS_DOCUMENT_VALIDATION", "COLL_MOD", "INSERT", "CREATE_INDEX"]));
     expect(migrator.scopes).toEqual([{ name: "Orders", type: "CLUSTER" }]);
     // Passwords are registered as secrets.
     for (const r of built.byType(":DatabaseUser")) expect(pulumi.runtime.isRpcSecret(r.inputs.password)).toBe(true);
@@ -207,14 +212,21 @@ describe("an existing project with a dedicated M10 cluster, users, access list a
     const names = await Promise.all(deps.map((d) => value(d.urn)));
     const shortNames = names.map((urn) => urn.split("::").pop()).sort();
     expect(shortNames).toEqual(
-      ["dedicated-access-0", "dedicated-access-1", "dedicated-migration-user-0", "dedicated-target", "dedicated-user-0"].sort(),
+      [
+        "dedicated-access-203.0.113.0/24",
+        "dedicated-access-198.51.100.7",
+        "dedicated-migration-role",
+        "dedicated-migration-user",
+        "dedicated-target",
+        "dedicated-user-app",
+      ].sort(),
     );
   });
 
   test("every child is parented inside the component", async () => {
     const children = built.mine.filter((r) => !r.name.startsWith("dedicated-cut"));
     expect(children.map((r) => r.type.split(":").pop()).sort()).toEqual(
-      ["AdvancedCluster", "DatabaseUser", "DatabaseUser", "Migration", "ProjectIpAccessList", "ProjectIpAccessList", "TargetCluster"],
+      ["AdvancedCluster", "CustomDbRole", "DatabaseUser", "DatabaseUser", "Migration", "ProjectIpAccessList", "ProjectIpAccessList", "TargetCluster"],
     );
     for (const { name } of children) {
       const { opts } = options.get(name)!;
@@ -299,7 +311,7 @@ describe("a sharded target", () => {
 });
 
 describe("bad arguments fail at construction with a message that says what to do", () => {
-  const base = { source: SOURCE, target: { existingClusterName: "X" } };
+  const base = { source: SOURCE, target: { existingClusterName: "X" }, migrationUser: MIGRATION_USER };
   test.each([
     ["both projectId and project", { ...base, projectId: "6a1a2b3c4d5e6f7a8b9c0d1e", project: { orgId: "o", name: "n" } }, /exactly one of projectId .* or project/],
     ["neither projectId nor project", { ...base }, /exactly one of projectId .* or project/],

@@ -16,7 +16,7 @@ export interface CallContext {
 }
 
 export interface Authenticator {
-  readonly kind: "digest" | "service-account";
+  readonly kind: "digest" | "service-account" | "access-token";
   /** The Authorization header for this request, or undefined when none can be computed yet. */
   header(method: string, uri: string, call: CallContext): Promise<string | undefined>;
   /**
@@ -42,6 +42,26 @@ export class DigestAuthenticator implements Authenticator {
 
   onUnauthorized(response: HttpResponse, sentHeader: string | undefined): boolean {
     return this.session.onChallenge(response.headers["www-authenticate"], sentHeader !== undefined);
+  }
+}
+
+/**
+ * An OAuth access token minted elsewhere (`mongodbatlas:accessToken`), sent as is. It cannot be refreshed: a
+ * 401 means it expired (service-account tokens live one hour) and the user must give a new one.
+ */
+export class AccessTokenAuthenticator implements Authenticator {
+  readonly kind = "access-token" as const;
+
+  constructor(private readonly accessToken: string) {
+    registerSecret(accessToken);
+  }
+
+  async header(): Promise<string> {
+    return `Bearer ${this.accessToken}`;
+  }
+
+  onUnauthorized(): boolean {
+    return false;
   }
 }
 

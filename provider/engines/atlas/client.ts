@@ -9,6 +9,7 @@ import { MigrationError, registerSecret } from "../../errors";
 import { parseRetryAfter, retryWithBackoff, type AttemptOutcome, type BackoffPolicy } from "../http/retry";
 import { nodeTransport, TransportError, type HttpResponse, type HttpTransport } from "../http/transport";
 import {
+  AccessTokenAuthenticator,
   DigestAuthenticator,
   ServiceAccountAuthenticator,
   requestTimeoutMs,
@@ -29,6 +30,8 @@ import type {
 export type { CallContext } from "./auth";
 
 export const DEFAULT_ATLAS_BASE_URL = "https://cloud.mongodb.com";
+/** Atlas for Government: the same API at another base URL (https://www.mongodb.com/docs/atlas/government/api). */
+export const GOV_ATLAS_BASE_URL = "https://cloud.mongodbgov.com";
 
 /** The resource versions we speak. create/validate moved to 2024-05-30 (dropEnabled → dropDestinationData). */
 export const API_VERSIONS = {
@@ -50,6 +53,10 @@ export interface AtlasCredentials {
   privateKey?: string;
   clientId?: string;
   clientSecret?: string;
+  /** An OAuth access token used as is (`mongodbatlas:accessToken`). */
+  accessToken?: string;
+  /** `mongodbatlas:isMongodbgovCloud`: without an explicit baseUrl, talk to Atlas for Government. */
+  isMongodbgovCloud?: boolean;
 }
 
 export interface AtlasClientOptions {
@@ -80,8 +87,8 @@ interface OperationRequest {
 function missingCredentials(): MigrationError {
   return new MigrationError(
     "ATLAS_CREDENTIALS_MISSING",
-    "no Atlas API credentials: configure an API key pair (publicKey/privateKey) or a service account " +
-      "(clientId/clientSecret) in the provider configuration or the MONGODB_ATLAS_* environment variables",
+    "no Atlas API credentials: configure an API key pair (publicKey/privateKey), a service account (clientId/clientSecret) or an accessToken " +
+      "in the provider configuration (or AtlasMigration's atlasCredentials) or the MONGODB_ATLAS_* environment variables",
   );
 }
 
@@ -105,11 +112,13 @@ export class AtlasClient {
 
   constructor(options: AtlasClientOptions) {
     const creds = options.credentials;
-    this.baseUrl = (creds.baseUrl || DEFAULT_ATLAS_BASE_URL).replace(/\/+$/, "");
+    this.baseUrl = (creds.baseUrl || (creds.isMongodbgovCloud ? GOV_ATLAS_BASE_URL : DEFAULT_ATLAS_BASE_URL)).replace(/\/+$/, "");
     this.transport = options.transport ?? nodeTransport;
     this.backoff = { ...ATLAS_BACKOFF, ...(options.backoff ?? {}) };
     this.random = options.random;
-    if (creds.clientId && creds.clientSecret) {
+    if (creds.accessToken) {
+      this.auth = new AccessTokenAuthenticator(creds.accessToken);
+    } else if (creds.clientId && creds.clientSecret) {
       this.auth = new ServiceAccountAuthenticator({
         baseUrl: this.baseUrl, clientId: creds.clientId, clientSecret: creds.clientSecret,
         transport: this.transport, backoff: this.backoff, random: this.random,
@@ -267,7 +276,7 @@ export function atlasClientFor(credentials: AtlasCredentials | undefined): Atlas
   if (!credentials) throw missingCredentials();
   const key = createHash("sha256")
     .update(JSON.stringify([credentials.baseUrl ?? "", credentials.publicKey ?? "", credentials.privateKey ?? "",
-      credentials.clientId ?? "", credentials.clientSecret ?? ""]))
+      credentials.clientId ?? "", credentials.clientSecret ?? "", credentials.accessToken ?? "", credentials.isMongodbgovCloud === true]))
     .digest("hex");
   let client = clients.get(key);
   if (!client) {

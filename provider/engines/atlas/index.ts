@@ -14,11 +14,12 @@ import type {
   MigrationHandle,
   MigrationSpec,
   MigrationStatus,
+  Phase,
   PreflightReport,
 } from "../engine";
 import { atlasClientFor, type AtlasClient, type CallContext } from "./client";
 import { AtlasApiError } from "./errors";
-import { isActive, migrationRequest, pushParts, toMigrationStatus } from "./mapping";
+import { CUTOVER_WINDOW_WARN_MS, cutoverWindowWarning, isActive, migrationRequest, pushParts, toMigrationStatus } from "./mapping";
 import { atlasPushPreflight } from "./preflight";
 import type { LiveMigration } from "./types";
 
@@ -44,12 +45,30 @@ export class AtlasLinkPendingError extends MigrationError {
 // Handles started by this process: a start retried in the same process (e.g. after the provider lost the
 // result to a later error) finds its still-running migration instead of creating a second one — Atlas has no
 // list operation to find it otherwise. Only an active migration is reused; a finished one never is.
+// (Whether a cutover is under way is never kept here: it comes from Atlas's answer and the stored phase.)
 const startedHandles = new Map<string, MigrationHandle>();
-// Migrations this process asked to cut over: Atlas's status alone cannot tell cutting over from copying.
-const cutoverRequested = new Set<string>();
 
-function clientFor(ctx: EngineContext): AtlasClient {
-  return atlasClientFor(ctx.credentials.atlas);
+const CREDENTIAL_KEYS = ["publicKey", "privateKey", "clientId", "clientSecret", "accessToken"] as const;
+
+/**
+ * Credentials given as an input (AtlasMigration's atlasCredentials) replace stack config as a whole, like the
+ * mongodbatlas provider's own sources ("sources are not merged": terraform-provider-mongodbatlas
+ * docs/guides/provider-configuration.md); base URL and gov-cloud flag fall back to the configured ones.
+ */
+export function atlasCredentialsFor(spec: MigrationSpec, ctx: EngineContext): NonNullable<EngineContext["credentials"]["atlas"]> {
+  const configured = ctx.credentials.atlas ?? {};
+  const given = spec.atlasCredentials;
+  if (!given || !CREDENTIAL_KEYS.some((k) => given[k])) return configured;
+  for (const k of ["privateKey", "clientSecret", "accessToken"] as const) registerSecret(given[k]);
+  return {
+    ...given,
+    baseUrl: given.baseUrl ?? configured.baseUrl,
+    isMongodbgovCloud: given.isMongodbgovCloud ?? configured.isMongodbgovCloud,
+  };
+}
+
+function clientFor(spec: MigrationSpec, ctx: EngineContext): AtlasClient {
+  return atlasClientFor(atlasCredentialsFor(spec, ctx));
 }
 
 /** The user's poll interval (default 10 s in the schema); 429s from polling too fast are retried anyway. */
@@ -70,24 +89,36 @@ function handleIds(handle: MigrationHandle): { projectId: string; liveMigrationI
   return { projectId, liveMigrationId: handle.id };
 }
 
-function describeStatus(status: MigrationStatus): string {
+function describeStatus(status: MigrationStatus, now: number): string {
   const lag = status.lagSeconds === null ? "" : `, lag ${status.lagSeconds} s`;
-  return `${status.phase} (Atlas ${String(status.details?.atlasStatus)}${lag})`;
+  const deadline = typeof status.details?.cutoverDeadline === "string" ? new Date(status.details.cutoverDeadline) : undefined;
+  const window =
+    deadline && status.phase !== "CUTTING_OVER" && status.phase !== "COMPLETE" && status.phase !== "FAILED" && now >= deadline.getTime() - CUTOVER_WINDOW_WARN_MS
+      ? `; ${cutoverWindowWarning(deadline, now)}`
+      : "";
+  return `${status.phase} (Atlas ${String(status.details?.atlasStatus)}${lag})${window}`;
 }
 
-async function readStatus(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<{ raw: LiveMigration; status: MigrationStatus }> {
+async function readStatus(
+  spec: MigrationSpec,
+  handle: MigrationHandle,
+  ctx: EngineContext,
+  storedPhase: Phase | undefined = ctx.stored?.phase,
+): Promise<{ raw: LiveMigration; status: MigrationStatus }> {
   const { projectId, liveMigrationId } = handleIds(handle);
-  const raw = await clientFor(ctx).getMigration(ctx, projectId, liveMigrationId);
+  const raw = await clientFor(spec, ctx).getMigration(ctx, projectId, liveMigrationId);
   const status = toMigrationStatus(raw, {
-    cutoverRequested: cutoverRequested.has(liveMigrationId),
+    storedPhase,
     migrationHost: spec.atlasPush?.migrationHost,
+    startedAt: handle.startedAt,
+    now: ctx.now(),
   });
   return { raw, status };
 }
 
 async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<string | undefined> {
   const { push, cloudManager } = pushParts(spec);
-  const client = clientFor(ctx);
+  const client = clientFor(spec, ctx);
   const visible = async () => {
     try {
       return (await client.listAvailableProjects(ctx, push.orgId)).some((p) => p.projectId === cloudManager.groupId);
@@ -101,6 +132,18 @@ async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<stri
   if (await visible()) {
     ctx.log(`Cloud Manager project ${cloudManager.groupId} is already linked to Atlas org ${push.orgId}; no new link token created`);
     return undefined;
+  }
+  const stored = ctx.stored?.linkToken;
+  if (stored) {
+    // One link token per org: a new one would supersede the token the user already pasted (or is about to).
+    // Atlas has no read operation for tokens, so the one in state is reused until the link is made.
+    registerSecret(stored);
+    ctx.publishSecret("linkToken", stored);
+    ctx.log(
+      `the live-migration link token created earlier (output linkToken) is still waiting to be pasted into Cloud Manager → ` +
+        `Organization Settings → Connect to Atlas; no new token created`,
+    );
+    throw new AtlasLinkPendingError(push.orgId, cloudManager.groupId);
   }
   const { linkToken } = await client.createLinkToken(ctx, push.orgId, push.linkTokenAccessListIps);
   registerSecret(linkToken);
@@ -117,7 +160,7 @@ async function ensureLink(spec: MigrationSpec, ctx: EngineContext): Promise<stri
 
 async function validateSource(spec: MigrationSpec, ctx: EngineContext): Promise<string> {
   const { target } = pushParts(spec);
-  const client = clientFor(ctx);
+  const client = clientFor(spec, ctx);
   let validation = await client.validate(ctx, target.projectId, migrationRequest(spec));
   ctx.log(`Atlas is validating the live migration (validation ${validation._id})`);
   const wait = pollMs(spec);
@@ -140,7 +183,7 @@ export function createAtlasPushEngine(): MigrationEngine {
     name: "atlas-push",
 
     async preflight(spec: MigrationSpec, ctx: EngineContext): Promise<PreflightReport> {
-      return atlasPushPreflight(spec, ctx, () => clientFor(ctx));
+      return atlasPushPreflight(spec, ctx, () => clientFor(spec, ctx));
     },
 
     async start(spec: MigrationSpec, ctx: EngineContext): Promise<MigrationHandle> {
@@ -148,7 +191,7 @@ export function createAtlasPushEngine(): MigrationEngine {
       const memoKey = JSON.stringify([ctx.credentials.atlas?.baseUrl ?? "", spec.migrationId, target.projectId, target.clusterName]);
       const known = startedHandles.get(memoKey);
       if (known) {
-        const still = await clientFor(ctx).getMigration(ctx, target.projectId, known.id).catch(() => undefined);
+        const still = await clientFor(spec, ctx).getMigration(ctx, target.projectId, known.id).catch(() => undefined);
         if (still && isActive(still)) {
           ctx.log(`Atlas live migration ${known.id} started earlier by this process is still ${still.status}; reusing it`);
           return known;
@@ -159,7 +202,7 @@ export function createAtlasPushEngine(): MigrationEngine {
 
       if (push.adoptLiveMigrationId) {
         // The user tells us which migration is ours (the API cannot list them): take it over, create nothing.
-        const existing = await clientFor(ctx).getMigration(ctx, target.projectId, push.adoptLiveMigrationId);
+        const existing = await clientFor(spec, ctx).getMigration(ctx, target.projectId, push.adoptLiveMigrationId);
         ctx.log(`adopting Atlas live migration ${existing._id} (status ${String(existing.status)}) instead of creating one`);
         const adopted: MigrationHandle = {
           engine: "atlas-push",
@@ -183,7 +226,7 @@ export function createAtlasPushEngine(): MigrationEngine {
       const linkToken = push.createLinkToken ? await ensureLink(spec, ctx) : undefined;
       const validationId = await validateSource(spec, ctx);
       // A non-idempotent call: the client does not repeat it after an ambiguous failure (see client.ts).
-      const created = await clientFor(ctx).createMigration(ctx, target.projectId, migrationRequest(spec));
+      const created = await clientFor(spec, ctx).createMigration(ctx, target.projectId, migrationRequest(spec));
       ctx.log(`Atlas live migration ${created._id} created (status ${String(created.status)})`);
       const handle: MigrationHandle = {
         engine: "atlas-push",
@@ -217,7 +260,7 @@ export function createAtlasPushEngine(): MigrationEngine {
           }
           throw err;
         }
-        const line = describeStatus(last);
+        const line = describeStatus(last, ctx.now());
         if (line !== lastLine) ctx.log(`Atlas live migration ${handle.id}: ${line}`);
         lastLine = line;
         if (last.readyForCutover || last.phase === "COMPLETE" || last.phase === "FAILED") return last;
@@ -232,14 +275,15 @@ export function createAtlasPushEngine(): MigrationEngine {
 
     async cutover(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CutoverReport> {
       const { projectId, liveMigrationId } = handleIds(handle);
-      const client = clientFor(ctx);
+      const client = clientFor(spec, ctx);
       const wait = pollMs(spec);
       const warnings: string[] = [];
       let requestedHere = false;
       let lastStatus: MigrationStatus | undefined;
       const read = async () => {
         try {
-          const result = await readStatus(spec, handle, ctx);
+          // Once asked here, Atlas's WORKING means the cutover is under way; before, what state says decides.
+          const result = await readStatus(spec, handle, ctx, requestedHere ? "CUTTING_OVER" : ctx.stored?.phase);
           lastStatus = result.status;
           return result;
         } catch (err) {
@@ -253,6 +297,8 @@ export function createAtlasPushEngine(): MigrationEngine {
         const { raw, status } = await read();
         if (raw.status === "COMPLETE") {
           if (!requestedHere) warnings.push(`Atlas live migration ${liveMigrationId} was already COMPLETE; nothing to cut over`);
+          // Atlas live migration's own cleanup, done for it: the org link exists only for the migration.
+          warnings.push(...(await removeLinkToken(spec, handle, ctx)));
           return {
             phase: "COMPLETE",
             cutoverCompletedAt: new Date(ctx.now()).toISOString(),
@@ -275,7 +321,6 @@ export function createAtlasPushEngine(): MigrationEngine {
           try {
             await client.cutover(ctx, projectId, liveMigrationId);
             requestedHere = true;
-            cutoverRequested.add(liveMigrationId);
           } catch (err) {
             // UNCONFIRMED how Atlas answers a repeated cutover (e.g. after an interrupted `pulumi up`). If it
             // refuses, look again: an under-way cutover shows as not ready / COMPLETE; a refusal while still
@@ -283,13 +328,13 @@ export function createAtlasPushEngine(): MigrationEngine {
             if (!(err instanceof AtlasApiError) || (err.status !== 400 && err.status !== 409)) throw err;
             const again = await read();
             if (again.raw.readyForCutover === true && again.raw.status === "WORKING") throw err;
-            cutoverRequested.add(liveMigrationId);
+            requestedHere = true;
             continue;
           }
         }
         if (!canWait(ctx, wait)) {
           throw new DeadlineExceededError(
-            requestedHere || cutoverRequested.has(liveMigrationId) ? "the Atlas live-migration cutover" : "waiting for Atlas to be ready for cutover",
+            requestedHere || ctx.stored?.phase === "CUTTING_OVER" ? "the Atlas live-migration cutover" : "waiting for Atlas to be ready for cutover",
             status,
           );
         }
@@ -315,33 +360,53 @@ export function createAtlasPushEngine(): MigrationEngine {
         active = false;
         warnings.push(`Atlas no longer knows live migration ${handle.id}; removed it from state`);
       }
-      if (handle.data.linkTokenRequested === true || spec.atlasPush?.createLinkToken === true) {
-        const orgId = typeof handle.data.orgId === "string" ? handle.data.orgId : spec.atlasPush?.orgId;
-        if (active) {
+      if (active) {
+        if (linkTokenInPlay(spec, handle)) {
           warnings.push(
             "kept the live-migration link token: Atlas refuses to delete it while a migration is active; delete it once the migration " +
               "has ended with `atlas liveMigrations link delete`",
           );
-        } else if (orgId) {
-          try {
-            await clientFor(ctx).deleteLinkTokens(ctx, orgId);
-            warnings.push(`deleted the live-migration link token of Atlas org ${orgId}`);
-          } catch (err) {
-            if (!(err instanceof AtlasApiError)) throw err;
-            if (err.status === 409) {
-              warnings.push(
-                `kept the live-migration link token of Atlas org ${orgId}: another migration in the organization is still active ` +
-                  `(${err.errorCode}); delete it later with \`atlas liveMigrations link delete\``,
-              );
-            } else if (err.status !== 404) {
-              warnings.push(`could not delete the live-migration link token: ${err.message}`);
-            }
-          }
         }
+      } else {
+        warnings.push(...(await removeLinkToken(spec, handle, ctx)));
       }
-      cutoverRequested.delete(handle.id);
       for (const [key, known] of startedHandles) if (known.id === handle.id) startedHandles.delete(key);
       return { warnings };
     },
+
+    async cleanupAfterComplete(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport> {
+      for (const [key, known] of startedHandles) if (known.id === handle.id) startedHandles.delete(key);
+      return { warnings: await removeLinkToken(spec, handle, ctx) };
+    },
   };
+}
+
+/** Did this migration ask for an org link (so there is a link token of ours to remove)? */
+function linkTokenInPlay(spec: MigrationSpec, handle: MigrationHandle): boolean {
+  return handle.data.linkTokenRequested === true || spec.atlasPush?.createLinkToken === true;
+}
+
+/**
+ * Deletes the org's live-migration link token (and with it the org link and its API key) once nothing needs it.
+ * Atlas refuses (409 CANNOT_DELETE_ORG_ACTIVE_LIVE_MIGRATION_ATLAS_ORG_LINK, reference notes §2.2) while any
+ * migration of the org is active: then it is kept, with a warning saying how to delete it later. 404: gone already.
+ */
+async function removeLinkToken(spec: MigrationSpec, handle: MigrationHandle, ctx: EngineContext): Promise<string[]> {
+  if (!linkTokenInPlay(spec, handle)) return [];
+  const orgId = typeof handle.data.orgId === "string" ? handle.data.orgId : spec.atlasPush?.orgId;
+  if (!orgId) return [];
+  try {
+    await clientFor(spec, ctx).deleteLinkTokens(ctx, orgId);
+    return [`deleted the live-migration link token of Atlas org ${orgId} (the org link is needed only while migrating)`];
+  } catch (err) {
+    if (!(err instanceof AtlasApiError)) throw err;
+    if (err.status === 404) return [];
+    if (err.status === 409) {
+      return [
+        `kept the live-migration link token of Atlas org ${orgId}: another migration in the organization is still active ` +
+          `(${err.errorCode}); delete it later with \`atlas liveMigrations link delete\``,
+      ];
+    }
+    return [`could not delete the live-migration link token: ${err.message}; delete it with \`atlas liveMigrations link delete\``];
+  }
 }

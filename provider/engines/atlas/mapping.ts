@@ -66,17 +66,37 @@ export const EXPIRED_REASON =
   "expired: the source and destination were in sync but nobody cut over within Atlas's 120-hour window, so Atlas " +
   "stopped syncing. Delete and re-create this resource to start a new migration (the window can be extended only in the Atlas UI)";
 
+/** Atlas's cutover timer: 120 hours once the sync caught up (push live-migration guide; extendable only in the UI). */
+export const CUTOVER_WINDOW_MS = 120 * 3600_000;
+/** Warnings about the window start this long before it can close. */
+export const CUTOVER_WINDOW_WARN_MS = 24 * 3600_000;
+
+export interface StatusContext {
+  /** The phase Pulumi state holds from the last run (the provider's ctx.stored.phase). */
+  storedPhase?: Phase;
+  migrationHost?: string;
+  /** When the migration started (the handle's startedAt): the window cannot close before this + 120 h. */
+  startedAt?: string;
+  /** Now, on the caller's clock. */
+  now?: number;
+}
+
 /**
- * Atlas's status → our phase:
+ * Atlas's status → our phase, from Atlas's answer and the stored phase (never from process memory):
  * - NEW → PENDING.
- * - WORKING → READY_FOR_CUTOVER when readyForCutover; CUTTING_OVER once we asked for the cutover; otherwise
- *   COPYING while Atlas reports no lag yet (initial copy) and SYNCING once it reports a lag.
- * - COMPLETE → COMPLETE.
- * - FAILED → FAILED; EXPIRED → FAILED with a reason starting "expired:" (our Phase set has no EXPIRED, and an
- *   expired migration cannot be resumed: it needs the same action as a failed one). details.atlasStatus keeps
- *   the raw value.
+ * - WORKING:
+ *   - stored CUTTING_OVER (a cutover this package began): CUTTING_OVER until Atlas says COMPLETE/FAILED;
+ *   - readyForCutover → READY_FOR_CUTOVER;
+ *   - no lag while the stored phase was READY_FOR_CUTOVER: a cutover begun outside Pulumi (the Atlas UI) —
+ *     `lagTimeSeconds` is reported "only while active and before cutover" (LiveMigrationResponse in the v2 spec);
+ *   - otherwise COPYING while Atlas reports no lag yet (initial copy), SYNCING once it reports one.
+ * - COMPLETE → COMPLETE. FAILED → FAILED; EXPIRED → FAILED with a reason starting "expired:" (no EXPIRED phase;
+ *   an expired migration cannot be resumed either). details.atlasStatus keeps the raw value.
+ * details.cutoverDeadline is the earliest moment Atlas's 120-hour window can close (started-at + 120 h): Atlas
+ * starts the timer when the sync catches up, which is never before the start. From 24 h before it, every
+ * status carries a warning.
  */
-export function toMigrationStatus(m: LiveMigration, opts: { cutoverRequested: boolean; migrationHost?: string }): MigrationStatus {
+export function toMigrationStatus(m: LiveMigration, opts: StatusContext): MigrationStatus {
   const warnings: string[] = [];
   const lag = typeof m.lagTimeSeconds === "number" ? m.lagTimeSeconds : null;
   let phase: Phase;
@@ -86,8 +106,9 @@ export function toMigrationStatus(m: LiveMigration, opts: { cutoverRequested: bo
       phase = "PENDING";
       break;
     case "WORKING":
-      if (m.readyForCutover === true) phase = opts.cutoverRequested ? "CUTTING_OVER" : "READY_FOR_CUTOVER";
-      else if (opts.cutoverRequested) phase = "CUTTING_OVER";
+      if (opts.storedPhase === "CUTTING_OVER") phase = "CUTTING_OVER";
+      else if (m.readyForCutover === true) phase = "READY_FOR_CUTOVER";
+      else if (opts.storedPhase === "READY_FOR_CUTOVER" && lag === null) phase = "CUTTING_OVER";
       else phase = lag === null ? "COPYING" : "SYNCING";
       break;
     case "COMPLETE":
@@ -105,6 +126,12 @@ export function toMigrationStatus(m: LiveMigration, opts: { cutoverRequested: bo
       phase = "PENDING";
       warnings.push(`Atlas reported an unknown live-migration status ${JSON.stringify(m.status)}; treating it as pending`);
   }
+  const start = opts.startedAt ? Date.parse(opts.startedAt) : NaN;
+  const deadline = Number.isFinite(start) ? new Date(start + CUTOVER_WINDOW_MS) : undefined;
+  const active = m.status === "NEW" || m.status === "WORKING";
+  if (deadline && active && phase !== "CUTTING_OVER" && opts.now !== undefined && opts.now >= deadline.getTime() - CUTOVER_WINDOW_WARN_MS) {
+    warnings.push(cutoverWindowWarning(deadline, opts.now));
+  }
   const status: MigrationStatus = {
     phase,
     lagSeconds: m.status === "WORKING" ? lag : phase === "COMPLETE" ? 0 : null,
@@ -114,10 +141,20 @@ export function toMigrationStatus(m: LiveMigration, opts: { cutoverRequested: bo
       atlasStatus: m.status ?? null,
       liveMigrationId: m._id,
       migrationHost: (m.migrationHosts ?? [])[0] ?? opts.migrationHost ?? null,
+      cutoverDeadline: deadline ? deadline.toISOString() : null,
     },
   };
   if (reason) status.reason = reason;
   return status;
+}
+
+/** The warning every status and progress line carries from 24 h before the window can close. */
+export function cutoverWindowWarning(deadline: Date, now: number): string {
+  const hours = Math.max(0, Math.round((deadline.getTime() - now) / 3600_000));
+  return (
+    `Atlas's 120-hour cutover window can close as early as ${deadline.toISOString()} (${hours} h from now; the API cannot extend it): ` +
+    "cut over before then (merge cutover: true), or extend it by 24 h in the Atlas UI; once it closes Atlas stops syncing (EXPIRED)"
+  );
 }
 
 /** NEW and WORKING migrations are still running in Atlas. */

@@ -170,6 +170,28 @@ export async function atlasPushPreflight(spec: MigrationSpec, ctx: EngineContext
   if (typeof deployment.dbSizeBytes === "number") facts.sourceDataBytes = deployment.dbSizeBytes;
   if (typeof deployment.oplogSizeMB === "number") facts.sourceOplogMB = deployment.oplogSizeMB;
 
+  // What Cloud Manager reports about the deployment against what the request will say (source.ssl and
+  // source.managedAuthentication are required in LiveMigrationRequest20240530): a mismatch would only surface
+  // later as a failed Atlas validation with a vaguer message.
+  if (typeof deployment.tlsEnabled === "boolean") {
+    facts.sourceTlsEnabled = deployment.tlsEnabled;
+    const ssl = cm.ssl ?? false;
+    if (deployment.tlsEnabled && !ssl) {
+      warn("SOURCE_TLS_MISMATCH", `Cloud Manager reports TLS enabled on ${cm.clusterName}, but source.cloudManager.ssl is not true`,
+        "set source.cloudManager.ssl: true (and caCertificatePath if the CA is private)");
+    } else if (!deployment.tlsEnabled && ssl) {
+      warn("SOURCE_TLS_MISMATCH", `Cloud Manager reports TLS disabled on ${cm.clusterName}, but source.cloudManager.ssl is true`,
+        "set source.cloudManager.ssl: false, or enable TLS on the source first");
+    }
+  }
+  if (typeof deployment.managed === "boolean") {
+    facts.sourceManagedByAutomation = deployment.managed;
+    if (cm.managedAuthentication && !deployment.managed) {
+      warn("SOURCE_NOT_AUTOMATION_MANAGED", `managedAuthentication is on, but Cloud Manager Automation does not manage ${cm.clusterName}, so it cannot supply the credentials`,
+        "turn managedAuthentication off and give source.cloudManager.username/password");
+    }
+  }
+
   const verdict = checkSourceVersion(deployment.mongoDBVersion);
   if (!verdict.ok) error(verdict.code!, verdict.message!, "upgrade the source cluster (6.0.13+ or 7.0.8+) before migrating");
   else if (verdict.code) warn(verdict.code, verdict.message!, "check the source version in Cloud Manager; Atlas validation will reject an unsupported one");

@@ -9,12 +9,20 @@ export interface AvailableProject {
   deployments: AvailableDeployment[];
 }
 
+/**
+ * AvailableClustersDeployment (atlas-sdk-go admin/model_available_clusters_deployment.go, generated from the v2
+ * spec): name, mongoDBVersion, featureCompatibilityVersion, managed, sharded and tlsEnabled are required there;
+ * typed optional here so that an older answer without them still reads.
+ */
 export interface AvailableDeployment {
   clusterId?: string;
   name: string;
   mongoDBVersion?: string;
   featureCompatibilityVersion?: string;
+  /** "Flag that indicates whether Automation manages this cluster." */
   managed?: boolean;
+  /** "Flag that indicates whether someone enabled TLS for this cluster." */
+  tlsEnabled?: boolean;
   sharded?: boolean;
   shardsSize?: number;
   dbSizeBytes?: number;

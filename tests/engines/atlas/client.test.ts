@@ -225,9 +225,12 @@ describe("service-account auth", () => {
   });
 
   test("the token is refreshed shortly before it expires, not after", async () => {
-    const ctx = makeContext();
+    // The virtual clock moves ~59 minutes: the call's deadline must lie beyond that, or every exchange after the
+    // jump gets the 1-second floor of requestTimeoutMs as its real socket timeout and fails on a loaded machine.
+    const ctx = makeContext({ deadlineMs: 3 * 3600_000 });
     virtualNow = ctx.now;
-    const client = saClient();
+    const rec = recording();
+    const client = new AtlasClient({ credentials: { baseUrl: emulator.baseUrl, ...SERVICE_ACCOUNT }, random: () => 0.5, transport: rec.transport });
     await client.listAvailableProjects(ctx, ORG_ID);
     ctx.advance(3600_000 - 61_000);
     await client.listAvailableProjects(ctx, ORG_ID);
@@ -236,6 +239,8 @@ describe("service-account auth", () => {
     await client.listAvailableProjects(ctx, ORG_ID);
     expect(emulator.countByOperation((r) => r.operation === "oauthToken")).toEqual({ oauthToken: 2 });
     expect(emulator.requests.every((r) => r.status === 200)).toBe(true);
+    // No exchange ran with a socket timeout short enough for a loaded machine to miss (the old test: 1 s).
+    expect(Math.min(...rec.sent.map((r) => r.timeoutMs ?? Infinity))).toBeGreaterThanOrEqual(60_000);
   });
 
   test("a 401 with a cached token triggers one refresh and one retry", async () => {

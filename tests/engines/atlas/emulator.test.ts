@@ -127,7 +127,7 @@ describe("AtlasApiEmulator protocol", () => {
     const create = await digest(emulator, "POST", `/api/atlas/v2/groups/${ATLAS_PROJECT_ID}/liveMigrations`,
       { Accept: "application/vnd.atlas.2024-05-30+json", "Content-Type": "application/vnd.atlas.2024-05-30+json" },
       JSON.stringify({
-        source: { clusterName: "rs0", groupId: CM_PROJECT_ID, managedAuthentication: false, ssl: false, username: "u", password: "secret-pw" },
+        source: { clusterName: "rs0", groupId: CM_PROJECT_ID, managedAuthentication: false, ssl: true, username: "u", password: "secret-pw" },
         destination: { clusterName: "Cluster0", groupId: ATLAS_PROJECT_ID, hostnameSchemaType: "PUBLIC" },
         migrationHosts: ["vm001.example.com"], dropDestinationData: false,
       }));

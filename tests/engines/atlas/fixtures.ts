@@ -16,7 +16,7 @@ export function cloudManagerProject(overrides: Partial<AvailableProject> = {}): 
     name: "on-prem",
     migrationHosts: ["vm001.example.com"],
     deployments: [
-      { clusterId: "c1", name: "rs0", mongoDBVersion: "7.0.13", featureCompatibilityVersion: "7.0", managed: false, sharded: false, shardsSize: 0, dbSizeBytes: 8192, oplogSizeMB: 2048 },
+      { clusterId: "c1", name: "rs0", mongoDBVersion: "7.0.13", featureCompatibilityVersion: "7.0", managed: false, sharded: false, tlsEnabled: true, shardsSize: 0, dbSizeBytes: 8192, oplogSizeMB: 2048 },
     ],
     ...overrides,
   };
