@@ -239,6 +239,13 @@ export const migrationInputsSchema = z
           partitionDocuments: positiveInt("builtin.partitionDocuments", "collections larger than this are split, e.g. 100000").optional(),
           replayBatchSize: positiveInt("builtin.replayBatchSize", "change events per bulk write, e.g. 500").optional(),
           detachedWorker: z.boolean({ error: "builtin.detachedWorker must be true or false" }).optional(),
+          acknowledgeWriteBlockingBypass: z
+            .array(
+              z.string().refine((u) => isUnknown(u) || /^[^@\s]+@[^@\s]+$/.test(u), {
+                message: 'builtin.acknowledgeWriteBlockingBypass entries must be "user@db", e.g. "root@admin"',
+              }),
+            )
+            .optional(),
         })
         .optional(),
       atlasPush: z
@@ -295,6 +302,8 @@ export type MigrationInputs = {
     partitionDocuments?: number;
     replayBatchSize?: number;
     detachedWorker?: boolean;
+    /** Source users that setUserWriteBlockMode does not stop, acknowledged as unused by the application. */
+    acknowledgeWriteBlockingBypass?: string[];
   };
   atlasPush?: {
     orgId: string;
@@ -446,7 +455,7 @@ function propertyName(path: PropertyKey[]): string {
 const KNOWN_KEYS = [
   "engine", "source", "target", "namespaces", "cutover", "verificationMode", "writeBlocking", "timeouts",
   "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
-  "readOnlyUsers", "quietSeconds", "createMinutes", "cutoverMinutes", "pollSeconds", "readyLagSeconds",
+  "readOnlyUsers", "quietSeconds", "acknowledgeWriteBlockingBypass", "createMinutes", "cutoverMinutes", "pollSeconds", "readyLagSeconds",
 ];
 
 function suggestion(key: string): string {
@@ -553,6 +562,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       readOnlyUsers: wb.readOnlyUsers ?? [],
       quietSeconds: wb.quietSeconds ?? DEFAULTS.quietSeconds,
       detachedWorker: b.detachedWorker ?? false,
+      acknowledgedBypassUsers: b.acknowledgeWriteBlockingBypass ?? [],
     },
   };
   if (inputs.atlasPush) {

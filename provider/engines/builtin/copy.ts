@@ -16,6 +16,13 @@ import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
 
+/**
+ * Every write to the target skips validators: documents are carried as the source stores them, even ones the
+ * collection's validator would reject now (added later, or validationLevel moderate). It needs the
+ * bypassDocumentValidation action, which preflight checks (privileges.ts).
+ */
+export const CARRY_AS_STORED = { bypassDocumentValidation: true } as const;
+
 /** expireAfterSeconds of a TTL index while the sync runs: about 68 years, i.e. never. */
 export const INERT_TTL_SECONDS = 2147483647;
 /** Upper bound on partitions per collection. */
@@ -147,7 +154,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
     pending = [];
     pendingBytes = 0;
     await env.session.assertLease();
-    await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false));
+    await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
     p.lastId = encodeBson(docs[docs.length - 1]._id);
     p.documents += docs.length;
     p.bytes += bytes;
@@ -313,7 +320,7 @@ export async function recopyCollection(env: RunEnv, ns: Namespace): Promise<numb
     const docs = pending;
     pending = [];
     bytes = 0;
-    await withRetry(`recopy ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false));
+    await withRetry(`recopy ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
     copied += docs.length;
   };
   for await (const batch of env.source.scan(ns, {}, 1000)) {

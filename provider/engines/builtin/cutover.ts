@@ -19,7 +19,7 @@ import { reconcileSnapshot } from "./snapshot";
 import { COMPLETION_KEY, completionStore, type CutoverStep, type MigrationState } from "./state";
 import { verifyNamespaces } from "./verify";
 import { withRetry } from "./retry";
-import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions } from "./writeblock";
+import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions, writeBlockingBypass } from "./writeblock";
 import type { Namespace } from "../../cluster/port";
 
 async function enterStep(env: RunEnv, step: CutoverStep): Promise<void> {
@@ -79,7 +79,19 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
     const choice = chooseWriteBlocking(spec, info);
     if (!choice.mode) throw new EngineFailedError(`${choice.problem?.message}; ${choice.problem?.action}`);
     const mode = choice.mode;
+    let bypassWarning: string | undefined;
+    if (mode === "setUserWriteBlockMode") {
+      // Checked again now (users may have changed since preflight): refuse while anyone unacknowledged bypasses.
+      const bypass = await writeBlockingBypass(source, spec);
+      if (bypass.errors.length > 0) {
+        throw new EngineFailedError(`${bypass.errors.map((e) => `${e.message}; ${e.action}`).join(". ")}. Nothing was blocked yet`);
+      }
+      if (bypass.users.length > 0) {
+        bypassWarning = `write blocking does not stop source user(s) ${bypass.users.join(", ")} (bypassWriteBlockingMode): writes made as them during or after cutover were not carried to Atlas`;
+      }
+    }
     await session.update((s) => {
+      if (bypassWarning && !s.warnings.includes(bypassWarning)) s.warnings.push(bypassWarning);
       s.phase = "CUTTING_OVER";
       s.cutover = { step: "BLOCKING", writeBlocking: mode, startedAt: new Date(env.ctx.now()).toISOString() };
     });

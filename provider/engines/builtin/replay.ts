@@ -15,6 +15,7 @@ import type { ChangeCursor, ChangeEvent, ClusterPort, Namespace, WriteOperation 
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
+import { CARRY_AS_STORED } from "./copy";
 import { nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
 import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson, type MigrationState } from "./state";
@@ -70,7 +71,7 @@ async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
   await env.session.assertLease();
   await Promise.all(
     [...pending.byNs.values()].map(({ ns, ops }) =>
-      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true)),
+      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true, CARRY_AS_STORED)),
     ),
   );
   pending.byNs.clear();

@@ -7,6 +7,7 @@ import { BSON } from "mongodb";
 import type { Namespace, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, toNamespace } from "./copy";
+import { CARRY_AS_STORED } from "./copy";
 import { DocumentStream, walkById } from "./merge";
 import { withRetry } from "./retry";
 import { documentHash } from "./verify";
@@ -29,7 +30,7 @@ async function reconcileCollection(env: RunEnv, ns: Namespace): Promise<{ recopi
     const ops = pending;
     pending = [];
     pendingBytes = 0;
-    await withRetry("reconcile", env.ctx, () => env.target.bulkWrite(ns, ops, false));
+    await withRetry("reconcile", env.ctx, () => env.target.bulkWrite(ns, ops, false, CARRY_AS_STORED));
   };
   const queue = async (op: WriteOperation, bytes: number): Promise<void> => {
     if (pending.length > 0 && pendingBytes + bytes > env.spec.builtin.batchBytes) await flush();
