@@ -714,6 +714,16 @@ export function runClusterPortConformance(
       await dba.port.close();
     });
 
+    // docs reference/collation: a collection's default collation is its `_id` index's, so string `_id`s come back
+    // in the locale's order, not binary order ("B" < "a" < "c" binary; "a" < "B" < "c" under en).
+    test("a collection with a default collation scans string _ids in collation order", async () => {
+      const db = freshDb("collation");
+      await port.createCollection({ db, name: "c", kind: "collection", options: { collation: { locale: "en", strength: 2 } }, indexes: [] });
+      await port.bulkWrite({ db, coll: "c" }, ["c", "B", "a", "D"].map((id) => ({ insertOne: { document: { _id: id } } })), true);
+      expect(ids(flat(await scanAll(port, { db, coll: "c" }, {}, 2)))).toEqual(['"a"', '"B"', '"c"', '"D"']);
+      expect(ids(flat(await scanAll(port, { db, coll: "c" }, { after: "B" }, 10)))).toEqual(['"c"', '"D"']);
+    });
+
     test("an unordered bulk runs its deletes after its updates (the driver's grouping)", async () => {
       const db = freshDb("unordered");
       const ns = { db, coll: "c" };

@@ -3,7 +3,7 @@
 import { ObjectId } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
-import { compare, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
+import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
@@ -55,6 +55,24 @@ describe("snapshot reconciliation walks both sides in _id order", () => {
     expect(report.verification.passed).toBe(true);
     expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
     expect(r.ctx.lines.join("\n")).toMatch(/reconciled: 8 documents re-copied, 4 removed/);
+  });
+
+  // Finding 3: with a default collation mongod scans string `_id`s in collation order ("a" < "B"), the walk
+  // compared binary order ("B" < "a"), took "B" for a document deleted since the copy, and queued its delete
+  // beside its re-copy in one unordered bulk, whose deletes run last: "B", present on both sides, was deleted.
+  test("a collection with a default collation: documents present on both sides survive", async () => {
+    const r = rig({ source: { topology: "standalone", version: "5.0.20" }, spec: { writeBlocking: "none" } });
+    await r.source.db("app").createCollection("names", { collation: { locale: "en", strength: 2 } });
+    const names = r.source.db("app").collection<AnyDoc>("names");
+    await names.insertMany([{ _id: "B", v: 1 }, { _id: "c", v: 1 }, { _id: "D", v: 1 }]);
+    const { handle } = await syncUntilReady(r);
+    await names.insertOne({ _id: "a", v: 2 }); // appears before "B" in collation order, after it in binary order
+    await names.deleteOne({ _id: "c" });
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    expectIdentical(await compare(r.source, r.target, { db: "app", coll: "names" }));
+    expect((await exactDocs(r.target, { db: "app", coll: "names" })).map((d) => d._id)).toEqual(["a", "B", "D"]);
+    expect(r.ctx.lines.join("\n")).toMatch(/reconciled: 1 documents re-copied, 1 removed/);
   });
 });
 
