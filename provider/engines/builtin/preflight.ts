@@ -32,6 +32,17 @@ export function majorMinor(version: string): [number, number] {
   return [Number.isFinite(a) ? a : 0, Number.isFinite(b) ? b : 0];
 }
 
+/** A connection-string option's value (option names are case-insensitive), without parsing credentials. */
+function uriOption(uri: string | undefined, name: string): string | undefined {
+  const query = uri?.split("?")[1];
+  if (!query) return undefined;
+  for (const pair of query.split("&")) {
+    const [key, value] = pair.split("=");
+    if (key?.toLowerCase() === name.toLowerCase()) return decodeURIComponent(value ?? "");
+  }
+  return undefined;
+}
+
 function mb(bytes: number): string {
   return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }
@@ -55,6 +66,16 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
       code: "TARGET_OLDER_THAN_SOURCE",
       message: `the target runs MongoDB ${tInfo.version}, older than the source's ${sInfo.version}`,
       action: "upgrade the target (Atlas: raise mongoDBMajorVersion) to at least the source's major.minor version",
+    });
+  }
+
+  // The copy always reads the primary (MongoClusterPort): say so when the URI asks for something else.
+  const readPreference = uriOption(spec.source.uri, "readPreference");
+  if (readPreference && readPreference.toLowerCase() !== "primary") {
+    warnings.push({
+      code: "SOURCE_READ_PREFERENCE_IGNORED",
+      message: `the source URI sets readPreference=${readPreference}; the migration reads the primary regardless, because T0 comes from the primary and a lagging secondary could miss writes made just before it`,
+      action: "nothing to do; expect the copy's read load on the primary",
     });
   }
 

@@ -73,6 +73,13 @@ describe("builtin preflight", () => {
     expect(codes(report.errors)).not.toContain("TARGET_NOT_EMPTY");
   });
 
+  test("a source URI asking for secondary reads is told the copy reads the primary", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 1);
+    const report = await r.engine.preflight({ ...r.spec, source: { uri: `${r.spec.source.uri}/?readPreference=secondaryPreferred` } }, r.ctx);
+    expect(report.warnings.find((w) => w.code === "SOURCE_READ_PREFERENCE_IGNORED")?.message).toMatch(/readPreference=secondaryPreferred; the migration reads the primary/);
+  });
+
   test("target older than source", async () => {
     const r = rig({ source: { version: "7.0.14" }, target: { version: "6.0.20" } });
     const report = await r.engine.preflight(r.spec, r.ctx);
