@@ -17,6 +17,7 @@ import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
 import { CARRY_AS_STORED } from "./copy";
 import { nsString } from "./namespaces";
+import { blockedNotice } from "./writeblock";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
 import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson, type MigrationState } from "./state";
 
@@ -192,11 +193,18 @@ async function lagOf(env: RunEnv, last: Timestamp): Promise<number> {
 }
 
 async function markFailed(env: RunEnv, reason: string): Promise<void> {
+  // During a cutover the source may already be write-blocked: the reason must say so, and that restarting
+  // (which copies everything again) leaves it blocked until undone.
+  const blocked = blockedNotice(env.session.state);
+  const full = blocked
+    ? `${reason} ${blocked}. Restarting copies everything again while writes stay blocked: undo the blocking first ` +
+      `(\`atlas-migrate unblock ${env.spec.migrationId}\`), then restart`
+    : reason;
   await env.session.update((s) => {
     s.phase = "FAILED";
-    s.failure = reason;
+    s.failure = full;
   });
-  env.log(`phase FAILED: ${reason}`);
+  env.log(`phase FAILED: ${full}`);
 }
 
 /**

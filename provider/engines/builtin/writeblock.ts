@@ -8,7 +8,7 @@
 import type { ClusterPort, ServerInfo, UserInfo } from "../../cluster/port";
 import type { MigrationSpec, PreflightFinding } from "../engine";
 import { bypassesWriteBlocking } from "./privileges";
-import type { ResolvedWriteBlocking, SavedUserRoles } from "./state";
+import type { MigrationState, ResolvedWriteBlocking, SavedUserRoles } from "./state";
 
 export interface WriteBlockingChoice {
   mode?: ResolvedWriteBlocking;
@@ -176,4 +176,17 @@ export async function writeBlockingBypass(source: ClusterPort, spec: MigrationSp
     });
   }
   return { errors, warnings, users: bypassing };
+}
+
+/**
+ * The sentence every message carries while the engine may have blocked source writes (a cutover started and
+ * did not complete): that writes are blocked, and how to give them back.
+ */
+export function blockedNotice(s: Pick<MigrationState, "cutover" | "spec">): string | undefined {
+  const cut = s.cutover;
+  if (!cut || cut.writeBlocking === "none") return undefined;
+  return (
+    `SOURCE WRITES ARE BLOCKED by this migration's cutover (${cut.writeBlocking}) and stay blocked until the cutover completes ` +
+    `or is undone; ${undoInstructions(cut.writeBlocking, cut.savedRoles)}`
+  );
 }
