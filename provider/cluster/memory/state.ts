@@ -141,6 +141,23 @@ export class ClusterState {
     return id;
   }
 
+  /**
+   * Stores a document given as raw BSON, byte for byte: how types the Node.js driver cannot write (the deprecated
+   * undefined, DBPointer, duplicate keys) reach a real deployment — legacy drivers, mongorestore. mongod keeps
+   * them as sent (bsonspec.org lists undefined 0x06 and DBPointer 0x0C as deprecated, not refused).
+   */
+  insertBytes(ns: Namespace, bytes: Uint8Array): unknown {
+    const data = this.writable(ns);
+    const raw = Buffer.from(bytes);
+    const doc = fromBson(raw);
+    if (doc._id === undefined) throw serverError(2, "BadValue", "insertRawBson needs a document with an _id");
+    checkId(doc._id);
+    data.checkUnique(nsText(ns), doc, undefined);
+    data.insert(doc, raw);
+    this.append({ operationType: "insert", ns: { ...ns }, documentKey: { _id: cloneValue(doc._id) }, documentBytes: raw });
+    return doc._id;
+  }
+
   replace(ns: Namespace, filter: Document, replacement: Document, upsert: boolean): WriteCounts {
     if (isUpdateDocument(replacement)) throw serverError(2, "BadValue", "Replacement document must not contain atomic operators");
     // MongoDB 5.0+ stores top-level `$`-prefixed fields (insert), but refuses them in a replacement document:

@@ -15,7 +15,7 @@ import type { ChangeCursor, ChangeEvent, ClusterPort, Namespace, WriteOperation 
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
-import { CARRY_AS_STORED } from "./copy";
+import { CARRY_AS_STORED, holdsUndefined, noteUndefined, overwriteOp } from "./copy";
 import { nsString } from "./namespaces";
 import { blockedNotice } from "./writeblock";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
@@ -64,7 +64,9 @@ async function operationFor(env: RunEnv, ns: Namespace, ev: ChangeEvent): Promis
   if (id === undefined) return undefined;
   if (ev.operationType === "delete") return { deleteOne: { filter: { _id: id } } };
   const doc = ev.fullDocument !== undefined ? ev.fullDocument : await withRetry("findById", env.ctx, () => env.source.findById(ns, id));
-  return doc ? { replaceOne: { filter: { _id: id }, replacement: doc, upsert: true } } : { deleteOne: { filter: { _id: id } } };
+  if (!doc) return { deleteOne: { filter: { _id: id } } };
+  if (holdsUndefined(doc)) await noteUndefined(env, nsString(ns));
+  return overwriteOp(doc);
 }
 
 async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {

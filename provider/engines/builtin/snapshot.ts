@@ -7,7 +7,7 @@ import { BSON } from "mongodb";
 import type { CollectionInfo, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, toNamespace } from "./copy";
-import { CARRY_AS_STORED } from "./copy";
+import { CARRY_AS_STORED, overwriteOp } from "./copy";
 import { DocumentStream, walkById } from "./merge";
 import { withRetry } from "./retry";
 import { documentHash } from "./verify";
@@ -50,8 +50,7 @@ async function reconcileCollection(env: RunEnv, info: CollectionInfo): Promise<{
   const source = new DocumentStream(env.source.scan(ns, {}, SCAN_BATCH));
   // Writes are flushed before the target scan reads on, so it never meets a document we just wrote ahead of it.
   const target = new DocumentStream(env.target.scan(ns, {}, SCAN_BATCH), flush);
-  const upsert = (doc: Document) =>
-    queue({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }, BSON.calculateObjectSize(doc));
+  const upsert = (doc: Document) => queue(overwriteOp(doc), BSON.calculateObjectSize(doc));
   // With a collation the two scans come in an order the walk cannot compare, so "only on one side" is a guess:
   // look the document up on the other side before re-copying or deleting it. (Each document is still visited
   // once per side, so the outcome does not depend on the order.)
