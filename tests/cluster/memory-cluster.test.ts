@@ -366,6 +366,24 @@ describe("users, privileges and write blocking", () => {
 });
 
 describe("topologies and versions", () => {
+  // docs change-events: create/createIndexes/modify/… need showExpandedEvents (6.0+); endOfTransaction is 8.0+.
+  test("change streams show only the events the reported version emits", async () => {
+    const types = async (version: string): Promise<string[]> => {
+      const cluster = new MemoryCluster({ version });
+      const cursor = await cluster.watch({});
+      await cluster.withTransaction(async () => {
+        await cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 });
+      });
+      await cluster.db("d").collection<Loose>("c").createIndex({ a: 1 });
+      const events = await cursor.nextBatch(0);
+      await cursor.close();
+      return events.map((e) => `${e.operationType}${(e as { lsid?: unknown }).lsid ? "+txn" : ""}`);
+    };
+    expect(await types("5.0.20")).toEqual(["insert+txn"]);
+    expect(await types("7.0.14")).toEqual(["create+txn", "insert+txn", "createIndexes"]);
+    expect(await types("8.0.4")).toEqual(["create+txn", "insert+txn", "endOfTransaction+txn", "createIndexes"]);
+  });
+
   test("a standalone has no cluster time, no change streams, no oplog window and no write blocking", async () => {
     const cluster = new MemoryCluster({ topology: "standalone", version: "6.0.5" });
     expect(await cluster.serverInfo()).toEqual({ version: "6.0.5", topology: "standalone", supportsUserWriteBlocking: false });

@@ -480,6 +480,9 @@ export class MemoryClusterConnection implements ClusterPort {
 
 // ---- change cursor -----------------------------------------------------------------------------------------
 
+/** Change events mongod shows only with showExpandedEvents, which exists from 6.0 (docs: change-events). */
+const EXPANDED_EVENTS = new Set(["create", "createIndexes", "dropIndexes", "modify", "shardCollection", "refineCollectionShardKey", "reshardCollection"]);
+
 export class MemoryChangeCursor implements ChangeCursor {
   private closed = false;
   private position: number;
@@ -504,11 +507,15 @@ export class MemoryChangeCursor implements ChangeCursor {
         this.position = entry.seq;
         this.positionTime = entry.clusterTime;
         // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
-        if (INTERNAL_DATABASES.has(entry.ns.db)) continue;
+        if (entry.ns && INTERNAL_DATABASES.has(entry.ns.db)) continue;
+        // Only the events the reported version shows: DDL beyond drop/rename/dropDatabase/invalidate needs
+        // showExpandedEvents (6.0+), endOfTransaction 8.0+ (docs: change-events; "Expanded Events").
+        if (EXPANDED_EVENTS.has(entry.operationType) && this.state.major < 6) continue;
+        if (entry.operationType === "endOfTransaction" && this.state.major < 8) continue;
         let fullDocument: Document | null | undefined;
         if (entry.documentBytes) fullDocument = fromBson(entry.documentBytes, EXACT_BSON);
         else if (entry.operationType === "update") {
-          fullDocument = this.state.lookup({ db: entry.ns.db, coll: entry.ns.coll! }, entry.documentKey!._id);
+          fullDocument = this.state.lookup({ db: entry.ns!.db, coll: entry.ns!.coll! }, entry.documentKey!._id);
         }
         events.push(toChangeEvent(entry, fullDocument));
       }

@@ -107,6 +107,14 @@ export class MemoryCluster extends MemoryClusterConnection {
     return this.state.insertBytes({ db, coll }, bytes);
   }
 
+  /**
+   * Runs `body` (writes through this cluster's handles) as a multi-document transaction as far as change
+   * streams see it: each event carries lsid/txnNumber, and 8.0+ adds an endOfTransaction event. Not isolated.
+   */
+  withTransaction<T>(body: () => Promise<T>): Promise<T> {
+    return this.state.inTransaction(body);
+  }
+
   removeUser(user: string, db: string): boolean {
     return this.state.users.delete(`${db}.${user}`);
   }

@@ -85,8 +85,31 @@ export class ClusterState {
     return this.dbs.get(ns.db)?.get(ns.coll);
   }
 
+  /** The transaction writes are being made in (MemoryCluster.withTransaction), if any. */
+  transaction: { lsid: Document; txnNumber: number } | undefined;
+  private txnCounter = 0;
+
+  get major(): number {
+    return Number(this.version.split(".")[0]) || 0;
+  }
+
   private append(entry: NewLogEntry): void {
-    this.log.append(entry);
+    this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
+  }
+
+  /**
+   * Runs `body` as one transaction's writes: its events carry lsid and txnNumber, and on 8.0+ an
+   * endOfTransaction event (no `ns`) follows (docs: change-events/endOfTransaction, "New in 8.0"). Not isolated.
+   */
+  async inTransaction<T>(body: () => Promise<T>): Promise<T> {
+    const txn = { lsid: { id: new ObjectId().toHexString() }, txnNumber: ++this.txnCounter };
+    this.transaction = txn;
+    try {
+      return await body();
+    } finally {
+      this.transaction = undefined;
+      this.log.append({ operationType: "endOfTransaction", lsid: txn.lsid, txnNumber: txn.txnNumber });
+    }
   }
 
   private addCollection(ns: Namespace, data: CollectionData): void {

@@ -264,6 +264,9 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
           if (!entry.ops.delete(key)) pending.count++;
           entry.ops.set(key, op); // re-inserted last: the newest operation for this key wins
           if (pending.count >= spec.builtin.replayBatchSize) await flushOps(env, pending);
+        } else if (ev.operationType === "endOfTransaction") {
+          // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
+          continue;
         } else {
           // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
           // already reflects it. Only possible for the very first events of a stream started at T0.

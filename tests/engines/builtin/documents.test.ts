@@ -56,3 +56,22 @@ describe("BSON undefined", () => {
     expect(copied.map((d) => [d.a, d.b])).toEqual([[null, [null]], [null, undefined], [null, [null]]]);
   });
 });
+
+describe("transactions on MongoDB 8.0", () => {
+  // Before: the 8.0 endOfTransaction event (no `ns`) was taken for DDL on every database and the sync FAILED.
+  test("endOfTransaction events are ignored; the transaction's writes are replayed", async () => {
+    const r = rig({ source: { version: "8.0.4" }, target: { version: "8.0.4" } });
+    const orders = r.source.db("shop").collection<AnyDoc>("orders");
+    await orders.insertOne({ _id: 0 });
+    const { handle } = await syncUntilReady(r);
+    await r.source.withTransaction(async () => {
+      await orders.insertOne({ _id: 1 });
+      await orders.updateOne({ _id: 0 }, { $set: { paid: true } });
+    });
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+});
