@@ -5,18 +5,21 @@
 //   atlas-migrate status <migrationId>   print the checkpoint's phase, progress and lag
 //   atlas-migrate reset <migrationId>    delete the checkpoint so the next `pulumi up` starts over
 //                                        (needed after FAILED: oplog history lost, refused DDL)
+//   atlas-migrate unblock <migrationId>  undo the write blocking a cutover set on the source (setUserWriteBlockMode
+//                                        off, read-only users' roles back); add --after-complete after COMPLETE
 //
 // Connection strings come from ATLAS_MIGRATE_SOURCE_URI and ATLAS_MIGRATE_TARGET_URI (never from argv, which
 // other users can read in `ps`); they are printed only redacted. The migration's settings (namespaces, batch
 // sizes, …) are read from the checkpoint on the target, where `pulumi up` stored a credential-free copy.
 import { openCluster } from "../provider/cluster/open";
 import { describeError, redact, registerSecret } from "../provider/errors";
-import { statusFromState } from "../provider/engines/builtin";
+import { createBuiltinEngine, statusFromState } from "../provider/engines/builtin";
+import type { MigrationSpec } from "../provider/engines/engine";
 import { readCompletion, resetMigration, StateSession } from "../provider/engines/builtin/state";
 import { runWorker, SOURCE_URI_ENV, TARGET_URI_ENV } from "../provider/engines/builtin/worker";
 
 function usage(): never {
-  console.error("usage: atlas-migrate <sync|status|reset> <migrationId>   (URIs in ATLAS_MIGRATE_SOURCE_URI / ATLAS_MIGRATE_TARGET_URI)");
+  console.error("usage: atlas-migrate <sync|status|reset|unblock> <migrationId>   (URIs in ATLAS_MIGRATE_SOURCE_URI / ATLAS_MIGRATE_TARGET_URI)");
   process.exit(2);
 }
 
@@ -52,6 +55,17 @@ async function main(argv: string[]): Promise<number> {
     });
     line(`sync ended: ${exit}`);
     return exit === "failed" ? 1 : 0;
+  }
+  if (command === "unblock") {
+    // Only the id and the URIs are needed: the blocking record lives on the target and survives resets.
+    const spec = { migrationId, source: { uri: env(SOURCE_URI_ENV) }, target: { uri: env(TARGET_URI_ENV) } } as unknown as MigrationSpec;
+    const result = await createBuiltinEngine({ open: openCluster }).releaseSource(
+      spec,
+      { log: line, now: () => Date.now() },
+      { afterComplete: flag === "--after-complete" },
+    );
+    for (const m of result.messages) line(m);
+    return result.released ? 0 : 1;
   }
   const target = await openCluster(env(TARGET_URI_ENV));
   try {

@@ -240,6 +240,13 @@ export const migrationInputsSchema = z
           partitionDocuments: positiveInt("builtin.partitionDocuments", "collections larger than this are split, e.g. 100000").optional(),
           replayBatchSize: positiveInt("builtin.replayBatchSize", "change events per bulk write, e.g. 500").optional(),
           detachedWorker: z.boolean({ error: "builtin.detachedWorker must be true or false" }).optional(),
+          acknowledgeWriteBlockingBypass: z
+            .array(
+              z.string().refine((u) => isUnknown(u) || /^[^@\s]+@[^@\s]+$/.test(u), {
+                message: 'builtin.acknowledgeWriteBlockingBypass entries must be "user@db", e.g. "root@admin"',
+              }),
+            )
+            .optional(),
         })
         .optional(),
       atlasPush: z
@@ -352,6 +359,8 @@ export type MigrationInputs = {
     partitionDocuments?: number;
     replayBatchSize?: number;
     detachedWorker?: boolean;
+    /** Source users that setUserWriteBlockMode does not stop, acknowledged as unused by the application. */
+    acknowledgeWriteBlockingBypass?: string[];
   };
   atlasPush?: {
     orgId: string;
@@ -562,9 +571,9 @@ function propertyName(path: PropertyKey[]): string {
 const KNOWN_KEYS = [
   "engine", "source", "target", "namespaces", "cutover", "verificationMode", "writeBlocking", "timeouts",
   "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
-  "readOnlyUsers", "quietSeconds", "createMinutes", "cutoverMinutes", "pollSeconds", "readyLagSeconds",
-  "cutoverReadiness", "maxLagSeconds", "maxStatusAgeMinutes", "requireVerification", "atlasCredentials", "declaredBy",
-  "dropsAtCutover",
+  "readOnlyUsers", "quietSeconds", "acknowledgeWriteBlockingBypass", "createMinutes", "cutoverMinutes", "pollSeconds",
+  "readyLagSeconds", "cutoverReadiness", "maxLagSeconds", "maxStatusAgeMinutes", "requireVerification",
+  "atlasCredentials", "declaredBy", "dropsAtCutover",
 ];
 
 function suggestion(key: string): string {
@@ -682,6 +691,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       readOnlyUsers: wb.readOnlyUsers ?? [],
       quietSeconds: wb.quietSeconds ?? DEFAULTS.quietSeconds,
       detachedWorker: b.detachedWorker ?? false,
+      acknowledgedBypassUsers: b.acknowledgeWriteBlockingBypass ?? [],
     },
   };
   if (inputs.atlasCredentials) spec.atlasCredentials = { ...inputs.atlasCredentials };

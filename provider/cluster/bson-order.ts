@@ -16,8 +16,12 @@ export const EXACT_BSON: BSON.DeserializeOptions = {
 };
 
 /** Serializes a document to BSON bytes (undefined fields dropped, as the driver does by default). */
+/**
+ * A document's BSON as the driver sends it: a JS `undefined` becomes null (the driver's ignoreUndefined defaults
+ * to false; MongoClientOptions docs), not dropped as BSON.serialize's own default would.
+ */
 export function toBson(doc: Document): Buffer {
-  return Buffer.from(BSON.serialize(doc, { ignoreUndefined: true }));
+  return Buffer.from(BSON.serialize(doc, { ignoreUndefined: false }));
 }
 
 /** Reads BSON bytes keeping every type exactly (or with the given driver-style promotion options). */

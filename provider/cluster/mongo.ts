@@ -11,6 +11,7 @@
 import {
   MongoClient,
   MongoServerError,
+  ReadPreference,
   Timestamp,
   type ChangeStream,
   type ChangeStreamOptions,
@@ -25,6 +26,8 @@ import {
   type BulkWriteOutcome,
   type ChangeCursor,
   type ChangeEvent,
+  type AuthenticatedUser,
+  type BulkWriteOptions,
   type ChangeStreamStart,
   type CheckpointStore,
   type ClusterPort,
@@ -42,6 +45,8 @@ import {
   type UserInfo,
   type WriteOperation,
 } from "./port";
+
+const PRIMARY = ReadPreference.primary;
 
 const INTERNAL_DATABASES = new Set(["admin", "config", "local", CHECKPOINT_DATABASE]);
 const CHECKPOINT_COLLECTION = "checkpoints";
@@ -133,8 +138,13 @@ export class MongoClusterPort implements ClusterPort {
     }
   }
 
+  /**
+   * Every read of migrated data goes to the primary, whatever `readPreference` the URI names: T0 comes from the
+   * primary, and a copy read from a lagging secondary could miss writes made just before T0 (they would be in
+   * neither the copy nor the change stream). Reads of the checkpoint on the target likewise.
+   */
   private collection(ns: Namespace) {
-    return this.client.db(ns.db).collection(ns.coll);
+    return this.client.db(ns.db).collection(ns.coll, { readPreference: PRIMARY });
   }
 
   // ---- metadata ----------------------------------------------------------------------------------------
@@ -148,6 +158,14 @@ export class MongoClusterPort implements ClusterPort {
       const version = String(build.version);
       const major = Number(version.split(".")[0]);
       return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && major >= 6 };
+    });
+  }
+
+  authenticatedUsers(): Promise<AuthenticatedUser[]> {
+    return this.run("authenticatedUsers", async () => {
+      const status = await this.client.db("admin").command({ connectionStatus: 1 });
+      const users = (status.authInfo?.authenticatedUsers as Document[] | undefined) ?? [];
+      return users.map((u) => ({ user: String(u.user), db: String(u.db) }));
     });
   }
 
@@ -173,13 +191,13 @@ export class MongoClusterPort implements ClusterPort {
       const out: CollectionInfo[] = [];
       for (const db of dbs.databases.map((d) => d.name).sort()) {
         if (INTERNAL_DATABASES.has(db)) continue;
-        const infos = (await this.client.db(db).listCollections({}, { ...METADATA_BSON, nameOnly: false }).toArray()) as Document[];
+        const infos = (await this.client.db(db, { readPreference: PRIMARY }).listCollections({}, { ...METADATA_BSON, nameOnly: false }).toArray()) as Document[];
         for (const info of infos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
           const kind = (info.type ?? "collection") as CollectionKind;
           const indexes =
             kind === "view"
               ? []
-              : (await this.client.db(db).collection(info.name).listIndexes({ ...METADATA_BSON }).toArray()).map(stripIndexMetadata);
+              : (await this.collection({ db, coll: info.name }).listIndexes({ ...METADATA_BSON }).toArray()).map(stripIndexMetadata);
           out.push({ db, name: info.name, kind, options: (info.options as Document | undefined) ?? {}, indexes });
         }
       }
@@ -326,12 +344,16 @@ export class MongoClusterPort implements ClusterPort {
     };
   }
 
-  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions = {}): Promise<BulkWriteOutcome> {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
       if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       try {
-        // Documents are copied as they are, even ones a validator added later would reject.
-        const result = await this.collection(ns).bulkWrite(ops as never, { ordered, bypassDocumentValidation: true, ignoreUndefined: false });
+        // The flag is sent only when asked: mongod then requires the bypassDocumentValidation action.
+        const result = await this.collection(ns).bulkWrite(ops as never, {
+          ordered,
+          bypassDocumentValidation: options.bypassDocumentValidation === true,
+          ignoreUndefined: false,
+        });
         return {
           inserted: result.insertedCount,
           upserted: result.upsertedCount,
@@ -387,6 +409,7 @@ export class MongoClusterPort implements ClusterPort {
       const options: ChangeStreamOptions = {
         ...EXACT_BSON,
         fullDocument: "updateLookup",
+        readPreference: PRIMARY,
         maxAwaitTimeMS: 250,
         // DDL beyond drop/rename/dropDatabase (create, createIndexes, modify, …) is only shown on request.
         showExpandedEvents: Number(info.version.split(".")[0]) >= 6,
@@ -435,14 +458,25 @@ export class MongoClusterPort implements ClusterPort {
     });
   }
 
-  listUsers(): Promise<UserInfo[]> {
+  listUsers(options: { showPrivileges?: boolean } = {}): Promise<UserInfo[]> {
     return this.run("listUsers", async () => {
       const result = await this.client.db("admin").command({ usersInfo: { forAllDBs: true } });
-      return ((result.users as Document[] | undefined) ?? []).map((u) => ({
+      const users: UserInfo[] = ((result.users as Document[] | undefined) ?? []).map((u) => ({
         user: String(u.user),
         db: String(u.db),
         roles: ((u.roles as Document[] | undefined) ?? []).map((r) => ({ role: String(r.role), db: String(r.db) })),
       }));
+      if (!options.showPrivileges) return users;
+      // usersInfo refuses showPrivileges together with forAllDBs: ask per user (its own database).
+      for (const u of users) {
+        const one = await this.client.db(u.db).command({ usersInfo: { user: u.user, db: u.db }, showPrivileges: true });
+        const info = ((one.users as Document[] | undefined) ?? [])[0];
+        u.privileges = ((info?.inheritedPrivileges as Document[] | undefined) ?? []).map((p) => ({
+          resource: { ...(p.resource as Document) },
+          actions: [...(p.actions as string[])],
+        }));
+      }
+      return users;
     });
   }
 
@@ -455,7 +489,7 @@ export class MongoClusterPort implements ClusterPort {
   // ---- checkpoints -------------------------------------------------------------------------------------
 
   checkpoints(migrationId: string): CheckpointStore {
-    const collection = this.client.db(CHECKPOINT_DATABASE).collection<CheckpointRecord>(CHECKPOINT_COLLECTION);
+    const collection = this.client.db(CHECKPOINT_DATABASE).collection<CheckpointRecord>(CHECKPOINT_COLLECTION, { readPreference: PRIMARY });
     const idOf = (key: string): string => `${migrationId}/${key}`;
     const strip = (value: Document): Document => {
       const { version: _ignored, ...rest } = value;

@@ -61,12 +61,29 @@ export interface UserInfo {
   user: string;
   db: string;
   roles: Array<{ role: string; db: string }>;
+  /** Every privilege the user holds, inherited ones included (usersInfo `showPrivileges`); only when asked. */
+  privileges?: Privilege[];
+}
+
+/** Who the connection is authenticated as (connectionStatus `authInfo.authenticatedUsers`). */
+export interface AuthenticatedUser {
+  user: string;
+  db: string;
+}
+
+export interface BulkWriteOptions {
+  /**
+   * Skip the collections' validators. mongod then also requires the `bypassDocumentValidation` action on the
+   * namespace (dbAdmin and restore grant it; readWrite does not).
+   */
+  bypassDocumentValidation?: boolean;
 }
 
 /** Bulk write operations: a subset of the driver's AnyBulkWriteOperation, same shapes. */
 export type WriteOperation =
   | { insertOne: { document: Document } }
   | { replaceOne: { filter: Document; replacement: Document; upsert?: boolean } }
+  | { updateOne: { filter: Document; update: Document[]; upsert?: boolean } }
   | { deleteOne: { filter: Document } };
 
 export interface BulkWriteOutcome {
@@ -166,6 +183,11 @@ export interface ClusterPort {
   serverInfo(): Promise<ServerInfo>;
   /** Privileges of the connected user (connectionStatus showPrivileges). */
   privileges(): Promise<Privilege[]>;
+  /**
+   * The users this connection is authenticated as (connectionStatus). Empty when the deployment runs without
+   * access control: then every connection may do anything, and bypasses user write blocking.
+   */
+  authenticatedUsers(): Promise<AuthenticatedUser[]>;
 
   /** Every collection and view in every database except admin, config and local, with options and indexes. */
   listCollections(): Promise<CollectionInfo[]>;
@@ -189,8 +211,11 @@ export interface ClusterPort {
    * batch is a fresh array the caller may keep.
    */
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]>;
-  /** Applies the operations; `ordered: true` stops at the first error (and throws it). */
-  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome>;
+  /**
+   * Applies the operations; `ordered: true` stops at the first error (and throws it). Unordered bulks run as
+   * the driver sends them: every insert, then every update/replace, then every delete (one command per kind).
+   */
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options?: BulkWriteOptions): Promise<BulkWriteOutcome>;
   /** Finds one document by `_id` (used to re-read a document at cutover reconciliation). */
   findById(ns: Namespace, id: unknown): Promise<Document | null>;
 
@@ -204,8 +229,8 @@ export interface ClusterPort {
   /** setUserWriteBlockMode (6.0+). */
   setUserWriteBlocking(enabled: boolean): Promise<void>;
   userWriteBlocking(): Promise<boolean>;
-  /** Users defined on this deployment (usersInfo forAllDBs). */
-  listUsers(): Promise<UserInfo[]>;
+  /** Users defined on this deployment (usersInfo forAllDBs); with `showPrivileges`, each one's privileges. */
+  listUsers(options?: { showPrivileges?: boolean }): Promise<UserInfo[]>;
   /** Replaces a user's roles (updateUser). */
   setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void>;
 

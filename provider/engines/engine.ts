@@ -127,6 +127,12 @@ export interface BuiltinOptions {
   quietSeconds: number;
   /** Start an `atlas-migrate sync` worker, detached, after create so sync continues between `pulumi up` runs. */
   detachedWorker: boolean;
+  /**
+   * Source users ("user@db") that setUserWriteBlockMode does not stop (root, restore, __system), acknowledged as
+   * not used by the application. Without it, the builtin engine refuses to rely on write blocking while such
+   * users exist.
+   */
+  acknowledgedBypassUsers?: string[];
 }
 
 /** The validated, engine-facing description of one migration (secrets in plaintext: never log it whole). */

@@ -248,7 +248,11 @@ describe("users, privileges and write blocking", () => {
     // Not allowed outside its database.
     expect((await rejection(cluster.as("app").db("other").collection<Loose>("x").insertOne({ _id: 1 }))).code).toBe(13);
 
-    expect(await cluster.listUsers()).toEqual([{ user: "app", db: "admin", roles: [{ role: "readWrite", db: "shop" }] }]);
+    // The deployment's root user (the default connection) is listed like any other user.
+    expect(await cluster.listUsers()).toEqual([
+      { user: "root", db: "admin", roles: [{ role: "root", db: "admin" }] },
+      { user: "app", db: "admin", roles: [{ role: "readWrite", db: "shop" }] },
+    ]);
     await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
     const denied = await rejection(orders.insertOne({ _id: 3 }));
     expect(denied.code).toBe(13);
@@ -266,21 +270,120 @@ describe("users, privileges and write blocking", () => {
     await cluster.as("reader").watch({});
   });
 
-  test("write blocking stops every caller except those allowed to bypass it (restore role)", async () => {
+  // mongod: src/mongo/db/auth/authorization_session_impl.cpp `_updateInternalAuthorizationState` — a caller
+  // bypasses user write blocking when it holds bypassWriteBlockingMode on the cluster (restore; root inherits it;
+  // __system), or when access control is off.
+  test("write blocking stops every caller except those holding bypassWriteBlockingMode (restore, root, __system)", async () => {
     const cluster = new MemoryCluster();
+    cluster.addUser("app", "admin", [{ role: "readWriteAnyDatabase", db: "admin" }, { role: "dbAdminAnyDatabase", db: "admin" }]);
     cluster.addUser("restorer", "admin", [{ role: "restore", db: "admin" }]);
+    cluster.addUser("admin", "admin", [{ role: "root", db: "admin" }]);
     await cluster.setUserWriteBlocking(true);
     expect(cluster.writesBlocked).toBe(true);
-    expect((await rejection(cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 }))).code).toBe(371);
-    expect((await rejection(cluster.createCollection({ db: "d", name: "x", kind: "collection", options: {}, indexes: [] }))).code).toBe(371);
+    const app = cluster.as("app");
+    expect((await rejection(app.db("d").collection<Loose>("c").insertOne({ _id: 1 }))).code).toBe(371);
+    expect((await rejection(app.createCollection({ db: "d", name: "x", kind: "collection", options: {}, indexes: [] }))).code).toBe(371);
     await cluster.as("restorer").db("d").collection<Loose>("c").insertOne({ _id: 1 });
-    expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
+    await cluster.as("admin").db("d").collection<Loose>("c").insertOne({ _id: 2 });
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 3 }); // the default connection is root
+    expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(3);
     await cluster.setUserWriteBlocking(false);
-    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 2 });
+    await app.db("d").collection<Loose>("c").insertOne({ _id: 4 });
+  });
+
+  test("without access control every connection bypasses write blocking and connectionStatus lists no user", async () => {
+    const cluster = new MemoryCluster({ accessControl: false });
+    cluster.addUser("app", "admin", [{ role: "read", db: "d" }]);
+    expect(await cluster.authenticatedUsers()).toEqual([]);
+    await cluster.setUserWriteBlocking(true);
+    await cluster.as("app").db("d").collection<Loose>("c").insertOne({ _id: 1 });
+    expect(await cluster.countDocuments({ db: "d", coll: "c" })).toBe(1);
+  });
+
+  // builtin_roles.yml: readWrite(AnyDatabase) has no bypassDocumentValidation, collMod or dropDatabase; dbAdmin and
+  // restore do. setUserWriteBlockMode: backup and restore only.
+  test("built-in roles grant what builtin_roles.yml grants, and the bypassDocumentValidation flag is checked", async () => {
+    const cluster = new MemoryCluster();
+    await cluster.db("shop").collection<Loose>("orders").createIndex({ at: 1 }, { expireAfterSeconds: 60 });
+    cluster.addUser("rw", "admin", [{ role: "readWriteAnyDatabase", db: "admin" }]);
+    cluster.addUser("dba", "admin", [{ role: "readWrite", db: "shop" }, { role: "dbAdmin", db: "shop" }]);
+    cluster.addUser("manager", "admin", [{ role: "clusterManager", db: "admin" }]);
+    cluster.addUser("backup", "admin", [{ role: "backup", db: "admin" }]);
+    cluster.addUser("wrongDb", "shop", [{ role: "readWriteAnyDatabase", db: "shop" }]); // adminOnly role elsewhere: nothing
+    const ns = { db: "shop", coll: "orders" };
+    const insert = (id: number) => [{ insertOne: { document: { _id: id } } }];
+    const rw = cluster.as("rw");
+    await rw.bulkWrite(ns, insert(1), true);
+    expect((await rejection(rw.bulkWrite(ns, insert(2), true, { bypassDocumentValidation: true }))).code).toBe(13);
+    expect((await rejection(rw.setIndexExpiry(ns, "at_1", 120))).code).toBe(13);
+    expect((await rejection(rw.dropDatabase("shop"))).code).toBe(13);
+    const dba = cluster.as("dba");
+    await dba.bulkWrite(ns, insert(2), true, { bypassDocumentValidation: true });
+    await dba.setIndexExpiry(ns, "at_1", 120);
+    expect((await rejection(cluster.as("manager").setUserWriteBlocking(true))).code).toBe(13);
+    await cluster.as("backup").setUserWriteBlocking(true);
+    await cluster.setUserWriteBlocking(false);
+    expect((await rejection(cluster.as("wrongDb", "shop").bulkWrite(ns, insert(3), true))).code).toBe(13);
+    // readAnyDatabase covers every database except local and config.
+    cluster.addUser("reader", "admin", [{ role: "readAnyDatabase", db: "admin" }]);
+    const privileges = await cluster.as("reader").privileges();
+    expect(privileges.some((p) => p.resource.db === "local")).toBe(false);
+  });
+
+  // The driver sends an unordered bulk as one insert, one update and one delete command, in that order
+  // (mongodb src/bulk/unordered.ts, src/bulk/common.ts).
+  test("an unordered bulk runs inserts, then updates, then deletes, whatever order they were queued in", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    await cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1, v: 1 } } }], true);
+    await cluster.bulkWrite(
+      ns,
+      [{ deleteOne: { filter: { _id: 1 } } }, { replaceOne: { filter: { _id: 1 }, replacement: { v: 2 }, upsert: true } }],
+      false,
+    );
+    expect(await cluster.findById(ns, 1)).toBeNull(); // the delete ran last
+    await cluster.bulkWrite(
+      ns,
+      [{ deleteOne: { filter: { _id: 1 } } }, { replaceOne: { filter: { _id: 1 }, replacement: { v: 2 }, upsert: true } }],
+      true,
+    );
+    expect((await cluster.findById(ns, 1))?.v).toEqual(new Int32(2)); // ordered: as queued
+  });
+
+  // docs: "Field Names with Periods and Dollar Signs" — 5.0+ stores top-level $-prefixed fields, but a replacement
+  // document may not carry them (DollarPrefixedFieldName, 52); $replaceWith + $literal may.
+  test("replacements with top-level $-prefixed fields are refused; $replaceWith/$literal writes them", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    await cluster.bulkWrite(ns, [{ insertOne: { document: { _id: 1, $price: 5 } } }], true);
+    const refused = await rejection(cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { _id: 1, $price: 6 } } }], true));
+    expect(refused.code).toBe(52);
+    await cluster.bulkWrite(ns, [{ updateOne: { filter: { _id: 1 }, update: [{ $replaceWith: { $literal: { _id: 1, $price: 6 } } }], upsert: true } }], true);
+    await cluster.bulkWrite(ns, [{ updateOne: { filter: { _id: 2 }, update: [{ $replaceWith: { $literal: { _id: 2, $price: 1 } } }], upsert: true } }], true);
+    expect(await cluster.findById(ns, 1)).toEqual({ _id: new Int32(1), $price: new Int32(6) });
+    expect(await cluster.findById(ns, 2)).toEqual({ _id: new Int32(2), $price: new Int32(1) });
   });
 });
 
 describe("topologies and versions", () => {
+  // docs change-events: create/createIndexes/modify/… need showExpandedEvents (6.0+); endOfTransaction is 8.0+.
+  test("change streams show only the events the reported version emits", async () => {
+    const types = async (version: string): Promise<string[]> => {
+      const cluster = new MemoryCluster({ version });
+      const cursor = await cluster.watch({});
+      await cluster.withTransaction(async () => {
+        await cluster.db("d").collection<Loose>("c").insertOne({ _id: 1 });
+      });
+      await cluster.db("d").collection<Loose>("c").createIndex({ a: 1 });
+      const events = await cursor.nextBatch(0);
+      await cursor.close();
+      return events.map((e) => `${e.operationType}${(e as { lsid?: unknown }).lsid ? "+txn" : ""}`);
+    };
+    expect(await types("5.0.20")).toEqual(["insert+txn"]);
+    expect(await types("7.0.14")).toEqual(["create+txn", "insert+txn", "createIndexes"]);
+    expect(await types("8.0.4")).toEqual(["create+txn", "insert+txn", "endOfTransaction+txn", "createIndexes"]);
+  });
+
   test("a standalone has no cluster time, no change streams, no oplog window and no write blocking", async () => {
     const cluster = new MemoryCluster({ topology: "standalone", version: "6.0.5" });
     expect(await cluster.serverInfo()).toEqual({ version: "6.0.5", topology: "standalone", supportsUserWriteBlocking: false });

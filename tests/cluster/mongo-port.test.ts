@@ -1,7 +1,7 @@
 // MongoClusterPort pieces that need no server: error translation, URI description, the connect failure
 // path, and the query shapes scan/splitPoints send (checked on a recording stand-in for the driver's
 // Collection). The full behaviour is checked by the conformance suite on a real mongod (tests/conformance).
-import { Int32, MongoServerError, type Document } from "mongodb";
+import { Int32, MongoServerError, ReadPreference, type Document } from "mongodb";
 import { MongoClusterPort, describeUri, translateDriverError } from "../../provider/cluster/mongo";
 import { openCluster } from "../../provider/cluster/open";
 import { HistoryLostError } from "../../provider/errors";
@@ -58,9 +58,31 @@ describe("query shapes on a recording collection", () => {
       },
       countDocuments: async () => ids.length,
     };
-    const client = { db: () => ({ collection: () => collection }), close: async () => undefined };
-    return { client, calls };
+    const collectionOptions: Array<Document | undefined> = [];
+    const client = {
+      db: () => ({
+        collection: (_name: string, options?: Document) => {
+          collectionOptions.push(options);
+          return { ...collection, findOne: async () => null };
+        },
+      }),
+      close: async () => undefined,
+    };
+    return { client, calls, collectionOptions };
   }
+
+  // Finding 4: with readPreference=secondary* in the source URI the copy read lagging secondaries while T0 came
+  // from the primary, so writes just before T0 could be in neither the copy nor the change stream.
+  test("reads of migrated data go to the primary whatever the URI's readPreference", async () => {
+    const { client, collectionOptions } = recordingClient([1, 2, 3]);
+    const port = MongoClusterPort.fromClient(client as never);
+    for await (const _batch of port.scan({ db: "d", coll: "c" }, {}, 10)) void _batch;
+    await port.countDocuments({ db: "d", coll: "c" });
+    await port.findById({ db: "d", coll: "c" }, 1);
+    await port.splitPoints({ db: "d", coll: "c" }, 2);
+    expect(collectionOptions.length).toBeGreaterThanOrEqual(4);
+    for (const options of collectionOptions) expect(options?.readPreference).toEqual(ReadPreference.primary);
+  });
 
   test("scan walks the _id index with min/max and a hint, dropping an exclusive lower bound", async () => {
     const { client, calls } = recordingClient([1, 2, 3, 4, 5, 6, 7]);

@@ -43,6 +43,11 @@ export interface ConformanceSubject {
   port: ClusterPort;
   /** The same deployment through the driver-shaped collection API (an application's writes). */
   collection(db: string, coll: string): SeedCollection;
+  /**
+   * A connection (port and driver-shaped collections) authenticated as a new user holding the given built-in
+   * roles, where the deployment runs with access control; absent where it does not.
+   */
+  asUser?: (user: string, roles: Array<{ role: string; db: string }>) => Promise<{ port: ClusterPort; collection(db: string, coll: string): SeedCollection }>;
   /** Drops change history older than now (oplog rollover), where the port's backing store allows it. */
   truncateHistory?: () => Promise<void>;
   /** Cleans up after the suite. */
@@ -54,6 +59,8 @@ export interface ConformanceCapabilities {
   writeBlocking: boolean;
   /** `truncateHistory` is available. */
   truncation: boolean;
+  /** The deployment runs with access control and the subject offers `asUser`. */
+  accessControl: boolean;
 }
 
 const ORDER_DB_PREFIX = "conf_";
@@ -651,26 +658,87 @@ export function runClusterPortConformance(
 
     // ---- write blocking ---------------------------------------------------------------------------------
 
-    (capabilities.writeBlocking ? test : test.skip)("user write blocking blocks writes (code 371) until lifted", async () => {
+    // Who write blocking stops (mongod: authorization_session_impl.cpp `_updateInternalAuthorizationState`): callers
+    // without bypassWriteBlockingMode; root and restore hold it, and with access control off everyone does.
+    (capabilities.writeBlocking && capabilities.accessControl ? test : test.skip)("user write blocking blocks writes (code 371) of users without bypassWriteBlockingMode until lifted; root writes on", async () => {
       const db = freshDb("block");
       const ns = { db, coll: "c" };
-      await subject.collection(db, "c").insertOne({ _id: 1, v: 1 });
+      if (!subject.asUser) throw new Error("the subject claims access control but offers no asUser");
+      const app = await subject.asUser(`app_${db}`, [{ role: "readWriteAnyDatabase", db: "admin" }]);
+      const admin = await subject.asUser(`admin_${db}`, [{ role: "root", db: "admin" }]);
+      await app.collection(db, "c").insertOne({ _id: 1, v: 1 });
       expect(await port.userWriteBlocking()).toBe(false);
       await port.setUserWriteBlocking(true);
       try {
         expect(await port.userWriteBlocking()).toBe(true);
-        await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true), [371]);
-        await expectCode(subject.collection(db, "c").insertOne({ _id: 2 }), [371]);
-        await expectCode(subject.collection(db, "c").deleteOne({ _id: 1 }), [371]);
+        await expectCode(app.port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true), [371]);
+        await expectCode(app.collection(db, "c").insertOne({ _id: 2 }), [371]);
+        await expectCode(app.collection(db, "c").deleteOne({ _id: 1 }), [371]);
         // Reads still work and nothing changed.
         expect((await port.findById(ns, 1))?.v).toEqual(new Int32(1));
-        expect(await port.countDocuments(ns)).toBe(1);
+        // root is not stopped: this is why the engine lists such users before relying on write blocking.
+        await admin.collection(db, "c").insertOne({ _id: 3 });
+        expect(await port.countDocuments(ns)).toBe(2);
       } finally {
         await port.setUserWriteBlocking(false);
       }
       expect(await port.userWriteBlocking()).toBe(false);
-      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true);
+      await app.port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { v: 2 } } }], true);
       expect((await port.findById(ns, 1))?.v).toEqual(new Int32(2));
+      await app.port.close();
+      await admin.port.close();
+    });
+
+    (capabilities.writeBlocking && !capabilities.accessControl ? test : test.skip)("without access control, write blocking stops no connection", async () => {
+      const db = freshDb("noauth");
+      await port.setUserWriteBlocking(true);
+      try {
+        await subject.collection(db, "c").insertOne({ _id: 1 });
+        expect(await port.countDocuments({ db, coll: "c" })).toBe(1);
+      } finally {
+        await port.setUserWriteBlocking(false);
+      }
+    });
+
+    (capabilities.accessControl ? test : test.skip)("readWrite has no bypassDocumentValidation: a bulk sent with the flag is refused (13)", async () => {
+      if (!subject.asUser) throw new Error("the subject claims access control but offers no asUser");
+      const db = freshDb("bypass");
+      const rw = await subject.asUser(`rw_${db}`, [{ role: "readWriteAnyDatabase", db: "admin" }]);
+      const dba = await subject.asUser(`dba_${db}`, [{ role: "readWriteAnyDatabase", db: "admin" }, { role: "dbAdminAnyDatabase", db: "admin" }]);
+      const ns = { db, coll: "c" };
+      await rw.port.bulkWrite(ns, [{ insertOne: { document: { _id: 1 } } }], false);
+      await expectCode(rw.port.bulkWrite(ns, [{ insertOne: { document: { _id: 2 } } }], false, { bypassDocumentValidation: true }), [13]);
+      await dba.port.bulkWrite(ns, [{ insertOne: { document: { _id: 2 } } }], false, { bypassDocumentValidation: true });
+      expect(await port.countDocuments(ns)).toBe(2);
+      await rw.port.close();
+      await dba.port.close();
+    });
+
+    // docs reference/collation: a collection's default collation is its `_id` index's, so string `_id`s come back
+    // in the locale's order, not binary order ("B" < "a" < "c" binary; "a" < "B" < "c" under en).
+    test("a collection with a default collation scans string _ids in collation order", async () => {
+      const db = freshDb("collation");
+      await port.createCollection({ db, name: "c", kind: "collection", options: { collation: { locale: "en", strength: 2 } }, indexes: [] });
+      await port.bulkWrite({ db, coll: "c" }, ["c", "B", "a", "D"].map((id) => ({ insertOne: { document: { _id: id } } })), true);
+      expect(ids(flat(await scanAll(port, { db, coll: "c" }, {}, 2)))).toEqual(['"a"', '"B"', '"c"', '"D"']);
+      expect(ids(flat(await scanAll(port, { db, coll: "c" }, { after: "B" }, 10)))).toEqual(['"c"', '"D"']);
+    });
+
+    test("an unordered bulk runs its deletes after its updates (the driver's grouping)", async () => {
+      const db = freshDb("unordered");
+      const ns = { db, coll: "c" };
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: 1, v: 1 } } }], true);
+      await port.bulkWrite(ns, [{ deleteOne: { filter: { _id: 1 } } }, { replaceOne: { filter: { _id: 1 }, replacement: { v: 2 }, upsert: true } }], false);
+      expect(await port.findById(ns, 1)).toBeNull();
+    });
+
+    test("a replacement with a top-level $-prefixed field is refused (52); $replaceWith/$literal stores it", async () => {
+      const db = freshDb("dollar");
+      const ns = { db, coll: "c" };
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: 1, $p: 1 } } }], true);
+      await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: 1 }, replacement: { _id: 1, $p: 2 }, upsert: true } }], true), [52]);
+      await port.bulkWrite(ns, [{ updateOne: { filter: { _id: 1 }, update: [{ $replaceWith: { $literal: { _id: 1, $p: 2 } } }], upsert: true } }], true);
+      expect(show(await port.findById(ns, 1))).toBe("{_id:Int32(1),$p:Int32(2)}");
     });
 
     // ---- catalog -----------------------------------------------------------------------------------------

@@ -9,13 +9,18 @@ runClusterPortConformance(
     return {
       port: cluster,
       collection: (db, coll) => cluster.db(db).collection(coll),
+      asUser: async (user, roles) => {
+        cluster.addUser(user, "admin", roles);
+        const as = cluster.as(user, "admin");
+        return { port: as, collection: (db: string, coll: string) => as.db(db).collection(coll) };
+      },
       truncateHistory: async () => {
         cluster.truncateChangeLog({ keepLast: 0 });
       },
       dispose: () => cluster.close(),
     };
   },
-  { writeBlocking: true, truncation: true },
+  { writeBlocking: true, truncation: true, accessControl: true },
 );
 
 // The same suite through openCluster("memory://…"), i.e. a separate connection on a registered cluster.
@@ -30,6 +35,12 @@ runClusterPortConformance(
     return {
       port,
       collection: (db, coll) => cluster.db(db).collection(coll),
+      asUser: async (user, roles) => {
+        cluster.addUser(user, "admin", roles);
+        const as = await openCluster(`memory://${user}@${name}`);
+        const conn = cluster.as(user, "admin");
+        return { port: as, collection: (db: string, coll: string) => conn.db(db).collection(coll) };
+      },
       truncateHistory: async () => {
         cluster.truncateChangeLog({ keepLast: 0 });
       },
@@ -39,5 +50,5 @@ runClusterPortConformance(
       },
     };
   },
-  { writeBlocking: true, truncation: true },
+  { writeBlocking: true, truncation: true, accessControl: true },
 );

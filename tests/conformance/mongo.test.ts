@@ -32,6 +32,7 @@ describeTier(tier, "MongoClusterPort on a real replica set", () => {
     // Write blocking needs 6.0+; mongodb-memory-server's default binaries are newer. The oplog cannot be
     // truncated on demand, so the truncation test runs on MemoryCluster only (the start-before-history
     // test covers HistoryLostError here).
-    { writeBlocking: true, truncation: false },
+    // mongodb-memory-server starts mongod without --auth: every connection bypasses write blocking there.
+    { writeBlocking: true, truncation: false, accessControl: false },
   );
 });

@@ -14,7 +14,11 @@ export interface LogEntry {
   clusterTime: Timestamp;
   wallTime: Date;
   operationType: string;
-  ns: { db: string; coll?: string };
+  /** Absent for endOfTransaction, which belongs to no namespace. */
+  ns?: { db: string; coll?: string };
+  /** The session and transaction number of a write made in a transaction (as mongod's events carry them). */
+  lsid?: Document;
+  txnNumber?: number;
   to?: { db: string; coll: string };
   documentKey?: Document;
   /** BSON bytes of the document as written (insert, replace). */
@@ -190,8 +194,9 @@ export function toChangeEvent(entry: LogEntry, fullDocument: Document | null | u
     operationType: entry.operationType,
     clusterTime: entry.clusterTime,
     wallTime: entry.wallTime,
-    ns: { ...entry.ns },
   };
+  if (entry.ns) event.ns = { ...entry.ns };
+  if (entry.lsid) Object.assign(event, { lsid: entry.lsid, txnNumber: entry.txnNumber });
   if (entry.to) event.to = { ...entry.to };
   if (entry.documentKey) event.documentKey = entry.documentKey;
   if (entry.updateDescription) event.updateDescription = entry.updateDescription;

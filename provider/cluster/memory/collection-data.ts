@@ -22,6 +22,27 @@ interface IndexState extends IndexSpec {
   uniqueKeys?: Map<string, string>;
 }
 
+/**
+ * The `_id` order of a collection with a default collation. A collection's collation is the default of its
+ * indexes, the `_id` index included, and of its queries and sorts (docs: reference/collation, "Collation and
+ * Index Use"; db.createCollection `collation`), so mongod returns string `_id`s in the locale's order: under
+ * { locale: "en" } "a" < "B" < "c", while binary (simple) order is "B" < "a" < "c". Strings are compared with
+ * ICU through Intl.Collator (Node ships full ICU), mapping strength 1/2/3 to sensitivity base/accent/variant,
+ * caseFirst and numericOrdering as given. Only top-level string `_id`s are collated here; other values (and
+ * strings inside documents and arrays) keep binary order.
+ */
+function collatedComparator(collation: Document | undefined): ((a: unknown, b: unknown) => number) | undefined {
+  if (!collation || collation.locale === undefined || collation.locale === "simple") return undefined;
+  const strength = Number(collation.strength ?? 3);
+  const collator = new Intl.Collator(String(collation.locale).replace("_", "-"), {
+    sensitivity: strength <= 1 ? "base" : strength === 2 ? "accent" : "variant",
+    caseFirst: collation.caseFirst === "upper" ? "upper" : collation.caseFirst === "lower" ? "lower" : "false",
+    numeric: collation.numericOrdering === true,
+    usage: "sort",
+  });
+  return (a, b) => (typeof a === "string" && typeof b === "string" ? collator.compare(a, b) || compareBson(a, b) : compareBson(a, b));
+}
+
 function fieldValue(doc: Document, path: string): unknown {
   let current: unknown = doc;
   for (const part of path.split(".")) {
@@ -37,12 +58,15 @@ export class CollectionData {
   private orderDirty = false;
   private bytesTotal = 0;
   readonly indexes: IndexState[];
+  /** How `_id`s are ordered: binary BSON order, or the collection's default collation. */
+  private readonly compareIds: (a: unknown, b: unknown) => number;
 
   constructor(
     public kind: CollectionKind,
     public options: Document,
   ) {
     this.indexes = kind === "view" ? [] : [{ name: "_id_", key: { _id: 1 }, options: {} }];
+    this.compareIds = collatedComparator(options.collation as Document | undefined) ?? compareBson;
   }
 
   get count(): number {
@@ -53,11 +77,11 @@ export class CollectionData {
     return this.bytesTotal;
   }
 
-  /** Live documents in ascending `_id` order. */
+  /** Live documents in ascending `_id` order (the collection's collation order, when it has one). */
   ordered(): StoredDocument[] {
     if (this.orderDirty) {
       this.order = this.order.filter((d) => !d.removed);
-      this.order.sort((a, b) => compareBson(a.id, b.id));
+      this.order.sort((a, b) => this.compareIds(a.id, b.id));
       this.orderDirty = false;
     }
     return this.order;
@@ -70,7 +94,7 @@ export class CollectionData {
     let hi = docs.length;
     while (lo < hi) {
       const mid = (lo + hi) >> 1;
-      const c = compareBson(docs[mid].id, bound);
+      const c = this.compareIds(docs[mid].id, bound);
       if (c < 0 || (c === 0 && !inclusive)) lo = mid + 1;
       else hi = mid;
     }

@@ -8,6 +8,8 @@ import { Timestamp, type Document } from "mongodb";
 import { EXACT_BSON, cloneValue, fromBson, toBson } from "../bson-order";
 import {
   CHECKPOINT_DATABASE,
+  type AuthenticatedUser,
+  type BulkWriteOptions,
   type BulkWriteOutcome,
   type ChangeCursor,
   type ChangeEvent,
@@ -32,6 +34,12 @@ import { serverError, unauthorizedError, userWritesBlockedError } from "./errors
 import type { FaultOperation } from "./faults";
 import { INTERNAL_DATABASES, nsText, type ClusterState } from "./state";
 import { BYPASS_WRITE_BLOCKING, ROOT_PRIVILEGES, allows, privilegesForRoles, type Role } from "./users";
+
+/**
+ * The user the default connection (the MemoryCluster object, connect()) is authenticated as: the deployment's
+ * `root` user, listed by usersInfo like any other user (unless the `privileges` option replaced its rights).
+ */
+export const ROOT_USER: AuthenticatedUser = { user: "root", db: "admin" };
 
 /** Who a connection acts as. */
 export type Principal = { kind: "root" } | { kind: "user"; user: string; db: string };
@@ -59,6 +67,8 @@ export class MemoryClusterConnection implements ClusterPort {
   // ---- guards ------------------------------------------------------------------------------------------
 
   private currentPrivileges(): Privilege[] {
+    // Without access control mongod authorizes everything (connectionStatus then lists no user).
+    if (!this.state.accessControl) return [{ resource: { anyResource: true }, actions: ["anyAction"] }];
     if (this.principal.kind === "root") return this.state.rootPrivileges ?? ROOT_PRIVILEGES;
     const record = this.state.users.get(`${this.principal.db}.${this.principal.user}`);
     return record ? privilegesForRoles(record.roles) : [];
@@ -85,12 +95,19 @@ export class MemoryClusterConnection implements ClusterPort {
     if (!allows(this.currentPrivileges(), action)) throw unauthorizedError("admin", action);
   }
 
-  /** Write blocking first (as the server checks it), then the caller's privilege for `action`. */
+  /**
+   * Write blocking first (as the server checks it), then the caller's privilege for `action`.
+   *
+   * Who bypasses blocking, as mongod decides it (src/mongo/db/auth/authorization_session_impl.cpp,
+   * `_updateInternalAuthorizationState`): a caller holding `bypassWriteBlockingMode` on the cluster (restore, and
+   * so root; __system), and EVERY caller when access control is off.
+   */
   protected requireWrite(ns: Namespace, action: string): void {
     const privileges = this.currentPrivileges();
     // Like the server, blocking spares the internal databases (admin, config, local).
     const internal = ns.db === "admin" || ns.db === "config" || ns.db === "local";
-    if (this.state.writeBlocking && !internal && !allows(privileges, BYPASS_WRITE_BLOCKING)) throw userWritesBlockedError();
+    const bypasses = !this.state.accessControl || allows(privileges, BYPASS_WRITE_BLOCKING);
+    if (this.state.writeBlocking && !internal && !bypasses) throw userWritesBlockedError();
     if (!allows(privileges, action, ns.db, ns.coll)) throw unauthorizedError(ns.db, action);
   }
 
@@ -118,6 +135,13 @@ export class MemoryClusterConnection implements ClusterPort {
 
   privileges(): Promise<Privilege[]> {
     return this.withFaults("privileges", () => this.currentPrivileges().map((p) => ({ resource: { ...p.resource }, actions: [...p.actions] })));
+  }
+
+  authenticatedUsers(): Promise<AuthenticatedUser[]> {
+    return this.withFaults("privileges", () => {
+      if (!this.state.accessControl) return [];
+      return this.principal.kind === "root" ? [{ ...ROOT_USER }] : [{ user: this.principal.user, db: this.principal.db }];
+    });
   }
 
   listCollections(): Promise<CollectionInfo[]> {
@@ -256,21 +280,39 @@ export class MemoryClusterConnection implements ClusterPort {
     };
   }
 
-  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
+  bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions = {}): Promise<BulkWriteOutcome> {
     return this.withFaults("bulkWrite", () => {
       const outcome: BulkWriteOutcome = { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
       let firstError: Error | undefined;
-      ops.forEach((op, index) => {
-        if (firstError && ordered) return;
+      // An unordered bulk reaches the server as the driver groups it: one insert command, then one update
+      // command, then one delete command (mongodb driver src/bulk/unordered.ts `addToOperationsList` keeps a
+      // batch per kind; src/bulk/common.ts `execute` sends insert, update, remove batches in that order). So a
+      // delete queued before an upsert of the same `_id` runs after it.
+      const kind = (op: WriteOperation): number => ("insertOne" in op ? 0 : "deleteOne" in op ? 2 : 1);
+      const order = ops.map((op, index) => ({ op, index }));
+      if (!ordered) order.sort((a, b) => kind(a.op) - kind(b.op) || a.index - b.index);
+      for (const { op, index } of order) {
+        if (firstError && ordered) break;
         try {
           if ("insertOne" in op) {
             this.requireWrite(ns, "insert");
+            this.requireBypass(ns, options);
             this.state.insert(ns, op.insertOne.document);
             outcome.inserted++;
           } else if ("replaceOne" in op) {
             this.requireWrite(ns, "update");
+            if (op.replaceOne.upsert) this.requireWrite(ns, "insert");
+            this.requireBypass(ns, options);
             const r = this.state.replace(ns, op.replaceOne.filter, op.replaceOne.replacement, op.replaceOne.upsert ?? false);
+            outcome.matched += r.matched;
+            outcome.modified += r.modified;
+            if (r.upsertedId !== undefined) outcome.upserted++;
+          } else if ("updateOne" in op) {
+            this.requireWrite(ns, "update");
+            if (op.updateOne.upsert) this.requireWrite(ns, "insert");
+            this.requireBypass(ns, options);
+            const r = this.state.update(ns, op.updateOne.filter, op.updateOne.update, op.updateOne.upsert ?? false, false);
             outcome.matched += r.matched;
             outcome.modified += r.modified;
             if (r.upsertedId !== undefined) outcome.upserted++;
@@ -285,7 +327,7 @@ export class MemoryClusterConnection implements ClusterPort {
           writeErrors.push({ index, code: e.code ?? 0, errmsg: e.message });
           firstError ??= e;
         }
-      });
+      }
       if (firstError) {
         // Like the driver's MongoBulkWriteError: the first error's code, plus every write error and the
         // counts of what did succeed.
@@ -294,6 +336,18 @@ export class MemoryClusterConnection implements ClusterPort {
       }
       return outcome;
     });
+  }
+
+  /**
+   * `bypassDocumentValidation: true` needs the bypassDocumentValidation action on the namespace (mongod:
+   * src/mongo/db/auth/authorization_checks.cpp, checkAuthForInsert/Update add it when validation is bypassed;
+   * docs "bypassDocumentValidation": dbAdmin and restore provide it). readWrite and readWriteAnyDatabase do not.
+   */
+  private requireBypass(ns: Namespace, options: BulkWriteOptions): void {
+    if (!options.bypassDocumentValidation) return;
+    if (!allows(this.currentPrivileges(), "bypassDocumentValidation", ns.db, ns.coll)) {
+      throw unauthorizedError(ns.db, "insert/update with bypassDocumentValidation");
+    }
   }
 
   findById(ns: Namespace, id: unknown): Promise<Document | null> {
@@ -364,17 +418,34 @@ export class MemoryClusterConnection implements ClusterPort {
     return this.withFaults("userWriteBlocking", () => this.state.writeBlocking);
   }
 
-  listUsers(): Promise<UserInfo[]> {
+  listUsers(options: { showPrivileges?: boolean } = {}): Promise<UserInfo[]> {
     return this.withFaults("listUsers", () => {
+      // usersInfo forAllDBs needs viewUser on the cluster (userAdminAnyDatabase grants it).
       this.requireCluster("viewUser");
-      return [...this.state.users.values()].map((u) => ({ user: u.user, db: u.db, roles: u.roles.map((r) => ({ ...r })) }));
+      const listed = [...this.state.users.values()].map((u): UserInfo => ({ user: u.user, db: u.db, roles: u.roles.map((r) => ({ ...r })) }));
+      if (this.state.accessControl && !this.state.users.has(`${ROOT_USER.db}.${ROOT_USER.user}`) && this.state.rootPrivileges === undefined) {
+        listed.unshift({ user: ROOT_USER.user, db: ROOT_USER.db, roles: [{ role: "root", db: "admin" }] });
+      }
+      if (options.showPrivileges) {
+        for (const u of listed) {
+          u.privileges =
+            u.user === ROOT_USER.user && u.db === ROOT_USER.db && !this.state.users.has(`${u.db}.${u.user}`)
+              ? ROOT_PRIVILEGES
+              : privilegesForRoles(u.roles);
+        }
+      }
+      return listed;
     });
   }
 
   setUserRoles(user: string, db: string, roles: Role[]): Promise<void> {
     return this.withFaults("setUserRoles", () => {
-      this.requireCluster("grantRole");
       const record = this.state.users.get(`${db}.${user}`);
+      // updateUser with roles needs grantRole on the database of every role it grants and revokeRole on the
+      // database of every role it takes away (user_management_commands.cpp; docs: updateUser "Required Access").
+      const privileges = this.currentPrivileges();
+      for (const r of roles) if (!allows(privileges, "grantRole", r.db, "")) throw unauthorizedError(r.db, "grantRole");
+      for (const r of record?.roles ?? []) if (!allows(privileges, "revokeRole", r.db, "")) throw unauthorizedError(r.db, "revokeRole");
       if (!record) throw serverError(11, "UserNotFound", `Could not find user "${user}" for db "${db}"`);
       record.roles = roles.map((r) => ({ ...r }));
     });
@@ -409,6 +480,9 @@ export class MemoryClusterConnection implements ClusterPort {
 
 // ---- change cursor -----------------------------------------------------------------------------------------
 
+/** Change events mongod shows only with showExpandedEvents, which exists from 6.0 (docs: change-events). */
+const EXPANDED_EVENTS = new Set(["create", "createIndexes", "dropIndexes", "modify", "shardCollection", "refineCollectionShardKey", "reshardCollection"]);
+
 export class MemoryChangeCursor implements ChangeCursor {
   private closed = false;
   private position: number;
@@ -433,11 +507,15 @@ export class MemoryChangeCursor implements ChangeCursor {
         this.position = entry.seq;
         this.positionTime = entry.clusterTime;
         // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
-        if (INTERNAL_DATABASES.has(entry.ns.db)) continue;
+        if (entry.ns && INTERNAL_DATABASES.has(entry.ns.db)) continue;
+        // Only the events the reported version shows: DDL beyond drop/rename/dropDatabase/invalidate needs
+        // showExpandedEvents (6.0+), endOfTransaction 8.0+ (docs: change-events; "Expanded Events").
+        if (EXPANDED_EVENTS.has(entry.operationType) && this.state.major < 6) continue;
+        if (entry.operationType === "endOfTransaction" && this.state.major < 8) continue;
         let fullDocument: Document | null | undefined;
         if (entry.documentBytes) fullDocument = fromBson(entry.documentBytes, EXACT_BSON);
         else if (entry.operationType === "update") {
-          fullDocument = this.state.lookup({ db: entry.ns.db, coll: entry.ns.coll! }, entry.documentKey!._id);
+          fullDocument = this.state.lookup({ db: entry.ns!.db, coll: entry.ns!.coll! }, entry.documentKey!._id);
         }
         events.push(toChangeEvent(entry, fullDocument));
       }

@@ -98,6 +98,23 @@ export class MemoryCluster extends MemoryClusterConnection {
     this.state.users.set(`${db}.${user}`, { user, db, roles: roles.map((r) => ({ ...r })) });
   }
 
+  /**
+   * Inserts a document given as raw BSON bytes, stored exactly (e.g. with the deprecated undefined type 0x06,
+   * which the Node.js driver reads as `undefined` but cannot write). Logged like any insert. Bypasses permissions
+   * (a seeding tool for tests).
+   */
+  insertRawBson(db: string, coll: string, bytes: Uint8Array): unknown {
+    return this.state.insertBytes({ db, coll }, bytes);
+  }
+
+  /**
+   * Runs `body` (writes through this cluster's handles) as a multi-document transaction as far as change
+   * streams see it: each event carries lsid/txnNumber, and 8.0+ adds an endOfTransaction event. Not isolated.
+   */
+  withTransaction<T>(body: () => Promise<T>): Promise<T> {
+    return this.state.inTransaction(body);
+  }
+
   removeUser(user: string, db: string): boolean {
     return this.state.users.delete(`${db}.${user}`);
   }

@@ -26,6 +26,11 @@ export interface MemoryClusterOptions {
   now?: () => number;
   /** Most events a change cursor returns per batch; default 1000. */
   maxEventsPerBatch?: number;
+  /**
+   * Access control (mongod --auth), default true. Without it every connection may do anything, connectionStatus
+   * lists no user, and every connection bypasses user write blocking (authorization_session_impl.cpp).
+   */
+  accessControl?: boolean;
 }
 
 /** Databases never listed or copied. */
@@ -59,6 +64,7 @@ export class ClusterState {
   readonly rootPrivileges: Privilege[] | undefined;
   readonly now: () => number;
   readonly maxEventsPerBatch: number;
+  readonly accessControl: boolean;
 
   constructor(readonly name: string, options: MemoryClusterOptions) {
     this.topology = options.topology ?? "replicaSet";
@@ -66,6 +72,7 @@ export class ClusterState {
     this.rootPrivileges = options.privileges;
     this.now = options.now ?? Date.now;
     this.maxEventsPerBatch = options.maxEventsPerBatch ?? 1000;
+    this.accessControl = options.accessControl ?? true;
     this.log = new ChangeLog(this.now);
   }
 
@@ -78,8 +85,31 @@ export class ClusterState {
     return this.dbs.get(ns.db)?.get(ns.coll);
   }
 
+  /** The transaction writes are being made in (MemoryCluster.withTransaction), if any. */
+  transaction: { lsid: Document; txnNumber: number } | undefined;
+  private txnCounter = 0;
+
+  get major(): number {
+    return Number(this.version.split(".")[0]) || 0;
+  }
+
   private append(entry: NewLogEntry): void {
-    this.log.append(entry);
+    this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
+  }
+
+  /**
+   * Runs `body` as one transaction's writes: its events carry lsid and txnNumber, and on 8.0+ an
+   * endOfTransaction event (no `ns`) follows (docs: change-events/endOfTransaction, "New in 8.0"). Not isolated.
+   */
+  async inTransaction<T>(body: () => Promise<T>): Promise<T> {
+    const txn = { lsid: { id: new ObjectId().toHexString() }, txnNumber: ++this.txnCounter };
+    this.transaction = txn;
+    try {
+      return await body();
+    } finally {
+      this.transaction = undefined;
+      this.log.append({ operationType: "endOfTransaction", lsid: txn.lsid, txnNumber: txn.txnNumber });
+    }
   }
 
   private addCollection(ns: Namespace, data: CollectionData): void {
@@ -134,8 +164,37 @@ export class ClusterState {
     return id;
   }
 
+  /**
+   * Stores a document given as raw BSON, byte for byte: how types the Node.js driver cannot write (the deprecated
+   * undefined, DBPointer, duplicate keys) reach a real deployment — legacy drivers, mongorestore. mongod keeps
+   * them as sent (bsonspec.org lists undefined 0x06 and DBPointer 0x0C as deprecated, not refused).
+   */
+  insertBytes(ns: Namespace, bytes: Uint8Array): unknown {
+    const data = this.writable(ns);
+    const raw = Buffer.from(bytes);
+    const doc = fromBson(raw);
+    if (doc._id === undefined) throw serverError(2, "BadValue", "insertRawBson needs a document with an _id");
+    checkId(doc._id);
+    data.checkUnique(nsText(ns), doc, undefined);
+    data.insert(doc, raw);
+    this.append({ operationType: "insert", ns: { ...ns }, documentKey: { _id: cloneValue(doc._id) }, documentBytes: raw });
+    return doc._id;
+  }
+
   replace(ns: Namespace, filter: Document, replacement: Document, upsert: boolean): WriteCounts {
     if (isUpdateDocument(replacement)) throw serverError(2, "BadValue", "Replacement document must not contain atomic operators");
+    // MongoDB 5.0+ stores top-level `$`-prefixed fields (insert), but refuses them in a replacement document:
+    // docs "Field Names with Periods and Dollar Signs" (core/dot-dollar-considerations: "replacement documents
+    // … top-level $-prefixed fields" are rejected; use $replaceWith/$literal), server storage_validation.cpp
+    // (DollarPrefixedFieldName, 52).
+    const dollar = Object.keys(replacement).find((k) => k.startsWith("$"));
+    if (dollar !== undefined) {
+      throw serverError(
+        52,
+        "DollarPrefixedFieldName",
+        `The dollar ($) prefixed field '${dollar}' in '${dollar}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`,
+      );
+    }
     const [target] = this.find(ns, filter, 1);
     if (!target) {
       if (!upsert) return { matched: 0, modified: 0 };
@@ -157,7 +216,8 @@ export class ClusterState {
     return { matched: 1, modified: 1 };
   }
 
-  update(ns: Namespace, filter: Document, update: Document, upsert: boolean, multi: boolean): WriteCounts {
+  update(ns: Namespace, filter: Document, update: Document | Document[], upsert: boolean, multi: boolean): WriteCounts {
+    if (Array.isArray(update)) return this.replaceWithLiteral(ns, filter, update, upsert);
     if (!isUpdateDocument(update)) throw serverError(9, "FailedToParse", "Update document requires atomic operators");
     const targets = this.find(ns, filter, multi ? Infinity : 1);
     if (targets.length === 0) {
@@ -188,6 +248,40 @@ export class ClusterState {
       });
     }
     return { matched: targets.length, modified };
+  }
+
+  /**
+   * The one update pipeline MemoryCluster runs: `[{ $replaceWith: { $literal: doc } }]`, which (unlike a
+   * replacement document) may set top-level `$`-prefixed fields (docs: dot-dollar-considerations). Any other
+   * pipeline is refused rather than guessed at.
+   */
+  private replaceWithLiteral(ns: Namespace, filter: Document, pipeline: Document[], upsert: boolean): WriteCounts {
+    const stage = pipeline.length === 1 ? (pipeline[0].$replaceWith as Document | undefined) : undefined;
+    const literal = stage && typeof stage === "object" && Object.keys(stage).length === 1 ? (stage.$literal as Document | undefined) : undefined;
+    if (!literal || typeof literal !== "object") {
+      throw serverError(2, "BadValue", "MemoryCluster runs only the update pipeline [{ $replaceWith: { $literal: <document> } }]");
+    }
+    const [target] = this.find(ns, filter, 1);
+    if (!target) {
+      if (!upsert) return { matched: 0, modified: 0 };
+      const pinned = idFromFilter(filter);
+      const id = literal._id ?? (pinned.found ? pinned.id : new ObjectId());
+      return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...literal, _id: id }) };
+    }
+    const data = this.writable(ns);
+    if (literal._id !== undefined && bsonKey(literal._id) !== target.stored.key) {
+      throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
+    }
+    const { _id: _sameId, ...fields } = literal;
+    const bytes = toBson({ _id: target.stored.id, ...fields });
+    if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
+    const doc = fromBson(bytes);
+    data.checkUnique(nsText(ns), doc, target.stored.key);
+    data.replace(target.stored, doc, bytes);
+    // A whole-document pipeline update is logged as a replacement (or a delta, when smaller); change streams then
+    // show `replace` or `update` — consumers must treat both as "re-read the document".
+    this.append({ operationType: "replace", ns: { ...ns }, documentKey: { _id: cloneValue(target.stored.id) }, documentBytes: bytes });
+    return { matched: 1, modified: 1 };
   }
 
   delete(ns: Namespace, filter: Document, multi: boolean): number {

@@ -16,6 +16,13 @@ import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
 
+/**
+ * Every write to the target skips validators: documents are carried as the source stores them, even ones the
+ * collection's validator would reject now (added later, or validationLevel moderate). It needs the
+ * bypassDocumentValidation action, which preflight checks (privileges.ts).
+ */
+export const CARRY_AS_STORED = { bypassDocumentValidation: true } as const;
+
 /** expireAfterSeconds of a TTL index while the sync runs: about 68 years, i.e. never. */
 export const INERT_TTL_SECONDS = 2147483647;
 /** Upper bound on partitions per collection. */
@@ -123,8 +130,44 @@ export async function buildSyncIndexes(env: RunEnv, infos: CollectionInfo[]): Pr
   }
 }
 
+/**
+ * The write that makes the target's copy of `doc` exactly `doc`, whether or not it exists there. A replacement
+ * document may not hold top-level `$`-prefixed fields (MongoDB 5.0+ stores them, but refuses them in a
+ * replacement: DollarPrefixedFieldName, docs core/dot-dollar-considerations), so such documents are written
+ * with an update pipeline that sets the whole document literally.
+ */
+export function overwriteOp(doc: Document): WriteOperation {
+  if (Object.keys(doc).some((k) => k.startsWith("$"))) {
+    return { updateOne: { filter: { _id: doc._id }, update: [{ $replaceWith: { $literal: doc } }], upsert: true } };
+  }
+  return { replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } };
+}
+
+/** True when the document holds the deprecated BSON undefined type anywhere (read by the driver as `undefined`). */
+export function holdsUndefined(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (Array.isArray(value)) return value.some(holdsUndefined);
+  if (value !== null && typeof value === "object" && (value as { _bsontype?: unknown })._bsontype === undefined && !(value instanceof Date)) {
+    return Object.values(value as Document).some(holdsUndefined);
+  }
+  return false;
+}
+
+/** The warning for documents holding BSON undefined: the Node.js driver can only write it as null. */
+export function undefinedWarning(ns: string): string {
+  return (
+    `${ns} holds documents with the deprecated BSON undefined type; the driver cannot write that type, so they are ` +
+    "stored as null on the target (verification compares them as written)"
+  );
+}
+
 function upsertOps(docs: Document[]): WriteOperation[] {
-  return docs.map((doc) => ({ replaceOne: { filter: { _id: doc._id }, replacement: doc, upsert: true } }));
+  return docs.map(overwriteOp);
+}
+
+export async function noteUndefined(env: RunEnv, ns: string): Promise<void> {
+  const w = undefinedWarning(ns);
+  if (!env.session.state.warnings.includes(w)) await env.session.update((s) => void (s.warnings.includes(w) || s.warnings.push(w)));
 }
 
 /**
@@ -147,7 +190,8 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
     pending = [];
     pendingBytes = 0;
     await env.session.assertLease();
-    await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false));
+    await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
+    if (docs.some(holdsUndefined)) await noteUndefined(env, p.ns);
     p.lastId = encodeBson(docs[docs.length - 1]._id);
     p.documents += docs.length;
     p.bytes += bytes;
@@ -313,7 +357,7 @@ export async function recopyCollection(env: RunEnv, ns: Namespace): Promise<numb
     const docs = pending;
     pending = [];
     bytes = 0;
-    await withRetry(`recopy ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false));
+    await withRetry(`recopy ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
     copied += docs.length;
   };
   for await (const batch of env.source.scan(ns, {}, 1000)) {

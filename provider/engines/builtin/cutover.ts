@@ -1,12 +1,14 @@
 // Cutover as a persisted state machine, so an interrupted `pulumi up` (or a crash) resumes where it stopped:
 //
-//   (finish copy, catch up)  → BLOCKING → DRAINING → INDEXES → VERIFYING → FINALIZING → COMPLETE
+//   (finish copy, catch up)  → BLOCKING → DRAINING → VERIFYING → INDEXES → FINALIZING → COMPLETE
 //
 // BLOCKING   stop source writes (setUserWriteBlockMode | read-only users, roles saved first | none)
 // DRAINING   changeStream: apply events until the stream is empty (none: until quietSeconds without events);
 //            snapshot: reconcile by `_id` + content hash
-// INDEXES    unique indexes built, TTL indexes get their real expireAfterSeconds
 // VERIFYING  counts + content hashes; a mismatch sends the machine back to DRAINING and throws, naming them
+// INDEXES    unique indexes built, TTL indexes get their real expireAfterSeconds — only after verification
+//            passed: a re-drain replays intermediate states (e.g. two documents swapping a unique value) that a
+//            unique index would refuse with E11000 on every rerun, while the source stays blocked
 // FINALIZING completion marker written, then the checkpoint cleared (one marker document stays, see state.ts)
 //
 // Each step is idempotent, so running a step twice (crash after doing it, before recording it) is harmless.
@@ -16,10 +18,10 @@ import type { RunEnv } from "./env";
 import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace } from "./copy";
 import { runReplay } from "./replay";
 import { reconcileSnapshot } from "./snapshot";
-import { COMPLETION_KEY, completionStore, type CutoverStep, type MigrationState } from "./state";
+import { COMPLETION_KEY, completionStore, readBlocking, writeBlocking, type CutoverStep, type MigrationState } from "./state";
 import { verifyNamespaces } from "./verify";
 import { withRetry } from "./retry";
-import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions } from "./writeblock";
+import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions, writeBlockingBypass } from "./writeblock";
 import type { Namespace } from "../../cluster/port";
 
 async function enterStep(env: RunEnv, step: CutoverStep): Promise<void> {
@@ -30,7 +32,8 @@ async function enterStep(env: RunEnv, step: CutoverStep): Promise<void> {
 }
 
 function failIfFailed(s: MigrationState): void {
-  if (s.phase === "FAILED") throw new EngineFailedError(`the migration failed before cutover: ${s.failure ?? "unknown reason"}`);
+  if (s.phase !== "FAILED") return;
+  throw new EngineFailedError(`the migration failed${s.cutover ? " during cutover" : " before cutover"}: ${s.failure ?? "unknown reason"}`);
 }
 
 async function finishIndexes(env: RunEnv): Promise<void> {
@@ -79,7 +82,19 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
     const choice = chooseWriteBlocking(spec, info);
     if (!choice.mode) throw new EngineFailedError(`${choice.problem?.message}; ${choice.problem?.action}`);
     const mode = choice.mode;
+    let bypassWarning: string | undefined;
+    if (mode === "setUserWriteBlockMode") {
+      // Checked again now (users may have changed since preflight): refuse while anyone unacknowledged bypasses.
+      const bypass = await writeBlockingBypass(source, spec);
+      if (bypass.errors.length > 0) {
+        throw new EngineFailedError(`${bypass.errors.map((e) => `${e.message}; ${e.action}`).join(". ")}. Nothing was blocked yet`);
+      }
+      if (bypass.users.length > 0) {
+        bypassWarning = `write blocking does not stop source user(s) ${bypass.users.join(", ")} (bypassWriteBlockingMode): writes made as them during or after cutover were not carried to Atlas`;
+      }
+    }
     await session.update((s) => {
+      if (bypassWarning && !s.warnings.includes(bypassWarning)) s.warnings.push(bypassWarning);
       s.phase = "CUTTING_OVER";
       s.cutover = { step: "BLOCKING", writeBlocking: mode, startedAt: new Date(env.ctx.now()).toISOString() };
     });
@@ -89,17 +104,35 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
   const cut = () => session.state.cutover!;
   if (cut().step === "BLOCKING") {
     await env.hooks.beforeCutoverStep?.("BLOCKING");
-    if (cut().writeBlocking === "setUserWriteBlockMode") {
-      await withRetry("setUserWriteBlockMode", env.ctx, () => source.setUserWriteBlocking(true));
-    } else if (cut().writeBlocking === "readOnlyUsers") {
-      if (!cut().savedRoles) {
+    const mode = cut().writeBlocking;
+    if (mode !== "none") {
+      // The record outlives resets (state.ts blockingStore): written before anything is blocked, and the roles a
+      // user had before the engine FIRST changed them are never replaced by what a later attempt finds.
+      const record = await withRetry("read blocking record", env.ctx, () => readBlocking(env.target, spec.migrationId));
+      const kept = new Map((record?.savedRoles ?? []).map((u) => [`${u.user}@${u.db}`, u]));
+      let saved = cut().savedRoles;
+      if (mode === "readOnlyUsers" && !saved) {
         const { found, missing } = findUsers(await source.listUsers(), spec.builtin.readOnlyUsers);
         if (missing.length > 0) throw new EngineFailedError(`source users not found: ${missing.join(", ")}; fix builtin.readOnlyUsers`);
-        const saved = found.map((u) => ({ user: u.user, db: u.db, roles: u.roles }));
+        saved = found.map((u) => kept.get(`${u.user}@${u.db}`) ?? { user: u.user, db: u.db, roles: u.roles });
+      }
+      for (const u of saved ?? []) if (!kept.has(`${u.user}@${u.db}`)) kept.set(`${u.user}@${u.db}`, u);
+      await withRetry("write blocking record", env.ctx, () =>
+        writeBlocking(env.target, spec.migrationId, {
+          modes: [...new Set([...(record?.modes ?? []), mode])],
+          savedRoles: kept.size > 0 ? [...kept.values()] : undefined,
+          blockedAt: record?.blockedAt ?? new Date(env.ctx.now()).toISOString(),
+        }),
+      );
+      if (mode === "readOnlyUsers" && !cut().savedRoles) {
         await session.update((s) => {
           if (s.cutover && !s.cutover.savedRoles) s.cutover.savedRoles = saved;
         });
       }
+    }
+    if (mode === "setUserWriteBlockMode") {
+      await withRetry("setUserWriteBlockMode", env.ctx, () => source.setUserWriteBlocking(true));
+    } else if (mode === "readOnlyUsers") {
       await applyReadOnly(source, cut().savedRoles ?? []);
     }
     await enterStep(env, "DRAINING");
@@ -118,14 +151,11 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
       } else {
         await reconcileSnapshot(env);
       }
-      await enterStep(env, "INDEXES");
-    }
-
-    if (cut().step === "INDEXES") {
-      await env.hooks.beforeCutoverStep?.("INDEXES");
-      await finishIndexes(env);
       await enterStep(env, "VERIFYING");
     }
+
+    // A checkpoint written by an older version may say INDEXES before any verification: verify first.
+    if (cut().step === "INDEXES" && spec.verification !== "none" && !cut().lastVerification?.passed) await enterStep(env, "VERIFYING");
 
     if (cut().step === "VERIFYING") {
       await env.hooks.beforeCutoverStep?.("VERIFYING");
@@ -151,6 +181,12 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
           );
         }
       }
+      await enterStep(env, "INDEXES");
+    }
+
+    if (cut().step === "INDEXES") {
+      await env.hooks.beforeCutoverStep?.("INDEXES");
+      await finishIndexes(env);
       await enterStep(env, "FINALIZING");
     }
     break;

@@ -26,7 +26,9 @@ import { makeRunEnv, newMetrics, type EngineHooks, type RunEnv, type RunMetrics 
 import { runPreflight } from "./preflight";
 import { peekPendingLag, runReplay, type ReplayUntil } from "./replay";
 import {
+  blockingStore,
   encodeBson,
+  readBlocking,
   LeaseLostError,
   newOwnerId,
   readCompletion,
@@ -35,6 +37,7 @@ import {
   type MigrationState,
 } from "./state";
 import { startDetachedWorker } from "./worker";
+import { blockedNotice, undoInstructions } from "./writeblock";
 
 export { startDetachedWorker } from "./worker";
 export type { EngineHooks, RunMetrics } from "./env";
@@ -56,6 +59,7 @@ function requireUri(uri: string | undefined, which: "source" | "target"): string
 }
 
 export function statusFromState(s: MigrationState, holder: string | null = null): MigrationStatus {
+  const blocked = blockedNotice(s);
   return {
     phase: s.phase,
     lagSeconds: s.copy.done && s.captureMode === "changeStream" ? s.replay.lagSeconds : null,
@@ -65,7 +69,7 @@ export function statusFromState(s: MigrationState, holder: string | null = null)
     copiedDocuments: s.copy.copiedDocuments,
     totalDocuments: s.copy.totalDocuments,
     reason: s.failure ?? undefined,
-    warnings: [...s.warnings],
+    warnings: [...(blocked && !(s.failure ?? "").includes(blocked) ? [blocked] : []), ...s.warnings],
     details: {
       captureMode: s.captureMode,
       appliedEvents: s.replay.appliedEvents,
@@ -312,8 +316,48 @@ export class BuiltinEngine implements MigrationEngine {
       } catch (err) {
         await session.release().catch(() => undefined);
         if (err instanceof DeadlineExceededError) throw new DeadlineExceededError("cutover", statusFromState(session.state));
+        // Every message while the source may be blocked says so, and how to undo it.
+        const blocked = blockedNotice(session.state);
+        if (blocked && err instanceof Error && !err.message.includes(blocked)) err.message = `${err.message}. ${blocked}`;
         throw err;
       }
+    });
+  }
+
+  /**
+   * Undoes the write blocking this migration's cutover set on the source (setUserWriteBlockMode off, the listed
+   * users' original roles back), using the blocking record that survives resets (state.ts blockingStore). For a
+   * delete (or a delete-before-replace) of a half-done cutover, and `atlas-migrate unblock`. A cutover in
+   * progress goes back to syncing, so a later cutover blocks again. After COMPLETE the source stays blocked on
+   * purpose (the application writes to Atlas now) unless `afterComplete` is set.
+   */
+  async releaseSource(spec: MigrationSpec, ctx: Pick<EngineContext, "log" | "now">, options: { afterComplete?: boolean } = {}): Promise<{ released: boolean; messages: string[] }> {
+    return this.withBoth(spec, async (source, target) => {
+      const record = await readBlocking(target, spec.migrationId);
+      if (!record) return { released: false, messages: ["this migration has not blocked source writes; nothing to undo"] };
+      const undo = record.modes.map((m) => undoInstructions(m, record.savedRoles)).join("; ");
+      if ((await readCompletion(target, spec.migrationId)) && !options.afterComplete) {
+        return { released: false, messages: [`the migration is COMPLETE, so source writes stay blocked on purpose (the application writes to Atlas now); ${undo}`] };
+      }
+      if (record.modes.includes("setUserWriteBlockMode")) await source.setUserWriteBlocking(false);
+      if (record.modes.includes("readOnlyUsers")) {
+        for (const u of record.savedRoles ?? []) await source.setUserRoles(u.user, u.db, u.roles);
+      }
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("release"), ctx.now);
+      const s = await session.load();
+      if (s?.cutover) {
+        await session.acquire(true);
+        await session.update((x) => {
+          delete x.cutover;
+          if (x.phase === "CUTTING_OVER") x.phase = x.copy.done ? "SYNCING" : "COPYING";
+        });
+        await session.release();
+      }
+      // Removed last: a crash before this point leaves the record, and running this again is harmless.
+      await blockingStore(target, spec.migrationId).clear();
+      const messages = [`source writes unblocked (${record.modes.join(", ")})${s?.cutover ? "; the cutover was abandoned and the sync continues" : ""}`];
+      ctx.log(messages[0]);
+      return { released: true, messages };
     });
   }
 

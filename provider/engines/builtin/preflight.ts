@@ -1,10 +1,11 @@
 // Preflight of the built-in engine: reads both clusters, changes nothing, and says what will go wrong before it
 // does. Every finding carries a stable code, what is wrong, and what to do.
-import type { ClusterPort, CollectionInfo, Privilege } from "../../cluster/port";
+import { CHECKPOINT_DATABASE, type ClusterPort, type CollectionInfo } from "../../cluster/port";
 import type { MigrationSpec, PreflightFinding, PreflightReport } from "../engine";
 import { isSystemCollection, namespaceMatcher, nsString } from "./namespaces";
 import { STATE_KEY } from "./state";
-import { chooseWriteBlocking, findUsers } from "./writeblock";
+import { SOURCE_ACTIONS, TARGET_ACTIONS, missingActions, type RunShape } from "./privileges";
+import { chooseWriteBlocking, findUsers, writeBlockingBypass } from "./writeblock";
 
 /** Storage limits of the shared tiers a builtin migration typically targets. */
 export const TIER_LIMIT_BYTES: Record<string, number> = {
@@ -31,27 +32,15 @@ export function majorMinor(version: string): [number, number] {
   return [Number.isFinite(a) ? a : 0, Number.isFinite(b) ? b : 0];
 }
 
-function allows(privs: Privilege[], action: string, db: string, coll: string): boolean {
-  return privs.some(
-    (p) =>
-      p.actions.includes(action) &&
-      (p.resource.anyResource === true ||
-        (p.resource.cluster !== true &&
-          (p.resource.db === db || p.resource.db === "") &&
-          (p.resource.collection === coll || p.resource.collection === ""))),
-  );
-}
-
-function allowsWholeDeployment(privs: Privilege[], action: string): boolean {
-  return privs.some(
-    (p) =>
-      p.actions.includes(action) &&
-      (p.resource.anyResource === true || p.resource.cluster === true || (p.resource.db === "" && p.resource.collection === "")),
-  );
-}
-
-function allowsCluster(privs: Privilege[], action: string): boolean {
-  return privs.some((p) => p.actions.includes(action) && (p.resource.anyResource === true || p.resource.cluster === true));
+/** A connection-string option's value (option names are case-insensitive), without parsing credentials. */
+function uriOption(uri: string | undefined, name: string): string | undefined {
+  const query = uri?.split("?")[1];
+  if (!query) return undefined;
+  for (const pair of query.split("&")) {
+    const [key, value] = pair.split("=");
+    if (key?.toLowerCase() === name.toLowerCase()) return decodeURIComponent(value ?? "");
+  }
+  return undefined;
 }
 
 function mb(bytes: number): string {
@@ -77,6 +66,16 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
       code: "TARGET_OLDER_THAN_SOURCE",
       message: `the target runs MongoDB ${tInfo.version}, older than the source's ${sInfo.version}`,
       action: "upgrade the target (Atlas: raise mongoDBMajorVersion) to at least the source's major.minor version",
+    });
+  }
+
+  // The copy always reads the primary (MongoClusterPort): say so when the URI asks for something else.
+  const readPreference = uriOption(spec.source.uri, "readPreference");
+  if (readPreference && readPreference.toLowerCase() !== "primary") {
+    warnings.push({
+      code: "SOURCE_READ_PREFERENCE_IGNORED",
+      message: `the source URI sets readPreference=${readPreference}; the migration reads the primary regardless, because T0 comes from the primary and a lagging secondary could miss writes made just before it`,
+      action: "nothing to do; expect the copy's read load on the primary",
     });
   }
 
@@ -153,23 +152,27 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
     }
   }
 
-  // Privileges of the source user.
-  const privs = await source.privileges();
-  const unreadable = collections.filter((c) => !allows(privs, "find", c.db, c.name)).map((c) => nsString({ db: c.db, coll: c.name }));
-  if (unreadable.length > 0) {
-    errors.push({
-      code: "SOURCE_READ_DENIED",
-      message: `the source user cannot read ${unreadable.slice(0, 10).join(", ")}${unreadable.length > 10 ? ` and ${unreadable.length - 10} more` : ""}`,
-      action: "grant the migration user readAnyDatabase (or read on each migrated database) on the source",
-    });
+  // Privileges of both users, against exactly what this run will do (privileges.ts).
+  const choice = chooseWriteBlocking(spec, sInfo);
+  const run: RunShape = {
+    captureMode,
+    writeBlocking: choice.mode,
+    hasTtlIndexes: collections.some((c) => c.indexes.some((ix) => ix.options.expireAfterSeconds !== undefined && !ix.options.unique)),
+  };
+  const databases = [...new Set(included.map((c) => c.db))].sort();
+  const [sourcePrivileges, targetPrivileges] = await Promise.all([source.privileges(), target.privileges()]);
+  const sourceMissing = missingActions(sourcePrivileges, SOURCE_ACTIONS, run, databases);
+  const targetMissing = missingActions(targetPrivileges, TARGET_ACTIONS, run, [...databases, CHECKPOINT_DATABASE]);
+  for (const [side, missing] of [["source", sourceMissing], ["target", targetMissing]] as const) {
+    for (const m of missing) {
+      errors.push({
+        code: side === "source" ? "SOURCE_PRIVILEGE_MISSING" : "TARGET_PRIVILEGE_MISSING",
+        message: `the ${side} user lacks the ${m.action} action on ${m.where}: ${m.why}`,
+        action: `grant the ${side} migration user ${m.grantedBy}`,
+      });
+    }
   }
-  if (captureMode === "changeStream" && !(allowsWholeDeployment(privs, "changeStream") && allowsWholeDeployment(privs, "find"))) {
-    errors.push({
-      code: "SOURCE_CHANGE_STREAM_DENIED",
-      message: "the source user cannot open a change stream on the whole deployment (needs changeStream and find on every database)",
-      action: "grant the migration user readAnyDatabase on the source (it includes changeStream)",
-    });
-  }
+  const cannot = (action: string, on: "oplog" | "cluster") => sourceMissing.some((m) => m.action === action && m.where === (on === "oplog" ? "local.oplog.rs" : "the cluster"));
 
   // Sizes and timing.
   let totalBytes = 0;
@@ -195,7 +198,7 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
     });
   }
 
-  if (captureMode === "changeStream") {
+  if (captureMode === "changeStream" && !cannot("find", "oplog")) {
     const window = await source.oplogWindow();
     if (window) facts.oplogWindowSeconds = window.seconds;
     if (window && copyLongEnoughToCheck) {
@@ -216,10 +219,9 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
   }
 
   // Write blocking at cutover.
-  const choice = chooseWriteBlocking(spec, sInfo);
   if (choice.problem) errors.push(choice.problem);
   if (choice.mode) facts.writeBlocking = choice.mode;
-  if (choice.mode === "readOnlyUsers") {
+  if (choice.mode === "readOnlyUsers" && !cannot("viewUser", "cluster")) {
     const users = await source.listUsers();
     const { missing } = findUsers(users, spec.builtin.readOnlyUsers);
     if (missing.length > 0) {
@@ -229,20 +231,11 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
         action: "fix builtin.readOnlyUsers (\"user\" or \"user@authDb\")",
       });
     }
-    if (!allowsCluster(privs, "grantRole") && !allowsWholeDeployment(privs, "grantRole") && !allowsWholeDeployment(privs, "revokeRole")) {
-      warnings.push({
-        code: "USER_ADMIN_PRIVILEGE_UNSEEN",
-        message: "the source user does not appear to hold userAdmin privileges (grantRole/revokeRole) needed to make users read-only",
-        action: "grant userAdminAnyDatabase to the migration user on the source, or use writeBlocking none",
-      });
-    }
   }
-  if (choice.mode === "setUserWriteBlockMode" && !allowsCluster(privs, "setUserWriteBlockMode")) {
-    warnings.push({
-      code: "WRITE_BLOCK_PRIVILEGE_UNSEEN",
-      message: "the source user does not appear to hold the setUserWriteBlockMode privilege",
-      action: "grant clusterManager (or a role with setUserWriteBlockMode / bypassWriteBlockingMode) on the source",
-    });
+  if (choice.mode === "setUserWriteBlockMode" && !cannot("viewUser", "cluster")) {
+    const bypass = await writeBlockingBypass(source, spec);
+    errors.push(...bypass.errors);
+    warnings.push(...bypass.warnings);
   }
   if (choice.mode === "none") {
     warnings.push({

@@ -15,7 +15,9 @@ import type { ChangeCursor, ChangeEvent, ClusterPort, Namespace, WriteOperation 
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
+import { CARRY_AS_STORED, holdsUndefined, noteUndefined, overwriteOp } from "./copy";
 import { nsString } from "./namespaces";
+import { blockedNotice } from "./writeblock";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
 import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson, type MigrationState } from "./state";
 
@@ -62,7 +64,9 @@ async function operationFor(env: RunEnv, ns: Namespace, ev: ChangeEvent): Promis
   if (id === undefined) return undefined;
   if (ev.operationType === "delete") return { deleteOne: { filter: { _id: id } } };
   const doc = ev.fullDocument !== undefined ? ev.fullDocument : await withRetry("findById", env.ctx, () => env.source.findById(ns, id));
-  return doc ? { replaceOne: { filter: { _id: id }, replacement: doc, upsert: true } } : { deleteOne: { filter: { _id: id } } };
+  if (!doc) return { deleteOne: { filter: { _id: id } } };
+  if (holdsUndefined(doc)) await noteUndefined(env, nsString(ns));
+  return overwriteOp(doc);
 }
 
 async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
@@ -70,7 +74,7 @@ async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
   await env.session.assertLease();
   await Promise.all(
     [...pending.byNs.values()].map(({ ns, ops }) =>
-      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true)),
+      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true, CARRY_AS_STORED)),
     ),
   );
   pending.byNs.clear();
@@ -191,11 +195,18 @@ async function lagOf(env: RunEnv, last: Timestamp): Promise<number> {
 }
 
 async function markFailed(env: RunEnv, reason: string): Promise<void> {
+  // During a cutover the source may already be write-blocked: the reason must say so, and that restarting
+  // (which copies everything again) leaves it blocked until undone.
+  const blocked = blockedNotice(env.session.state);
+  const full = blocked
+    ? `${reason} ${blocked}. Restarting copies everything again while writes stay blocked: undo the blocking first ` +
+      `(\`atlas-migrate unblock ${env.spec.migrationId}\`), then restart`
+    : reason;
   await env.session.update((s) => {
     s.phase = "FAILED";
-    s.failure = reason;
+    s.failure = full;
   });
-  env.log(`phase FAILED: ${reason}`);
+  env.log(`phase FAILED: ${full}`);
 }
 
 /**
@@ -253,6 +264,9 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
           if (!entry.ops.delete(key)) pending.count++;
           entry.ops.set(key, op); // re-inserted last: the newest operation for this key wins
           if (pending.count >= spec.builtin.replayBatchSize) await flushOps(env, pending);
+        } else if (ev.operationType === "endOfTransaction") {
+          // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
+          continue;
         } else {
           // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
           // already reflects it. Only possible for the very first events of a stream started at T0.

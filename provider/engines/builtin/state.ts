@@ -4,6 +4,9 @@
 //                        cutover step, the lease, a credential-free copy of the spec (for `atlas-migrate sync`)
 //   key "part:<ns>:<i>"  one per copy partition: its `_id` bounds and the last `_id` copied
 //
+// A separate store, `<migrationId>.blocking`, records what the cutover did to the source's writes (and the users'
+// original roles); no reset clears it, only undoing the blocking does (see blockingStore).
+//
 // A separate store, `<migrationId>.complete`, holds a single completion marker with the cutover report. It is
 // written BEFORE the main store is cleared after COMPLETE, so a crash between the two steps, and any later
 // `cutover()` / `status()` call, still finds the report.
@@ -134,6 +137,36 @@ export function compareTimestamps(a: Timestamp, b: Timestamp): number {
 }
 
 /** Where completion markers live: a sibling store that survives `clear()` of the migration's own store. */
+/**
+ * What the engine did to the source's writes, kept apart from the checkpoint so that no reset clears it: start
+ * after FAILED and `atlas-migrate reset` clear the checkpoint, and a cutover run after that would otherwise
+ * save the users' read-only roles as their "original" ones. Written BEFORE blocking; removed only once the
+ * blocking is undone (BuiltinEngine.releaseSource). Key BLOCKING_KEY.
+ */
+export function blockingStore(target: ClusterPort, migrationId: string): CheckpointStore {
+  return target.checkpoints(`${migrationId}.blocking`);
+}
+
+export const BLOCKING_KEY = "blocking";
+
+export interface BlockingRecord {
+  /** Every way the engine blocked writes (a rerun after reset may have used another mode). */
+  modes: ResolvedWriteBlocking[];
+  /** readOnlyUsers: each user's roles before the engine first changed them. */
+  savedRoles?: SavedUserRoles[];
+  blockedAt: string;
+}
+
+export async function readBlocking(target: ClusterPort, migrationId: string): Promise<BlockingRecord | null> {
+  const doc = await blockingStore(target, migrationId).get(BLOCKING_KEY);
+  if (!doc || typeof doc.record !== "string") return null;
+  return JSON.parse(doc.record) as BlockingRecord;
+}
+
+export async function writeBlocking(target: ClusterPort, migrationId: string, record: BlockingRecord): Promise<void> {
+  await blockingStore(target, migrationId).put(BLOCKING_KEY, { record: JSON.stringify(record) });
+}
+
 export function completionStore(target: ClusterPort, migrationId: string): CheckpointStore {
   return target.checkpoints(`${migrationId}.complete`);
 }

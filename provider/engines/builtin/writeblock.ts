@@ -6,8 +6,9 @@
 // After COMPLETE the source stays blocked on purpose: the application now writes to Atlas, and a write that
 // still reached the old source would be lost silently. The cutover report says how to undo it.
 import type { ClusterPort, ServerInfo, UserInfo } from "../../cluster/port";
-import type { MigrationSpec } from "../engine";
-import type { ResolvedWriteBlocking, SavedUserRoles } from "./state";
+import type { MigrationSpec, PreflightFinding } from "../engine";
+import { bypassesWriteBlocking } from "./privileges";
+import type { MigrationState, ResolvedWriteBlocking, SavedUserRoles } from "./state";
 
 export interface WriteBlockingChoice {
   mode?: ResolvedWriteBlocking;
@@ -112,4 +113,80 @@ export function undoInstructions(mode: ResolvedWriteBlocking, saved: SavedUserRo
     case "none":
       return "source writes were not blocked by the engine (writeBlocking none): make sure the application no longer writes to the source";
   }
+}
+
+/**
+ * Who setUserWriteBlockMode will NOT stop on the source. mongod lets through every caller holding
+ * bypassWriteBlockingMode on the cluster — restore, hence root, and __system (builtin_roles.yml) — and, with
+ * access control off, every caller (src/mongo/db/auth/authorization_session_impl.cpp,
+ * `_updateInternalAuthorizationState`). An application writing as one of them keeps writing through cutover
+ * and after COMPLETE, and those writes are lost. So such users must be named and acknowledged
+ * (builtin.acknowledgeWriteBlockingBypass) before the engine relies on write blocking.
+ */
+export interface WriteBlockingBypass {
+  errors: PreflightFinding[];
+  warnings: PreflightFinding[];
+  /** "user@db" of every user that bypasses, the migration's own user included. */
+  users: string[];
+}
+
+export async function writeBlockingBypass(source: ClusterPort, spec: MigrationSpec): Promise<WriteBlockingBypass> {
+  const errors: PreflightFinding[] = [];
+  const warnings: PreflightFinding[] = [];
+  const own = await source.authenticatedUsers();
+  if (own.length === 0) {
+    errors.push({
+      code: "WRITE_BLOCKING_INEFFECTIVE",
+      message:
+        "the source runs without access control (the migration connected as no user): mongod then lets every connection " +
+        "bypass setUserWriteBlockMode, so the application would keep writing through cutover and those writes would be lost",
+      action:
+        'enable access control on the source and connect the application and the migration as users, or set writeBlocking "none" and stop the application yourself before cutover',
+    });
+    return { errors, warnings, users: ["(every connection)"] };
+  }
+  const ownRefs = new Set(own.map((u) => `${u.user}@${u.db}`));
+  const acknowledged = new Set(spec.builtin.acknowledgedBypassUsers ?? []);
+  const bypassing = (await source.listUsers({ showPrivileges: true })).filter((u) => bypassesWriteBlocking(u.privileges)).map((u) => `${u.user}@${u.db}`);
+  const others = bypassing.filter((u) => !ownRefs.has(u));
+  const unacknowledged = others.filter((u) => !acknowledged.has(u));
+  const ownBypassing = bypassing.filter((u) => ownRefs.has(u));
+  if (ownBypassing.length > 0) {
+    warnings.push({
+      code: "MIGRATION_USER_BYPASSES_WRITE_BLOCKING",
+      message: `the migration's own source user ${ownBypassing.join(", ")} is not stopped by write blocking (it holds bypassWriteBlockingMode, e.g. through root or restore)`,
+      action: "make sure the application never connects as this user; give the migration a dedicated user",
+    });
+  }
+  if (unacknowledged.length > 0) {
+    errors.push({
+      code: "WRITE_BLOCKING_BYPASSED",
+      message:
+        `write blocking does not stop source user(s) ${unacknowledged.join(", ")} (they hold bypassWriteBlockingMode through root, restore or __system): ` +
+        "an application writing as one of them keeps writing through cutover and after COMPLETE, and those writes are lost",
+      action:
+        "move the application to a user without root/restore, or, once you are sure it does not write as them, acknowledge it with " +
+        `builtin.acknowledgeWriteBlockingBypass: ${JSON.stringify(unacknowledged)}`,
+    });
+  } else if (others.length > 0) {
+    warnings.push({
+      code: "WRITE_BLOCKING_BYPASS_ACKNOWLEDGED",
+      message: `write blocking will not stop source user(s) ${others.join(", ")} (acknowledged): writes made as them during or after cutover are lost`,
+      action: "keep every writer off these users until the application runs on Atlas",
+    });
+  }
+  return { errors, warnings, users: bypassing };
+}
+
+/**
+ * The sentence every message carries while the engine may have blocked source writes (a cutover started and
+ * did not complete): that writes are blocked, and how to give them back.
+ */
+export function blockedNotice(s: Pick<MigrationState, "cutover" | "spec">): string | undefined {
+  const cut = s.cutover;
+  if (!cut || cut.writeBlocking === "none") return undefined;
+  return (
+    `SOURCE WRITES ARE BLOCKED by this migration's cutover (${cut.writeBlocking}) and stay blocked until the cutover completes ` +
+    `or is undone; ${undoInstructions(cut.writeBlocking, cut.savedRoles)}`
+  );
 }

@@ -3,7 +3,7 @@
 import { ObjectId } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { DeadlineExceededError, EngineFailedError } from "../../../provider/errors";
-import { compare, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
+import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
@@ -55,6 +55,24 @@ describe("snapshot reconciliation walks both sides in _id order", () => {
     expect(report.verification.passed).toBe(true);
     expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
     expect(r.ctx.lines.join("\n")).toMatch(/reconciled: 8 documents re-copied, 4 removed/);
+  });
+
+  // Finding 3: with a default collation mongod scans string `_id`s in collation order ("a" < "B"), the walk
+  // compared binary order ("B" < "a"), took "B" for a document deleted since the copy, and queued its delete
+  // beside its re-copy in one unordered bulk, whose deletes run last: "B", present on both sides, was deleted.
+  test("a collection with a default collation: documents present on both sides survive", async () => {
+    const r = rig({ source: { topology: "standalone", version: "5.0.20" }, spec: { writeBlocking: "none" } });
+    await r.source.db("app").createCollection("names", { collation: { locale: "en", strength: 2 } });
+    const names = r.source.db("app").collection<AnyDoc>("names");
+    await names.insertMany([{ _id: "B", v: 1 }, { _id: "c", v: 1 }, { _id: "D", v: 1 }]);
+    const { handle } = await syncUntilReady(r);
+    await names.insertOne({ _id: "a", v: 2 }); // appears before "B" in collation order, after it in binary order
+    await names.deleteOne({ _id: "c" });
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    expectIdentical(await compare(r.source, r.target, { db: "app", coll: "names" }));
+    expect((await exactDocs(r.target, { db: "app", coll: "names" })).map((d) => d._id)).toEqual(["a", "B", "D"]);
+    expect(r.ctx.lines.join("\n")).toMatch(/reconciled: 1 documents re-copied, 1 removed/);
   });
 });
 
@@ -109,9 +127,10 @@ describe("verification", () => {
   });
 
   test("a change that shows up only after the drain is caught by re-draining before verification fails", async () => {
-    const r = rig();
+    // A user allowed to write through user write blocking (restore), standing in for a late-visible write. The
+    // engine refuses to cut over while such a user exists unless it is acknowledged.
+    const r = rig({ builtin: { acknowledgedBypassUsers: ["late@admin"] } });
     await seed(r.source, "a", "b", 20);
-    // A user allowed to write through user write blocking (restore), standing in for a late-visible write.
     r.source.addUser("late", "admin", [{ role: "restore", db: "admin" }]);
     const { handle } = await syncUntilReady(r);
     let verifications = 0;
@@ -127,6 +146,7 @@ describe("verification", () => {
     const report = await engine.cutover(r.spec, handle, r.ctx);
     expect(verifications).toBe(2);
     expect(report.verification.passed).toBe(true);
+    expect(report.warnings.join("\n")).toMatch(/write blocking does not stop source user\(s\) root@admin, late@admin/);
     expectIdentical(await compare(r.source, r.target, { db: "a", coll: "b" }));
   });
 

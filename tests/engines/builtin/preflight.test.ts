@@ -2,12 +2,36 @@
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import type { ClusterPort, CollectionStats } from "../../../provider/cluster/port";
 import { runPreflight } from "../../../provider/engines/builtin/preflight";
-import { rig, seed } from "./helpers";
+import type { MigrationSpec } from "../../../provider/engines/engine";
+import { rig, seed, syncUntilReady, type Rig } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
 function codes(list: Array<{ code: string }>): string[] {
   return list.map((f) => f.code);
+}
+
+/** Source users a setUserWriteBlockMode run needs, least privilege (privileges.ts SOURCE_ACTIONS). */
+function addSourceUsers(cluster: MemoryCluster): void {
+  cluster.addUser("migrator", "admin", [
+    { role: "readAnyDatabase", db: "admin" },
+    { role: "clusterMonitor", db: "admin" },
+    { role: "backup", db: "admin" },
+    { role: "userAdminAnyDatabase", db: "admin" },
+  ]);
+}
+
+/** The spec connecting to the source as `user`; `acknowledged` lists users known not to be the application's. */
+function asSource(r: Rig, user: string, acknowledged?: string[]): MigrationSpec {
+  return {
+    ...r.spec,
+    source: { uri: r.spec.source.uri!.replace("memory://", `memory://${user}@`) },
+    builtin: { ...r.spec.builtin, ...(acknowledged ? { acknowledgedBypassUsers: acknowledged } : {}) },
+  };
+}
+
+function asTarget(r: Rig, user: string): MigrationSpec {
+  return { ...r.spec, target: { ...r.spec.target, uri: r.spec.target.uri!.replace("memory://", `memory://${user}@`) } };
 }
 
 function withStats(port: ClusterPort, stats: CollectionStats): ClusterPort {
@@ -49,6 +73,13 @@ describe("builtin preflight", () => {
     expect(codes(report.errors)).not.toContain("TARGET_NOT_EMPTY");
   });
 
+  test("a source URI asking for secondary reads is told the copy reads the primary", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 1);
+    const report = await r.engine.preflight({ ...r.spec, source: { uri: `${r.spec.source.uri}/?readPreference=secondaryPreferred` } }, r.ctx);
+    expect(report.warnings.find((w) => w.code === "SOURCE_READ_PREFERENCE_IGNORED")?.message).toMatch(/readPreference=secondaryPreferred; the migration reads the primary/);
+  });
+
   test("target older than source", async () => {
     const r = rig({ source: { version: "7.0.14" }, target: { version: "6.0.20" } });
     const report = await r.engine.preflight(r.spec, r.ctx);
@@ -79,7 +110,7 @@ describe("builtin preflight", () => {
     expect(codes(report.warnings)).toContain("WRITES_NOT_BLOCKED");
   });
 
-  test("a source user without read on every namespace or change streams", async () => {
+  test("a source user without read on every namespace or change streams: each missing action is named", async () => {
     const r = rig();
     await seed(r.source, "shop", "orders", 1);
     await seed(r.source, "crm", "contacts", 1);
@@ -87,21 +118,108 @@ describe("builtin preflight", () => {
     source.privileges = async () => [
       { resource: { db: "", collection: "" }, actions: ["listCollections", "listIndexes", "collStats"] },
       { resource: { db: "shop", collection: "" }, actions: ["find", "changeStream"] },
+      { resource: { db: "local", collection: "" }, actions: ["find"] },
+      { resource: { cluster: true }, actions: ["setUserWriteBlockMode", "viewUser"] },
     ];
     const report = await runPreflight(r.spec, source, r.target.connect());
-    expect(codes(report.errors)).toEqual(["SOURCE_READ_DENIED", "SOURCE_CHANGE_STREAM_DENIED"]);
-    expect(report.errors[0].message).toContain("crm.contacts");
-    expect(report.errors[0].message).not.toContain("shop.orders");
+    expect(codes(report.errors)).toEqual(["SOURCE_PRIVILEGE_MISSING", "SOURCE_PRIVILEGE_MISSING", "SOURCE_PRIVILEGE_MISSING"]);
+    expect(report.errors.map((e) => e.message.split(":")[0])).toEqual([
+      "the source user lacks the find action on crm",
+      "the source user lacks the changeStream action on every database",
+      "the source user lacks the find action on every database",
+    ]);
+    expect(report.errors[0].action).toBe("grant the source migration user readAnyDatabase (or read on each migrated database)");
   });
 
   test("a user with read on one database cannot open a whole-deployment change stream", async () => {
     const r = rig();
     await seed(r.source, "shop", "orders", 1);
+    addSourceUsers(r.source);
     r.source.addUser("reader", "admin", [{ role: "read", db: "shop" }]);
-    r.source.addUser("migrator", "admin", [{ role: "readAnyDatabase", db: "admin" }]);
-    const as = (user: string) => ({ ...r.spec, source: { uri: r.spec.source.uri!.replace("memory://", `memory://${user}@`) } });
-    expect(codes((await r.engine.preflight(as("reader"), r.ctx)).errors)).toEqual(["SOURCE_CHANGE_STREAM_DENIED"]);
-    expect(codes((await r.engine.preflight(as("migrator"), r.ctx)).errors)).toEqual([]);
+    const missing = (await r.engine.preflight(asSource(r, "reader"), r.ctx)).errors.map((e) => e.message.split(":")[0]);
+    expect(missing).toContain("the source user lacks the changeStream action on every database");
+    // The deployment's own root user is not stopped by write blocking either: acknowledged as not the application.
+    expect((await r.engine.preflight(asSource(r, "migrator", ["root@admin"]), r.ctx)).errors).toEqual([]);
+  });
+
+  // Finding 1: the component's migration user had readWriteAnyDatabase; every copy batch is sent with
+  // bypassDocumentValidation, which mongod then requires (dbAdmin/restore grant it, readWrite does not), and TTL
+  // indexes get their expiry with collMod. Preflight passed and the first batch failed Unauthorized.
+  test("a target user with readWriteAnyDatabase is refused by preflight, naming bypassDocumentValidation and collMod", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 5);
+    await r.source.db("shop").collection("orders").createIndex({ at: 1 }, { expireAfterSeconds: 3600 });
+    r.target.addUser("writer", "admin", [{ role: "readWriteAnyDatabase", db: "admin" }]);
+    const spec = asTarget(r, "writer");
+    const report = await r.engine.preflight(spec, r.ctx);
+    expect(report.errors.map((e) => `${e.code} ${e.message.split(":")[0]}`)).toEqual([
+      "TARGET_PRIVILEGE_MISSING the target user lacks the bypassDocumentValidation action on shop, __atlas_migration",
+      "TARGET_PRIVILEGE_MISSING the target user lacks the collMod action on shop, __atlas_migration",
+    ]);
+    expect(report.errors[0].action).toMatch(/dbAdminAnyDatabase/);
+    // What preflight predicts is what happens: the first copy batch fails Unauthorized on a strict target.
+    const handle = await r.engine.start(spec, r.ctx);
+    await expect(r.engine.advance(spec, handle, r.ctx)).rejects.toMatchObject({ code: 13 });
+
+    // With dbAdminAnyDatabase added, preflight passes and the run goes through.
+    r.target.addUser("writer", "admin", [
+      { role: "readWriteAnyDatabase", db: "admin" },
+      { role: "dbAdminAnyDatabase", db: "admin" },
+    ]);
+    expect((await r.engine.preflight(spec, r.ctx)).errors).toEqual([]);
+    const status = await r.engine.advance(spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+  });
+
+  // Finding 11: the advice was "grant clusterManager", which lacks setUserWriteBlockMode (builtin_roles.yml: backup
+  // and restore have it); BLOCKING then failed Unauthorized after the phase was CUTTING_OVER.
+  test("setUserWriteBlockMode is checked against the source user's privileges, and the advice names backup, not clusterManager", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 1);
+    r.source.addUser("manager", "admin", [
+      { role: "readAnyDatabase", db: "admin" },
+      { role: "clusterMonitor", db: "admin" },
+      { role: "clusterManager", db: "admin" },
+      { role: "userAdminAnyDatabase", db: "admin" },
+    ]);
+    const report = await r.engine.preflight(asSource(r, "manager", ["root@admin"]), r.ctx);
+    expect(report.errors.map((e) => e.message.split(":")[0])).toEqual(["the source user lacks the setUserWriteBlockMode action on the cluster"]);
+    expect(report.errors[0].action).toBe("grant the source migration user backup (or restore); clusterManager does not grant it");
+    // The double agrees with the server: clusterManager cannot block writes.
+    await expect(r.source.as("manager").setUserWriteBlocking(true)).rejects.toMatchObject({ code: 13 });
+  });
+
+  // Finding 2: root (through restore) and __system bypass setUserWriteBlockMode; an application writing as root
+  // keeps writing through cutover and after COMPLETE.
+  test("users that write blocking does not stop are listed, and refused until acknowledged", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 1);
+    addSourceUsers(r.source);
+    r.source.addUser("app", "admin", [{ role: "root", db: "admin" }]);
+    r.source.addUser("ops", "admin", [{ role: "restore", db: "admin" }]);
+    r.source.addUser("shopper", "admin", [{ role: "readWrite", db: "shop" }]);
+    let report = await r.engine.preflight(asSource(r, "migrator"), r.ctx);
+    expect(codes(report.errors)).toEqual(["WRITE_BLOCKING_BYPASSED"]);
+    expect(report.errors[0].message).toMatch(/does not stop source user\(s\) root@admin, app@admin, ops@admin \(/);
+    expect(report.errors[0].action).toContain('builtin.acknowledgeWriteBlockingBypass: ["root@admin","app@admin","ops@admin"]');
+
+    const acknowledged = { ...asSource(r, "migrator"), builtin: { ...r.spec.builtin, acknowledgedBypassUsers: ["root@admin", "app@admin", "ops@admin"] } };
+    report = await r.engine.preflight(acknowledged, r.ctx);
+    expect(report.errors).toEqual([]);
+    expect(report.warnings.find((w) => w.code === "WRITE_BLOCKING_BYPASS_ACKNOWLEDGED")?.message).toContain("root@admin, app@admin, ops@admin");
+
+    // Cutover checks again before blocking anything.
+    const { handle } = await syncUntilReady({ ...r, spec: asSource(r, "migrator") });
+    await expect(r.engine.cutover(asSource(r, "migrator"), handle, r.ctx)).rejects.toThrow(/WRITE_BLOCKING|does not stop source user\(s\) root@admin, app@admin, ops@admin/);
+    expect(r.source.writesBlocked).toBe(false);
+  });
+
+  test("a source without access control: every connection bypasses write blocking, so relying on it is refused", async () => {
+    const r = rig({ source: { accessControl: false } });
+    await seed(r.source, "shop", "orders", 1);
+    const report = await r.engine.preflight(r.spec, r.ctx);
+    expect(codes(report.errors)).toEqual(["WRITE_BLOCKING_INEFFECTIVE"]);
+    expect((await r.engine.preflight({ ...r.spec, writeBlocking: "none" }, r.ctx)).errors).toEqual([]);
   });
 
   test("time-series collections are errors unless excluded; system collections are warnings", async () => {
