@@ -18,7 +18,8 @@ import {
   type MongoClientOptions,
 } from "mongodb";
 import { HistoryLostError, describeError, redact } from "../errors";
-import { EXACT_BSON, bsonEquals } from "./bson-order";
+import { EXACT_BSON, bsonEquals, typeRank } from "./bson-order";
+import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
   CHECKPOINT_DATABASE,
@@ -71,6 +72,7 @@ export function translateDriverError(err: unknown, context: string): Error {
     );
   }
   if (err instanceof Error) {
+    markDuplicateKey(err);
     err.message = redact(err.message);
     if (err.stack) err.stack = redact(err.stack);
     // MongoBulkWriteError: surface the first write error's code like MemoryCluster does.
@@ -84,15 +86,81 @@ export function translateDriverError(err: unknown, context: string): Error {
   return new Error(`${context}: ${describeError(err)}`);
 }
 
+/**
+ * FerretDB v1 (SQLite backend) reports a unique-index collision on update/replace as InternalError (1) with
+ * SQLite's "UNIQUE constraint failed: index '…'" (its insert path does say 11000). Callers decide on
+ * DuplicateKey (11000), so the error gets that code; its message still says what the server said.
+ */
+function markDuplicateKey(err: Error): void {
+  const e = err as Error & { code?: unknown };
+  if (Number(e.code) === 1 && /UNIQUE constraint failed/.test(err.message)) e.code = 11000;
+}
+
 function stripIndexMetadata(spec: Document): IndexSpec {
   const { v: _v, key, name, ns: _ns, ...options } = spec;
   return { name: name as string, key: key as Document, options };
+}
+
+/**
+ * `_id` sort order as `$type` brackets (MongoDB's documented cross-type comparison order): values in one
+ * bracket compare with `$gt`/`$lt`, values in different brackets by bracket. Indexed by bracketOf().
+ */
+const SORT_BRACKETS: string[][] = [
+  ["minKey"],
+  ["null", "undefined"],
+  ["int", "long", "double", "decimal"],
+  ["symbol", "string"],
+  ["object"],
+  ["array"],
+  ["binData"],
+  ["objectId"],
+  ["bool"],
+  ["date"],
+  ["timestamp"],
+  ["regex"],
+  ["javascript"],
+  ["javascriptWithScope"],
+  ["maxKey"],
+];
+/** Brackets holding a single value, where `$gt`/`$lt` within the bracket have nothing to compare. */
+const SINGLETON_BRACKETS = new Set([0, 1, SORT_BRACKETS.length - 1]);
+
+function bracketOf(value: unknown): number {
+  const rank = typeRank(value);
+  return rank === 100 ? SORT_BRACKETS.length - 1 : rank - 1;
+}
+
+/**
+ * The filter for `lower < _id < before` (`lower <= _id` when the lower bound is inclusive) in `_id` sort order, for servers
+ * that ignore find's min/max: MongoDB's comparison operators only match within the bound's type bracket
+ * (`{$gt: 5}` never matches a string), so each side is "greater within the bracket, or any later bracket".
+ */
+export function idRangeFilter(brackets: string[][], lower: unknown, lowerExclusive: boolean, before: unknown): Document {
+  const side = (bound: unknown, op: "$gt" | "$gte" | "$lt"): Document => {
+    const b = bracketOf(bound);
+    const others = (op === "$lt" ? brackets.slice(0, b) : brackets.slice(b + 1)).flat();
+    const clauses: Document[] = [];
+    if (op === "$gte" && SINGLETON_BRACKETS.has(b)) clauses.push({ _id: bound });
+    else if (!SINGLETON_BRACKETS.has(b)) clauses.push({ _id: { [op]: bound } });
+    if (others.length > 0) clauses.push({ _id: { $type: others } });
+    return clauses.length === 0 ? { _id: { $in: [] } } : clauses.length === 1 ? clauses[0] : { $or: clauses };
+  };
+  const parts: Document[] = [];
+  if (lower !== undefined) parts.push(side(lower, lowerExclusive ? "$gt" : "$gte"));
+  if (before !== undefined) parts.push(side(before, "$lt"));
+  return parts.length === 0 ? {} : parts.length === 1 ? parts[0] : { $and: parts };
 }
 
 export class MongoClusterPort implements ClusterPort {
   readonly description: string;
   /** Remembered for deployments where the server cannot report it (mongos has no `repl` section). */
   private lastWriteBlockingSet: boolean | undefined;
+  /** listCommands' answer, asked once (which commands exist does not change while connected). */
+  private commandNames: Promise<Set<string>> | undefined;
+  /** Whether find honours min/max on the `_id` index; undefined until probed on a non-empty collection. */
+  private boundsHonoured: boolean | undefined;
+  /** `$type` aliases this server refused (it cannot store those types), for the range plan without bounds. */
+  private readonly rejectedAliases = new Set<string>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -146,9 +214,24 @@ export class MongoClusterPort implements ClusterPort {
       const build = await admin.command({ buildInfo: 1 });
       const topology: Topology = hello.msg === "isdbgrid" ? "sharded" : hello.setName ? "replicaSet" : "standalone";
       const version = String(build.version);
-      const major = Number(version.split(".")[0]);
-      return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && major >= 6 };
+      // Asked, not inferred from the version: FerretDB reports 7.0.42 and has no setUserWriteBlockMode.
+      const commands = await this.listCommands();
+      return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && commands.has("setUserWriteBlockMode") };
     });
+  }
+
+  private listCommands(): Promise<Set<string>> {
+    this.commandNames ??= this.client
+      .db("admin")
+      .command({ listCommands: 1 })
+      .then((r) => new Set(Object.keys((r.commands as Document | undefined) ?? {})));
+    this.commandNames.catch(() => (this.commandNames = undefined));
+    return this.commandNames;
+  }
+
+  /** What this server can do for a migration (provider/cluster/capabilities.ts); `sample` is a non-empty collection. */
+  capabilities(sample?: Namespace): Promise<ServerCapabilities> {
+    return this.run("capabilities", () => probeCapabilities(this.client, { sample }));
   }
 
   privileges(): Promise<Privilege[]> {
@@ -247,7 +330,18 @@ export class MongoClusterPort implements ClusterPort {
 
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
     return this.run(`renameCollection ${from.db}.${from.coll}`, async () => {
-      await this.client.db("admin").command({ renameCollection: `${from.db}.${from.coll}`, to: `${to.db}.${to.coll}`, dropTarget });
+      const rename = (drop: boolean) =>
+        this.client.db("admin").command({ renameCollection: `${from.db}.${from.coll}`, to: `${to.db}.${to.coll}`, dropTarget: drop });
+      try {
+        await rename(dropTarget);
+      } catch (err) {
+        // FerretDB v1: "renameCollection: support for field "dropTarget" with non-default value true is not
+        // implemented yet" (NotImplemented, 238). Drop the target first, then rename: not atomic, but the
+        // engine only renames on the target it owns, where nobody else writes before cutover.
+        if (!dropTarget || (err as { code?: number }).code !== 238) throw err;
+        await this.dropCollection(to);
+        await rename(false);
+      }
     });
   }
 
@@ -294,23 +388,34 @@ export class MongoClusterPort implements ClusterPort {
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
+    const withBounds = async (): Promise<Document[]> => {
+      const docs = await this.collection(ns)
+        .find(
+          {},
+          {
+            ...EXACT_BSON,
+            hint: { _id: 1 },
+            sort: { _id: 1 },
+            ...(lower !== undefined ? { min: { _id: lower } } : {}),
+            ...(range.before !== undefined ? { max: { _id: range.before } } : {}),
+            limit: size + (lowerExclusive ? 1 : 0),
+            batchSize: size + 1,
+          },
+        )
+        .toArray();
+      if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+      return docs;
+    };
+    const withoutBounds = (): Promise<Document[]> =>
+      this.findWithoutBounds(ns, (brackets) => idRangeFilter(brackets, lower, lowerExclusive, range.before), size);
     const fetch = async (): Promise<Document[]> =>
       this.run(`scan ${ns.db}.${ns.coll}`, async () => {
-        const docs = await this.collection(ns)
-          .find(
-            {},
-            {
-              ...EXACT_BSON,
-              hint: { _id: 1 },
-              sort: { _id: 1 },
-              ...(lower !== undefined ? { min: { _id: lower } } : {}),
-              ...(range.before !== undefined ? { max: { _id: range.before } } : {}),
-              limit: size + (lowerExclusive ? 1 : 0),
-              batchSize: size + 1,
-            },
-          )
-          .toArray();
-        if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+        if (this.boundsHonoured === undefined) {
+          const probe = await probeIndexBounds(this.client, ns);
+          if (!probe.answer.startsWith("unknown")) this.boundsHonoured = probe.supported;
+        }
+        // Unknown (empty collection) takes the plan that is correct either way.
+        const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
         const batch = docs.slice(0, size);
         if (batch.length > 0) {
           lower = batch[batch.length - 1]._id;
@@ -326,12 +431,40 @@ export class MongoClusterPort implements ClusterPort {
     };
   }
 
+  /**
+   * SORT_BRACKETS less the `$type` aliases this server has rejected. FerretDB v1 answers BadValue (2)
+   * "Unknown type name alias: minKey" for the types it cannot store (minKey, maxKey, decimal, symbol,
+   * undefined, javascript): a value it cannot store is never an `_id` there, so the alias is dropped and the
+   * query asked again.
+   */
+  private async findWithoutBounds(ns: Namespace, filterOf: (brackets: string[][]) => Document, size: number): Promise<Document[]> {
+    for (;;) {
+      const brackets = SORT_BRACKETS.map((b) => b.filter((alias) => !this.rejectedAliases.has(alias)));
+      try {
+        return await this.collection(ns).find(filterOf(brackets), { ...EXACT_BSON, sort: { _id: 1 }, limit: size, batchSize: size + 1 }).toArray();
+      } catch (err) {
+        const alias = /Unknown type name alias: (\w+)/.exec(String((err as Error).message))?.[1];
+        const known = SORT_BRACKETS.some((b) => b.includes(alias ?? ""));
+        // Number(): with promoteValues off (EXACT_BSON) the error's code arrives as an Int32.
+        if (Number((err as { code?: unknown }).code) !== 2 || !alias || !known || this.rejectedAliases.has(alias)) throw err;
+        this.rejectedAliases.add(alias);
+      }
+    }
+  }
+
   bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
       if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       try {
-        // Documents are copied as they are, even ones a validator added later would reject.
-        const result = await this.collection(ns).bulkWrite(ops as never, { ordered, bypassDocumentValidation: true, ignoreUndefined: false });
+        // Documents are copied as they are, even ones a validator added later would reject. forceServerObjectId:
+        // the driver otherwise replaces an `_id` that is null (`== null`) with a new ObjectId, in the caller's
+        // document — a source document with `_id: null` would arrive as a different document.
+        const result = await this.collection(ns).bulkWrite(ops as never, {
+          ordered,
+          bypassDocumentValidation: true,
+          ignoreUndefined: false,
+          forceServerObjectId: true,
+        });
         return {
           inserted: result.insertedCount,
           upserted: result.upsertedCount,
