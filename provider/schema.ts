@@ -239,6 +239,9 @@ export const migrationInputsSchema = z
           partitionDocuments: positiveInt("builtin.partitionDocuments", "collections larger than this are split, e.g. 100000").optional(),
           replayBatchSize: positiveInt("builtin.replayBatchSize", "change events per bulk write, e.g. 500").optional(),
           detachedWorker: z.boolean({ error: "builtin.detachedWorker must be true or false" }).optional(),
+          sync: z
+            .enum(["auto", "continuous", "snapshot"], { error: 'builtin.sync must be "auto", "continuous" or "snapshot"' })
+            .optional(),
         })
         .optional(),
       atlasPush: z
@@ -295,6 +298,7 @@ export type MigrationInputs = {
     partitionDocuments?: number;
     replayBatchSize?: number;
     detachedWorker?: boolean;
+    sync?: "auto" | "continuous" | "snapshot";
   };
   atlasPush?: {
     orgId: string;
@@ -553,6 +557,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       readOnlyUsers: wb.readOnlyUsers ?? [],
       quietSeconds: wb.quietSeconds ?? DEFAULTS.quietSeconds,
       detachedWorker: b.detachedWorker ?? false,
+      sync: b.sync ?? "auto",
     },
   };
   if (inputs.atlasPush) {

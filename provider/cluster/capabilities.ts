@@ -197,3 +197,102 @@ export function capabilitiesFromServerInfo(info: { version: string; topology: To
     collStats: yes("assumed"),
   };
 }
+
+// ---- what the answers mean for a builtin migration ------------------------------------------------------
+
+/** A port that can be probed offers `capabilities`; others (MemoryCluster) are taken at their serverInfo. */
+export interface ProbablePort {
+  serverInfo(): Promise<{ version: string; topology: Topology; supportsUserWriteBlocking: boolean }>;
+  capabilities?(sample?: Namespace): Promise<ServerCapabilities>;
+}
+
+export async function capabilitiesOf(port: ProbablePort, sample?: Namespace): Promise<ServerCapabilities> {
+  return port.capabilities ? port.capabilities(sample) : capabilitiesFromServerInfo(await port.serverInfo());
+}
+
+/** builtin.sync: `continuous` needs change streams and refuses without them; `snapshot` never streams. */
+export type SyncRequest = "auto" | "continuous" | "snapshot";
+
+export interface Finding {
+  code: string;
+  message: string;
+  action: string;
+}
+
+export interface CaptureDecision {
+  mode: "changeStream" | "snapshot";
+  /** Set when the request cannot be met: nothing may start. */
+  error?: Finding;
+  /** Set when `auto` fell back to snapshot mode. */
+  warning?: Finding;
+}
+
+/** Change streams ⇒ continuous sync; none ⇒ snapshot mode (copy, then reconcile at cutover) or a refusal. */
+export function chooseCaptureMode(caps: ServerCapabilities, requested: SyncRequest = "auto"): CaptureDecision {
+  if (requested === "snapshot") return { mode: "snapshot" };
+  if (caps.changeStreams.supported) return { mode: "changeStream" };
+  if (requested === "continuous") {
+    return {
+      mode: "snapshot",
+      error: {
+        code: "CONTINUOUS_SYNC_UNAVAILABLE",
+        message: `builtin.sync is "continuous" but the source (${caps.server}, ${caps.topology}) cannot stream changes: its change-stream probe answered ${caps.changeStreams.answer}`,
+        action:
+          'set builtin.sync to "snapshot" (or "auto"): the engine copies now and, at cutover, blocks writes and reconciles what changed; ' +
+          "writes stay blocked for the whole reconciliation",
+      },
+    };
+  }
+  if (caps.topology === "standalone") {
+    return {
+      mode: "snapshot",
+      warning: {
+        code: "STANDALONE_SNAPSHOT_MODE",
+        message:
+          "the source is a standalone server: it has no oplog, so changes cannot be streamed. The engine copies now " +
+          "and, at cutover, blocks writes and re-copies what changed (snapshot mode); writes are blocked for the whole reconciliation",
+        action: "to cut over with a short write pause instead, convert the source to a one-member replica set (rs.initiate()) before migrating",
+      },
+    };
+  }
+  return {
+    mode: "snapshot",
+    warning: {
+      code: "SNAPSHOT_MODE_NO_CHANGE_STREAMS",
+      message:
+        `the source (${caps.server}) reports a ${caps.topology} but cannot stream changes (${caps.changeStreams.answer}). ` +
+        "The engine copies now and, at cutover, blocks writes and re-copies what changed (snapshot mode); writes are blocked for the whole reconciliation",
+      action: 'nothing to do if a write pause of about one full comparison pass is acceptable; set builtin.sync "snapshot" to silence this',
+    },
+  };
+}
+
+/**
+ * Write blocking as the source can really do it. `auto`/`setUserWriteBlockMode` problems are re-worded with
+ * the probes' answers and offer only the modes that remain; `readOnlyUsers` needs the users commands.
+ */
+export function checkWriteBlocking(
+  caps: ServerCapabilities,
+  requested: string,
+  choice: { mode?: string; problem?: Finding },
+): Finding | undefined {
+  const users = caps.userManagement;
+  if (choice.mode === "readOnlyUsers" && !users.supported) {
+    return {
+      code: "READ_ONLY_USERS_UNAVAILABLE",
+      message: `writeBlocking would make source users read-only, but the source (${caps.server}) cannot change users: ${users.answer}`,
+      action: 'set writeBlocking.mode to "none" and stop the application yourself before cutover',
+    };
+  }
+  if (choice.problem && !caps.userWriteBlocking.supported) {
+    const remaining = users.supported
+      ? '"readOnlyUsers" (list the application\'s source users in writeBlocking.readOnlyUsers) or "none" (you stop the application yourself)'
+      : '"none" (you stop the application yourself before cutover): the source cannot change users either (' + users.answer + ")";
+    return {
+      code: choice.problem.code,
+      message: `writeBlocking ${requested}: the source (${caps.server}, ${caps.topology}) cannot block writes with setUserWriteBlockMode (${caps.userWriteBlocking.answer})`,
+      action: `set writeBlocking.mode to ${remaining}`,
+    };
+  }
+  return choice.problem;
+}

@@ -15,6 +15,7 @@ import {
   type ChangeStream,
   type ChangeStreamOptions,
   type Document,
+  type FindCursor,
   type MongoClientOptions,
 } from "mongodb";
 import { HistoryLostError, describeError, redact } from "../errors";
@@ -406,8 +407,41 @@ export class MongoClusterPort implements ClusterPort {
       if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
       return docs;
     };
-    const withoutBounds = (): Promise<Document[]> =>
-      this.findWithoutBounds(ns, (brackets) => idRangeFilter(brackets, lower, lowerExclusive, range.before), size);
+    // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
+    // query per batch would cost a full sort every batch (quadratic). A lost cursor reopens after `lower`.
+    let cursor: FindCursor<Document> | undefined;
+    let exhausted = false;
+    const withoutBounds = async (): Promise<Document[]> => {
+      if (exhausted) return [];
+      for (let reopened = 0; ; ) {
+        cursor ??= this.collection(ns).find(idRangeFilter(this.sortBrackets(), lower, lowerExclusive, range.before), {
+          ...EXACT_BSON,
+          sort: { _id: 1 },
+          batchSize: size,
+        });
+        try {
+          const docs: Document[] = [];
+          while (docs.length < size) {
+            const doc = await cursor.next();
+            if (!doc) break;
+            docs.push(doc);
+          }
+          if (docs.length < size) {
+            exhausted = true;
+            await cursor.close();
+            cursor = undefined;
+          }
+          return docs;
+        } catch (err) {
+          await cursor?.close().catch(() => undefined);
+          cursor = undefined;
+          if (this.rejectAlias(err)) continue;
+          // CursorNotFound (43): the server dropped an idle cursor; nothing past `lower` was handed out yet.
+          if (Number((err as { code?: unknown }).code) === 43 && reopened++ === 0) continue;
+          throw err;
+        }
+      }
+    };
     const fetch = async (): Promise<Document[]> =>
       this.run(`scan ${ns.db}.${ns.coll}`, async () => {
         if (this.boundsHonoured === undefined) {
@@ -428,29 +462,33 @@ export class MongoClusterPort implements ClusterPort {
         const batch = await fetch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },
+      return: async (): Promise<IteratorResult<Document[]>> => {
+        await cursor?.close().catch(() => undefined);
+        cursor = undefined;
+        return { done: true, value: undefined };
+      },
     };
   }
 
-  /**
-   * SORT_BRACKETS less the `$type` aliases this server has rejected. FerretDB v1 answers BadValue (2)
-   * "Unknown type name alias: minKey" for the types it cannot store (minKey, maxKey, decimal, symbol,
-   * undefined, javascript): a value it cannot store is never an `_id` there, so the alias is dropped and the
-   * query asked again.
-   */
-  private async findWithoutBounds(ns: Namespace, filterOf: (brackets: string[][]) => Document, size: number): Promise<Document[]> {
-    for (;;) {
-      const brackets = SORT_BRACKETS.map((b) => b.filter((alias) => !this.rejectedAliases.has(alias)));
-      try {
-        return await this.collection(ns).find(filterOf(brackets), { ...EXACT_BSON, sort: { _id: 1 }, limit: size, batchSize: size + 1 }).toArray();
-      } catch (err) {
-        const alias = /Unknown type name alias: (\w+)/.exec(String((err as Error).message))?.[1];
-        const known = SORT_BRACKETS.some((b) => b.includes(alias ?? ""));
-        // Number(): with promoteValues off (EXACT_BSON) the error's code arrives as an Int32.
-        if (Number((err as { code?: unknown }).code) !== 2 || !alias || !known || this.rejectedAliases.has(alias)) throw err;
-        this.rejectedAliases.add(alias);
-      }
-    }
+  /** SORT_BRACKETS less the `$type` aliases this server has rejected. */
+  private sortBrackets(): string[][] {
+    return SORT_BRACKETS.map((b) => b.filter((alias) => !this.rejectedAliases.has(alias)));
   }
+
+  /**
+   * FerretDB v1 answers BadValue (2) "Unknown type name alias: minKey" for the types it cannot store (minKey,
+   * maxKey, decimal, symbol, undefined, javascript). A value it cannot store is never an `_id` there, so the
+   * alias is dropped (true: ask again) — once per alias, so a server that keeps refusing still fails.
+   */
+  private rejectAlias(err: unknown): boolean {
+    const alias = /Unknown type name alias: (\w+)/.exec(String((err as Error)?.message))?.[1];
+    // Number(): with promoteValues off (EXACT_BSON) the error's code arrives as an Int32.
+    if (Number((err as { code?: unknown })?.code) !== 2 || !alias || this.rejectedAliases.has(alias)) return false;
+    if (!SORT_BRACKETS.some((b) => b.includes(alias))) return false;
+    this.rejectedAliases.add(alias);
+    return true;
+  }
+
 
   bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean): Promise<BulkWriteOutcome> {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {

@@ -2,17 +2,8 @@
 // async): starts a throwaway FerretDB, asks it provider/cluster/capabilities.ts' questions plus which BSON
 // types it stores, prints one JSON line, stops it. The TypeScript sources are transpiled on the fly.
 "use strict";
-const fs = require("fs");
 const path = require("path");
-const ts = require("typescript");
-
-require.extensions[".ts"] = (module, filename) => {
-  const out = ts.transpileModule(fs.readFileSync(filename, "utf8"), {
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-    fileName: filename,
-  });
-  module._compile(out.outputText, filename);
-};
+require("./register-ts");
 
 const { MongoClient, MinKey, MaxKey, Decimal128, Code, Double, BSONRegExp } = require("mongodb");
 const { probeCapabilities, errorAnswer } = require(path.join(__dirname, "../../provider/cluster/capabilities.ts"));
