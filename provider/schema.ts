@@ -247,6 +247,9 @@ export const migrationInputsSchema = z
               }),
             )
             .optional(),
+          sync: z
+            .enum(["auto", "continuous", "snapshot"], { error: 'builtin.sync must be "auto", "continuous" or "snapshot"' })
+            .optional(),
         })
         .optional(),
       atlasPush: z
@@ -361,6 +364,7 @@ export type MigrationInputs = {
     detachedWorker?: boolean;
     /** Source users that setUserWriteBlockMode does not stop, acknowledged as unused by the application. */
     acknowledgeWriteBlockingBypass?: string[];
+    sync?: "auto" | "continuous" | "snapshot";
   };
   atlasPush?: {
     orgId: string;
@@ -573,7 +577,7 @@ const KNOWN_KEYS = [
   "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
   "readOnlyUsers", "quietSeconds", "acknowledgeWriteBlockingBypass", "createMinutes", "cutoverMinutes", "pollSeconds",
   "readyLagSeconds", "cutoverReadiness", "maxLagSeconds", "maxStatusAgeMinutes", "requireVerification",
-  "atlasCredentials", "declaredBy", "dropsAtCutover",
+  "atlasCredentials", "declaredBy", "dropsAtCutover", "sync",
 ];
 
 function suggestion(key: string): string {
@@ -692,6 +696,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
       quietSeconds: wb.quietSeconds ?? DEFAULTS.quietSeconds,
       detachedWorker: b.detachedWorker ?? false,
       acknowledgedBypassUsers: b.acknowledgeWriteBlockingBypass ?? [],
+      sync: b.sync ?? "auto",
     },
   };
   if (inputs.atlasCredentials) spec.atlasCredentials = { ...inputs.atlasCredentials };

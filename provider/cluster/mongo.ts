@@ -16,10 +16,12 @@ import {
   type ChangeStream,
   type ChangeStreamOptions,
   type Document,
+  type FindCursor,
   type MongoClientOptions,
 } from "mongodb";
 import { HistoryLostError, describeError, redact } from "../errors";
-import { EXACT_BSON, bsonEquals } from "./bson-order";
+import { EXACT_BSON, bsonEquals, typeRank } from "./bson-order";
+import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
   CHECKPOINT_DATABASE,
@@ -76,6 +78,7 @@ export function translateDriverError(err: unknown, context: string): Error {
     );
   }
   if (err instanceof Error) {
+    markDuplicateKey(err);
     err.message = redact(err.message);
     if (err.stack) err.stack = redact(err.stack);
     // MongoBulkWriteError: surface the first write error's code like MemoryCluster does.
@@ -89,15 +92,81 @@ export function translateDriverError(err: unknown, context: string): Error {
   return new Error(`${context}: ${describeError(err)}`);
 }
 
+/**
+ * FerretDB v1 (SQLite backend) reports a unique-index collision on update/replace as InternalError (1) with
+ * SQLite's "UNIQUE constraint failed: index '…'" (its insert path does say 11000). Callers decide on
+ * DuplicateKey (11000), so the error gets that code; its message still says what the server said.
+ */
+function markDuplicateKey(err: Error): void {
+  const e = err as Error & { code?: unknown };
+  if (Number(e.code) === 1 && /UNIQUE constraint failed/.test(err.message)) e.code = 11000;
+}
+
 function stripIndexMetadata(spec: Document): IndexSpec {
   const { v: _v, key, name, ns: _ns, ...options } = spec;
   return { name: name as string, key: key as Document, options };
+}
+
+/**
+ * `_id` sort order as `$type` brackets (MongoDB's documented cross-type comparison order): values in one
+ * bracket compare with `$gt`/`$lt`, values in different brackets by bracket. Indexed by bracketOf().
+ */
+const SORT_BRACKETS: string[][] = [
+  ["minKey"],
+  ["null", "undefined"],
+  ["int", "long", "double", "decimal"],
+  ["symbol", "string"],
+  ["object"],
+  ["array"],
+  ["binData"],
+  ["objectId"],
+  ["bool"],
+  ["date"],
+  ["timestamp"],
+  ["regex"],
+  ["javascript"],
+  ["javascriptWithScope"],
+  ["maxKey"],
+];
+/** Brackets holding a single value, where `$gt`/`$lt` within the bracket have nothing to compare. */
+const SINGLETON_BRACKETS = new Set([0, 1, SORT_BRACKETS.length - 1]);
+
+function bracketOf(value: unknown): number {
+  const rank = typeRank(value);
+  return rank === 100 ? SORT_BRACKETS.length - 1 : rank - 1;
+}
+
+/**
+ * The filter for `lower < _id < before` (`lower <= _id` when the lower bound is inclusive) in `_id` sort order, for servers
+ * that ignore find's min/max: MongoDB's comparison operators only match within the bound's type bracket
+ * (`{$gt: 5}` never matches a string), so each side is "greater within the bracket, or any later bracket".
+ */
+export function idRangeFilter(brackets: string[][], lower: unknown, lowerExclusive: boolean, before: unknown): Document {
+  const side = (bound: unknown, op: "$gt" | "$gte" | "$lt"): Document => {
+    const b = bracketOf(bound);
+    const others = (op === "$lt" ? brackets.slice(0, b) : brackets.slice(b + 1)).flat();
+    const clauses: Document[] = [];
+    if (op === "$gte" && SINGLETON_BRACKETS.has(b)) clauses.push({ _id: bound });
+    else if (!SINGLETON_BRACKETS.has(b)) clauses.push({ _id: { [op]: bound } });
+    if (others.length > 0) clauses.push({ _id: { $type: others } });
+    return clauses.length === 0 ? { _id: { $in: [] } } : clauses.length === 1 ? clauses[0] : { $or: clauses };
+  };
+  const parts: Document[] = [];
+  if (lower !== undefined) parts.push(side(lower, lowerExclusive ? "$gt" : "$gte"));
+  if (before !== undefined) parts.push(side(before, "$lt"));
+  return parts.length === 0 ? {} : parts.length === 1 ? parts[0] : { $and: parts };
 }
 
 export class MongoClusterPort implements ClusterPort {
   readonly description: string;
   /** Remembered for deployments where the server cannot report it (mongos has no `repl` section). */
   private lastWriteBlockingSet: boolean | undefined;
+  /** listCommands' answer, asked once (which commands exist does not change while connected). */
+  private commandNames: Promise<Set<string>> | undefined;
+  /** Whether find honours min/max on the `_id` index; undefined until probed on a non-empty collection. */
+  private boundsHonoured: boolean | undefined;
+  /** `$type` aliases this server refused (it cannot store those types), for the range plan without bounds. */
+  private readonly rejectedAliases = new Set<string>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -156,8 +225,9 @@ export class MongoClusterPort implements ClusterPort {
       const build = await admin.command({ buildInfo: 1 });
       const topology: Topology = hello.msg === "isdbgrid" ? "sharded" : hello.setName ? "replicaSet" : "standalone";
       const version = String(build.version);
-      const major = Number(version.split(".")[0]);
-      return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && major >= 6 };
+      // Asked, not inferred from the version: FerretDB reports 7.0.42 and has no setUserWriteBlockMode.
+      const commands = await this.listCommands();
+      return { version, topology, supportsUserWriteBlocking: topology !== "standalone" && commands.has("setUserWriteBlockMode") };
     });
   }
 
@@ -167,6 +237,20 @@ export class MongoClusterPort implements ClusterPort {
       const users = (status.authInfo?.authenticatedUsers as Document[] | undefined) ?? [];
       return users.map((u) => ({ user: String(u.user), db: String(u.db) }));
     });
+  }
+
+  private listCommands(): Promise<Set<string>> {
+    this.commandNames ??= this.client
+      .db("admin")
+      .command({ listCommands: 1 })
+      .then((r) => new Set(Object.keys((r.commands as Document | undefined) ?? {})));
+    this.commandNames.catch(() => (this.commandNames = undefined));
+    return this.commandNames;
+  }
+
+  /** What this server can do for a migration (provider/cluster/capabilities.ts); `sample` is a non-empty collection. */
+  capabilities(sample?: Namespace): Promise<ServerCapabilities> {
+    return this.run("capabilities", () => probeCapabilities(this.client, { sample }));
   }
 
   privileges(): Promise<Privilege[]> {
@@ -265,7 +349,18 @@ export class MongoClusterPort implements ClusterPort {
 
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
     return this.run(`renameCollection ${from.db}.${from.coll}`, async () => {
-      await this.client.db("admin").command({ renameCollection: `${from.db}.${from.coll}`, to: `${to.db}.${to.coll}`, dropTarget });
+      const rename = (drop: boolean) =>
+        this.client.db("admin").command({ renameCollection: `${from.db}.${from.coll}`, to: `${to.db}.${to.coll}`, dropTarget: drop });
+      try {
+        await rename(dropTarget);
+      } catch (err) {
+        // FerretDB v1: "renameCollection: support for field "dropTarget" with non-default value true is not
+        // implemented yet" (NotImplemented, 238). Drop the target first, then rename: not atomic, but the
+        // engine only renames on the target it owns, where nobody else writes before cutover.
+        if (!dropTarget || (err as { code?: number }).code !== 238) throw err;
+        await this.dropCollection(to);
+        await rename(false);
+      }
     });
   }
 
@@ -312,23 +407,67 @@ export class MongoClusterPort implements ClusterPort {
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
+    const withBounds = async (): Promise<Document[]> => {
+      const docs = await this.collection(ns)
+        .find(
+          {},
+          {
+            ...EXACT_BSON,
+            hint: { _id: 1 },
+            sort: { _id: 1 },
+            ...(lower !== undefined ? { min: { _id: lower } } : {}),
+            ...(range.before !== undefined ? { max: { _id: range.before } } : {}),
+            limit: size + (lowerExclusive ? 1 : 0),
+            batchSize: size + 1,
+          },
+        )
+        .toArray();
+      if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+      return docs;
+    };
+    // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
+    // query per batch would cost a full sort every batch (quadratic). A lost cursor reopens after `lower`.
+    let cursor: FindCursor<Document> | undefined;
+    let exhausted = false;
+    const withoutBounds = async (): Promise<Document[]> => {
+      if (exhausted) return [];
+      for (let reopened = 0; ; ) {
+        cursor ??= this.collection(ns).find(idRangeFilter(this.sortBrackets(), lower, lowerExclusive, range.before), {
+          ...EXACT_BSON,
+          sort: { _id: 1 },
+          batchSize: size,
+        });
+        try {
+          const docs: Document[] = [];
+          while (docs.length < size) {
+            const doc = await cursor.next();
+            if (!doc) break;
+            docs.push(doc);
+          }
+          if (docs.length < size) {
+            exhausted = true;
+            await cursor.close();
+            cursor = undefined;
+          }
+          return docs;
+        } catch (err) {
+          await cursor?.close().catch(() => undefined);
+          cursor = undefined;
+          if (this.rejectAlias(err)) continue;
+          // CursorNotFound (43): the server dropped an idle cursor; nothing past `lower` was handed out yet.
+          if (Number((err as { code?: unknown }).code) === 43 && reopened++ === 0) continue;
+          throw err;
+        }
+      }
+    };
     const fetch = async (): Promise<Document[]> =>
       this.run(`scan ${ns.db}.${ns.coll}`, async () => {
-        const docs = await this.collection(ns)
-          .find(
-            {},
-            {
-              ...EXACT_BSON,
-              hint: { _id: 1 },
-              sort: { _id: 1 },
-              ...(lower !== undefined ? { min: { _id: lower } } : {}),
-              ...(range.before !== undefined ? { max: { _id: range.before } } : {}),
-              limit: size + (lowerExclusive ? 1 : 0),
-              batchSize: size + 1,
-            },
-          )
-          .toArray();
-        if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+        if (this.boundsHonoured === undefined) {
+          const probe = await probeIndexBounds(this.client, ns);
+          if (!probe.answer.startsWith("unknown")) this.boundsHonoured = probe.supported;
+        }
+        // Unknown (empty collection) takes the plan that is correct either way.
+        const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
         const batch = docs.slice(0, size);
         if (batch.length > 0) {
           lower = batch[batch.length - 1]._id;
@@ -341,18 +480,45 @@ export class MongoClusterPort implements ClusterPort {
         const batch = await fetch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },
+      return: async (): Promise<IteratorResult<Document[]>> => {
+        await cursor?.close().catch(() => undefined);
+        cursor = undefined;
+        return { done: true, value: undefined };
+      },
     };
+  }
+
+  /** SORT_BRACKETS less the `$type` aliases this server has rejected. */
+  private sortBrackets(): string[][] {
+    return SORT_BRACKETS.map((b) => b.filter((alias) => !this.rejectedAliases.has(alias)));
+  }
+
+  /**
+   * FerretDB v1 answers BadValue (2) "Unknown type name alias: minKey" for the types it cannot store (minKey,
+   * maxKey, decimal, symbol, undefined, javascript). A value it cannot store is never an `_id` there, so the
+   * alias is dropped (true: ask again) — once per alias, so a server that keeps refusing still fails.
+   */
+  private rejectAlias(err: unknown): boolean {
+    const alias = /Unknown type name alias: (\w+)/.exec(String((err as Error)?.message))?.[1];
+    // Number(): with promoteValues off (EXACT_BSON) the error's code arrives as an Int32.
+    if (Number((err as { code?: unknown })?.code) !== 2 || !alias || this.rejectedAliases.has(alias)) return false;
+    if (!SORT_BRACKETS.some((b) => b.includes(alias))) return false;
+    this.rejectedAliases.add(alias);
+    return true;
   }
 
   bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions = {}): Promise<BulkWriteOutcome> {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
       if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       try {
-        // The flag is sent only when asked: mongod then requires the bypassDocumentValidation action.
+        // bypassDocumentValidation is sent only when asked: mongod then requires the bypassDocumentValidation
+        // action. forceServerObjectId: the driver otherwise replaces an `_id` that is null (`== null`) with a new
+        // ObjectId, in the caller's document — a source document with `_id: null` would arrive as a different one.
         const result = await this.collection(ns).bulkWrite(ops as never, {
           ordered,
           bypassDocumentValidation: options.bypassDocumentValidation === true,
           ignoreUndefined: false,
+          forceServerObjectId: true,
         });
         return {
           inserted: result.insertedCount,

@@ -133,6 +133,11 @@ export interface BuiltinOptions {
    * users exist.
    */
   acknowledgedBypassUsers?: string[];
+  /**
+   * "continuous" streams changes and refuses a source without change streams; "snapshot" copies, then
+   * reconciles at cutover with writes blocked; "auto" (default) streams where the source can.
+   */
+  sync?: "auto" | "continuous" | "snapshot";
 }
 
 /** The validated, engine-facing description of one migration (secrets in plaintext: never log it whole). */

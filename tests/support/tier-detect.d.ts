@@ -6,6 +6,7 @@ export interface Tier {
   binary?: string;
 }
 export function mongodTier(): Tier;
+export function ferretdbTier(): Tier;
 export function pulumiCliTier(): Tier;
 export function atlasTier(): Tier;
 export function mongosyncTier(): Tier;

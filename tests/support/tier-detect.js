@@ -113,8 +113,27 @@ function mongosyncTier() {
   return { name: "mongosync-acceptance", enabled: true, reason: `mongosync at ${process.env.MONGOSYNC_URL}` };
 }
 
-function allTiers() {
-  return [mongodTier(), pulumiCliTier(), atlasTier(), mongosyncTier()];
+/** A ferretdb binary (FerretDB v1, SQLite backend): FERRETDB_BIN or ferretdb on PATH; scripts/ferretdb.sh builds one. */
+function ferretdbTier() {
+  const fromEnv = process.env.FERRETDB_BIN;
+  const binary = fromEnv || onPath("ferretdb");
+  if (!binary) {
+    return {
+      name: "ferretdb",
+      enabled: false,
+      reason: "no ferretdb binary; run `export FERRETDB_BIN=$(scripts/ferretdb.sh)` (builds FerretDB with Go) to run it",
+    };
+  }
+  try {
+    fs.accessSync(binary, fs.constants.X_OK);
+  } catch {
+    return { name: "ferretdb", enabled: false, reason: `FERRETDB_BIN=${binary} is not an executable file` };
+  }
+  return { name: "ferretdb", enabled: true, reason: `ferretdb at ${binary}`, binary };
 }
 
-module.exports = { mongodTier, pulumiCliTier, atlasTier, mongosyncTier, allTiers };
+function allTiers() {
+  return [mongodTier(), ferretdbTier(), pulumiCliTier(), atlasTier(), mongosyncTier()];
+}
+
+module.exports = { mongodTier, ferretdbTier, pulumiCliTier, atlasTier, mongosyncTier, allTiers };

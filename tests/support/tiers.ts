@@ -1,7 +1,7 @@
 // Gated suites: `describeTier(mongodTier(), "…", () => { … })` runs where the tier exists and otherwise
 // registers a skipped suite whose title carries the reason.
 import type { Tier } from "./tier-detect";
-export { mongodTier, pulumiCliTier, atlasTier, mongosyncTier } from "./tier-detect";
+export { mongodTier, ferretdbTier, pulumiCliTier, atlasTier, mongosyncTier } from "./tier-detect";
 export type { Tier } from "./tier-detect";
 
 export function describeTier(tier: Tier, title: string, body: () => void): void {

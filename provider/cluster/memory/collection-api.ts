@@ -143,7 +143,11 @@ export class MemoryCollection<TSchema extends Document = Document> {
     return { acknowledged: true, insertedId: id as InsertOneResult<TSchema>["insertedId"] };
   }
 
-  async insertMany(docs: ReadonlyArray<OptionalUnlessRequiredId<TSchema>>, options: { ordered?: boolean } = {}): Promise<InsertManyResult<TSchema>> {
+  async insertMany(
+    docs: ReadonlyArray<OptionalUnlessRequiredId<TSchema>>,
+    // forceServerObjectId: accepted as the driver does; MemoryCluster never invents an _id for a present null one.
+    options: { ordered?: boolean; forceServerObjectId?: boolean } = {},
+  ): Promise<InsertManyResult<TSchema>> {
     const ordered = options.ordered ?? true;
     const insertedIds: Record<number, unknown> = {};
     let firstError: Error | undefined;

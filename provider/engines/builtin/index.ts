@@ -8,6 +8,7 @@
 //
 // Everything the engine knows between calls lives in the checkpoint on the target, so any process (the
 // provider in one `pulumi up`, the next `pulumi up`, a detached worker) can pick the migration up.
+import { capabilitiesOf, chooseCaptureMode, describeCapabilities } from "../../cluster/capabilities";
 import { CHECKPOINT_DATABASE, type ClusterPort } from "../../cluster/port";
 import { DeadlineExceededError, EngineFailedError, redact } from "../../errors";
 import type {
@@ -180,8 +181,12 @@ export class BuiltinEngine implements MigrationEngine {
       }
 
       // T0 first: every change after this instant is replayed, so nothing read later can be missed.
-      const info = await source.serverInfo();
-      const captureMode = info.topology === "standalone" ? "snapshot" : "changeStream";
+      // How changes are captured follows what the source can do (probed), not its topology or version.
+      const caps = await capabilitiesOf(source);
+      const capture = chooseCaptureMode(caps, spec.builtin.sync);
+      if (capture.error) throw new EngineFailedError(`${capture.error.code}: ${capture.error.message} — ${capture.error.action}`);
+      ctx.log(`source capabilities: ${describeCapabilities(caps)}`);
+      const captureMode = capture.mode;
       const t0 = captureMode === "changeStream" ? await source.clusterTime() : undefined;
       if (captureMode === "changeStream" && !t0) {
         throw new EngineFailedError(`the source (${source.description}) reported no cluster time; is it a replica set?`);
@@ -199,7 +204,10 @@ export class BuiltinEngine implements MigrationEngine {
         replay: { lagSeconds: null, appliedEvents: 0 },
         warnings:
           captureMode === "snapshot"
-            ? ["standalone source: snapshot mode — changes made after the copy are reconciled at cutover, while writes are blocked"]
+            ? [
+                `${caps.topology === "standalone" ? "standalone source" : `source without change streams (${caps.server})`}: ` +
+                  "snapshot mode — changes made after the copy are reconciled at cutover, while writes are blocked",
+              ]
             : [],
       });
       if (!created) {
@@ -215,7 +223,7 @@ export class BuiltinEngine implements MigrationEngine {
         const w = startDetachedWorker(spec);
         ctx.log(`started a detached \`atlas-migrate sync\` worker (pid ${w.pid}, log ${w.logFile})`);
       }
-      return handle(startedAt, captureMode);
+      return { ...handle(startedAt, captureMode), data: { ...handle(startedAt, captureMode).data, sourceCapabilities: describeCapabilities(caps) } };
     });
   }
 

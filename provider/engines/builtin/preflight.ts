@@ -1,5 +1,6 @@
 // Preflight of the built-in engine: reads both clusters, changes nothing, and says what will go wrong before it
 // does. Every finding carries a stable code, what is wrong, and what to do.
+import { capabilitiesOf, checkWriteBlocking, chooseCaptureMode, describeCapabilities } from "../../cluster/capabilities";
 import { CHECKPOINT_DATABASE, type ClusterPort, type CollectionInfo } from "../../cluster/port";
 import type { MigrationSpec, PreflightFinding, PreflightReport } from "../engine";
 import { isSystemCollection, namespaceMatcher, nsString } from "./namespaces";
@@ -79,23 +80,19 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
     });
   }
 
-  // Topology decides how changes are captured.
-  const captureMode = sInfo.topology === "standalone" ? "snapshot" : "changeStream";
-  facts.captureMode = captureMode;
-  if (captureMode === "snapshot") {
-    warnings.push({
-      code: "STANDALONE_SNAPSHOT_MODE",
-      message:
-        "the source is a standalone server: it has no oplog, so changes cannot be streamed. The engine copies now " +
-        "and, at cutover, blocks writes and re-copies what changed (snapshot mode); writes are blocked for the whole reconciliation",
-      action:
-        "to cut over with a short write pause instead, convert the source to a one-member replica set (rs.initiate()) before migrating",
-    });
-  }
-
   // What will be copied, and what cannot be.
   const all: CollectionInfo[] = await source.listCollections();
   const included = all.filter((c) => matcher.includes(c.db, c.name));
+
+  // What the source can do, asked of it (provider/cluster/capabilities.ts), decides how changes are captured.
+  const sample = included.find((c) => c.kind === "collection");
+  const caps = await capabilitiesOf(source, sample && { db: sample.db, coll: sample.name });
+  facts.sourceCapabilities = describeCapabilities(caps);
+  const capture = chooseCaptureMode(caps, spec.builtin.sync);
+  const captureMode = capture.mode;
+  facts.captureMode = captureMode;
+  if (capture.error) errors.push(capture.error);
+  if (capture.warning) warnings.push(capture.warning);
   for (const c of all) {
     if (c.kind === "timeseries" && matcher.includes(c.db, c.name)) {
       errors.push({
@@ -219,9 +216,10 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
   }
 
   // Write blocking at cutover.
-  if (choice.problem) errors.push(choice.problem);
+  const blockingProblem = checkWriteBlocking(caps, spec.writeBlocking, choice);
+  if (blockingProblem) errors.push(blockingProblem);
   if (choice.mode) facts.writeBlocking = choice.mode;
-  if (choice.mode === "readOnlyUsers" && !cannot("viewUser", "cluster")) {
+  if (choice.mode === "readOnlyUsers" && caps.userManagement.supported && !cannot("viewUser", "cluster")) {
     const users = await source.listUsers();
     const { missing } = findUsers(users, spec.builtin.readOnlyUsers);
     if (missing.length > 0) {
