@@ -10,7 +10,7 @@
 // - the Migration is never retained (destroy before COMPLETE must stop the sync); it does inherit `protect`.
 import * as pulumi from "@pulumi/pulumi";
 import * as mongodbatlas from "@pulumi/mongodbatlas";
-import { Migration, MigrationArgs } from "../provider/migration";
+import { Migration, MigrationArgs, type MigrationAtlasCredentials } from "../provider/migration";
 import type { EngineName } from "../provider/engines/engine";
 import { AccessListEntry, createAccessList, TEMPORARY_OPTIONS } from "./accessList";
 import { createDatabaseUser, createDatabaseUsers, DatabaseUserArgs } from "./databaseUsers";
@@ -26,15 +26,7 @@ export type AtlasMigrationTarget = { cluster: NewClusterArgs } | { existingClust
  * values you give an explicit `mongodbatlas.Provider`: the Migration is a dynamic resource and cannot read
  * another provider's configuration. Stored in state as a secret.
  */
-export interface AtlasCredentialsArgs {
-  publicKey?: pulumi.Input<string>;
-  privateKey?: pulumi.Input<string>;
-  clientId?: pulumi.Input<string>;
-  clientSecret?: pulumi.Input<string>;
-  accessToken?: pulumi.Input<string>;
-  baseUrl?: pulumi.Input<string>;
-  isMongodbgovCloud?: pulumi.Input<boolean>;
-}
+export type AtlasCredentialsArgs = MigrationAtlasCredentials;
 
 export interface AtlasMigrationArgs {
   /** An existing Atlas project… */
