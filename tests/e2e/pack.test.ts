@@ -30,7 +30,13 @@ describe("the packed tarball", () => {
     }
     const missing = [...targets].map((t) => t.replace(/^\.\//, "")).filter((t) => !files.includes(t));
     expect(missing).toEqual([]);
-    expect(files).toEqual(expect.arrayContaining(["README.md", "package.json", "policy-pack/PulumiPolicy.yaml", "policy-pack/index.js"]));
+    expect(files).toEqual(expect.arrayContaining(["README.md", "package.json", "policy-pack/PulumiPolicy.yaml", "policy-pack/index.js", "policy-pack/package.json"]));
+  });
+
+  test("the policy pack carries the package.json @pulumi/policy reads its version from, at the package's version", () => {
+    // @pulumi/policy PolicyPack: require(`${process.cwd()}/package.json`).version, cwd being the pack's directory.
+    const packJson = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "policy-pack", "package.json"), "utf8"));
+    expect(packJson.version).toBe(pkg.version);
   });
 
   test("every relative require of a shipped file resolves inside the tarball", () => {
