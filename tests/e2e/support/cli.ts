@@ -58,7 +58,7 @@ const liveGroups = new Set<number>();
  * a process group of its own (pulumi sdk/go/common/resource/plugin/plugin.go, RegisterProcessGroup), so killing
  * the driver's group alone would orphan the dynamic-provider host; its group has to be found while the CLI lives.
  */
-function groupsOfTree(pid: number): number[] {
+export function groupsOfTree(pid: number): number[] {
   const parentOf = new Map<number, number>();
   const groupOf = new Map<number, number>();
   let entries: string[] = [];
