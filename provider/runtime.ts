@@ -180,6 +180,33 @@ function watchForStop(): void {
   if (watchingSignals || !runsInProviderHost()) return;
   watchingSignals = true;
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => requestStop(signal));
+  hearEngineCancel();
+}
+
+// Under the real CLI a terminal's Ctrl-C never reaches this process: the CLI starts every plugin in its own process
+// group (pulumi sdk/go/common/resource/plugin/plugin.go, cmdutil.RegisterProcessGroup), and tells providers about the
+// cancel only with the Cancel RPC, which the dynamic-provider host answers with a no-op while the CLI waits for the
+// running create (tests/e2e/interrupt.test.ts showed the CLI waiting out createMinutes). So we listen for that RPC
+// in the host's own gRPC server: grpc-js looks up each incoming call's handler through Server#_retrieveHandler, and
+// a wrapper there sees the Cancel path before the host's no-op answers it. Same module instance as the host's: it is
+// resolved from the host's directory. If that internal ever changes, Ctrl-C falls back to waiting for the deadline.
+const CANCEL_RPC = "/pulumirpc.ResourceProvider/Cancel";
+
+function hearEngineCancel(): void {
+  try {
+    const grpcFile = require.resolve("@grpc/grpc-js", { paths: [require("path").dirname(process.argv[1])] });
+    const server = require(grpcFile).Server?.prototype;
+    const original = server?._retrieveHandler;
+    if (typeof original !== "function" || original.atlasMigrationCancel) return;
+    const wrapped = function (this: unknown, rpcPath: string) {
+      if (rpcPath === CANCEL_RPC) requestStop("Ctrl-C", { fromEngine: true });
+      return original.call(this, rpcPath);
+    };
+    (wrapped as { atlasMigrationCancel?: boolean }).atlasMigrationCancel = true;
+    server._retrieveHandler = wrapped;
+  } catch {
+    /* no grpc-js where the host lives: signals still work */
+  }
 }
 
 /** Provider calls under way in this process: with none, a signal means "exit now", as it would without us. */
@@ -195,8 +222,11 @@ async function whileRunning<T>(call: () => Promise<T>): Promise<T> {
 }
 
 /** What a SIGINT/SIGTERM does in the provider host; exported so tests can ask for it without a signal. */
-export function requestStop(signal: string): void {
-  if (running === 0 && watchingSignals) {
+export function requestStop(signal: string, opts: { fromEngine?: boolean } = {}): void {
+  // The engine's cancel never exits the process: the CLI still talks to it (and closes it) afterwards.
+  if (opts.fromEngine) {
+    if (stopRequested || running === 0) return;
+  } else if (running === 0 && watchingSignals) {
     // Nothing to stop gracefully (e.g. the CLI closing its plugins at the end of a run): exit as Node would.
     process.exit(signal === "SIGINT" ? 130 : 143);
   }

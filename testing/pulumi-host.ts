@@ -36,7 +36,8 @@ export interface HostOptions {
   ipc?: boolean;
   /** Called with every line the host prints, except the port line (typically the provider's progress). */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
-  /** Deadline of each RPC, so a host that never answers fails the caller instead of hanging it. Default 10 s. */
+  /** Deadline of each RPC, so a host that never answers fails the caller instead of hanging it. Default 10 min: a
+   *  create or cutover runs for up to its createMinutes/cutoverMinutes; set it above those. */
   callTimeoutMs?: number;
 }
 
@@ -152,7 +153,7 @@ export class DynamicProviderHost {
       env: { ...process.env, ...options.env },
       stdio: options.ipc ? ["ignore", "pipe", "pipe", "ipc"] : ["ignore", "pipe", "pipe"],
     });
-    const host = new DynamicProviderHost(child, options.callTimeoutMs ?? 10_000);
+    const host = new DynamicProviderHost(child, options.callTimeoutMs ?? 600_000);
 
     const port = new Promise<number>((resolve, reject) => {
       const onLine = (line: string, stream: "stdout" | "stderr") => {

@@ -12,38 +12,10 @@
 //   diff can ask for the resume after a refresh;
 // - refresh calls the provider's Diff after Read with the stored inputs as the new inputs (RefreshStep.Apply):
 //   a diff that throws fails the refresh.
-import * as path from "path";
-import { MongosyncEmulator, type MongosyncEmulatorOptions } from "../../testing/mongosync-emulator";
-import { describeTier, pulumiCliTier } from "../support/tiers";
-import { ConfigValues, E2eStack, OpResult, resourceIn, stepsOf } from "./support/cli";
-import { MIGRATION_TYPE, programConfig } from "./support/harness";
-
-const tier = pulumiCliTier();
-const PROGRAM = path.join(__dirname, "program", "index.js");
-const PASSWORDS = ["E2e-Src-Pa55-5190", "E2e-Tgt-Pa55-77aa"];
-
-function config(mongosync: MongosyncEmulator, over: { cutover?: boolean; createMinutes?: number; cutoverMinutes?: number } & Record<string, unknown> = {}): ConfigValues {
-  const { cutover = false, createMinutes, cutoverMinutes, ...rest } = over;
-  const values = programConfig({
-    mongosyncUrl: mongosync.url,
-    sourceUri: `mongodb://app:${PASSWORDS[0]}@src1.example:27017/?replicaSet=rs0`,
-    targetUri: `mongodb+srv://migrator:${PASSWORDS[1]}@cluster0.abcde.mongodb.net`,
-    cutover,
-    createMinutes,
-  });
-  if (cutoverMinutes !== undefined) values.cutoverMinutes = { value: String(cutoverMinutes) };
-  for (const [k, v] of Object.entries(rest)) values[k] = { value: String(v) };
-  return values;
-}
-
-function expectOk(result: OpResult): OpResult {
-  if (!result.ok) throw new Error(`operation failed: ${result.error}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
-  return result;
-}
-
-function migrationStep(result: OpResult) {
-  return stepsOf(result).find((s) => s.type === MIGRATION_TYPE);
-}
+import { describeTier } from "../support/tiers";
+import { E2eStack, resourceIn, stepsOf } from "./support/cli";
+import { MIGRATION_TYPE } from "./support/harness";
+import { config, expectOk, exportState, migrationStep, PASSWORDS, stackWithMongosync, tier } from "./support/suite";
 
 /** The lines of `pulumi preview --diff` that show property changes (`~ key: a => b`, `+ key`, `- key`). */
 function propertyDiffLines(stdout: string): string[] {
@@ -60,31 +32,6 @@ function migrationBlock(stdout: string): string {
   if (start < 0) return "";
   const end = lines.findIndex((l, i) => i > start && (/--outputs:--|^Resources:/.test(l.trim()) || /^\s*[~+-]?\s*[\w-]+:[\w/-]+:\w+: \(/.test(l)));
   return lines.slice(start, end < 0 ? undefined : end).join("\n");
-}
-
-async function exportState(stack: E2eStack): Promise<any> {
-  return expectOk(await stack.run("export")).deployment;
-}
-
-/**
- * A suite's stack and the mongosync emulator its program talks to: the emulator starts first, the stack is
- * destroyed and removed after the suite, the emulator stopped last. `prepare` runs once both exist.
- */
-function stackWithMongosync(stackName: string, emulator: MongosyncEmulatorOptions, prepare?: () => Promise<void>) {
-  const env = {} as { mongosync: MongosyncEmulator; stack: E2eStack };
-  beforeAll(async () => {
-    env.mongosync = await MongosyncEmulator.start(emulator);
-    env.stack = new E2eStack({ pulumi: tier.binary!, stackName, programFile: PROGRAM });
-    await prepare?.();
-  });
-  afterAll(async () => {
-    try {
-      await env.stack?.dispose();
-    } finally {
-      await env.mongosync?.stop();
-    }
-  });
-  return env;
 }
 
 describeTier(tier, "Pulumi CLI: preview, up, the cutover PR, refresh, destroy", () => {

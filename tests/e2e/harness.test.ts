@@ -5,7 +5,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { E2eStack } from "./support/cli";
+import { spawn } from "child_process";
+import { E2eStack, groupsOfTree } from "./support/cli";
 import { MIGRATION_TYPE, programConfig, PROGRAM_DIR, REPO_ROOT, resolvesFrom } from "./support/harness";
 
 describe("the e2e project directory", () => {
@@ -87,5 +88,32 @@ describe("the e2e program under mocks", () => {
     expect(pulumi.runtime.isRpcSecret(inputs.source)).toBe(true);
     expect(pulumi.runtime.isRpcSecret(inputs.target)).toBe(true);
     expect(await new Promise((r) => pulumi.output(program.phase).apply(r))).toBe("READY_FOR_CUTOVER");
+  });
+});
+
+describe("the e2e harness's clean-up", () => {
+  // The CLI starts plugins in process groups of their own; killing the driver's group alone would orphan them.
+  test("finds the process group of a descendant that left its parent's group (as the CLI's plugins do)", async () => {
+    const script = `
+      const { spawn } = require("child_process");
+      const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { detached: true, stdio: "ignore" });
+      console.log(child.pid);
+      setInterval(() => {}, 1000);`;
+    const parent = spawn(process.execPath, ["-e", script], { detached: true, stdio: ["ignore", "pipe", "ignore"] });
+    const grandchild = await new Promise<number>((resolve) => parent.stdout!.once("data", (d) => resolve(Number(String(d).trim()))));
+    try {
+      if (process.platform !== "linux") return; // /proc only
+      const groups = groupsOfTree(parent.pid!);
+      expect(groups).toContain(parent.pid);
+      expect(groups).toContain(grandchild); // detached: it leads a group of its own
+    } finally {
+      for (const pgid of [grandchild, parent.pid!]) {
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {
+          /* gone */
+        }
+      }
+    }
   });
 });

@@ -22,6 +22,7 @@ module.exports = () => {
       target: { uri: config.requireSecret("targetUri") },
       mongosync: { urls: [config.require("mongosyncUrl")], version: config.get("mongosyncVersion") || "1.19.0" },
       cutover: config.requireBoolean("cutover"),
+      ...(config.get("verificationMode") ? { verificationMode: config.get("verificationMode") } : {}),
       timeouts: {
         pollSeconds: 1,
         createMinutes: config.getNumber("createMinutes") || 2,

@@ -40,6 +40,75 @@ export interface E2eStackOptions {
   projectName?: string;
   /** Extra environment for every operation. */
   env?: Record<string, string>;
+  /** Write no program: the caller lays out the project directory (its node_modules, its program.js). */
+  bareProject?: boolean;
+}
+
+/**
+ * How long one operation may take before it is killed and the test fails saying so. Generous on purpose (the
+ * machine is shared): it bounds a hang, it is not a speed assertion.
+ */
+export const OP_TIMEOUT_MS = 6 * 60 * 1000;
+
+/** Every process group this file started and has not seen exit: killed by `killAllSpawned` (afterAll). */
+const liveGroups = new Set<number>();
+
+/**
+ * The process groups of `pid` and of every process descended from it (Linux /proc). The CLI starts each plugin in
+ * a process group of its own (pulumi sdk/go/common/resource/plugin/plugin.go, RegisterProcessGroup), so killing
+ * the driver's group alone would orphan the dynamic-provider host; its group has to be found while the CLI lives.
+ */
+export function groupsOfTree(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  const groupOf = new Map<number, number>();
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return [pid];
+  }
+  for (const e of entries) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after the last ")".
+      const stat = fs.readFileSync(`/proc/${e}/stat`, "utf8");
+      const [, , ppid, pgrp] = stat.slice(stat.lastIndexOf(")") + 1).split(" ");
+      parentOf.set(Number(e), Number(ppid));
+      groupOf.set(Number(e), Number(pgrp));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  const groups = new Set<number>([pid]);
+  const tree = new Set<number>([pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [child, parent] of parentOf) {
+      if (tree.has(parent) && !tree.has(child)) {
+        tree.add(child);
+        groups.add(groupOf.get(child) ?? child);
+        grew = true;
+      }
+    }
+  }
+  return [...groups];
+}
+
+/** SIGKILLs the process group `pgid` and the groups of everything it started. */
+function killTree(pgid: number): void {
+  for (const group of groupsOfTree(pgid)) {
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      /* already gone */
+    }
+  }
+}
+
+/** SIGKILLs every process group an E2eStack started that is still running (drivers, CLIs and their plugins). */
+export function killAllSpawned(): void {
+  for (const pgid of liveGroups) killTree(pgid);
+  liveGroups.clear();
 }
 
 /** One stack in its own project directory and file backend. `dispose()` destroys it and removes everything. */
@@ -57,7 +126,7 @@ export class E2eStack {
     fs.mkdirSync(base, { recursive: true });
     this.projectDir = fs.mkdtempSync(path.join(base, "e2e-"));
     this.stateDir = fs.mkdtempSync(path.join(os.tmpdir(), "atlas-migration-e2e-state-"));
-    fs.copyFileSync(opts.programFile, path.join(this.projectDir, "program.js"));
+    if (!opts.bareProject) fs.copyFileSync(opts.programFile, path.join(this.projectDir, "program.js"));
     fs.writeFileSync(
       path.join(this.projectDir, "Pulumi.yaml"),
       [`name: ${this.projectName}`, "runtime: nodejs", ""].join("\n"),
@@ -82,7 +151,10 @@ export class E2eStack {
   }
 
   /** Runs one operation in a fresh driver process. */
-  async run(op: Op, opts: { config?: ConfigValues; options?: Record<string, unknown>; env?: Record<string, string>; signalAfter?: (text: string) => boolean } = {}): Promise<OpResult> {
+  async run(
+    op: Op,
+    opts: { config?: ConfigValues; options?: Record<string, unknown>; env?: Record<string, string>; signalAfter?: (text: string) => boolean; timeoutMs?: number } = {},
+  ): Promise<OpResult> {
     const dir = fs.mkdtempSync(path.join(this.stateDir, "op-"));
     const requestFile = path.join(dir, "request.json");
     const resultFile = path.join(dir, "result.json");
@@ -100,6 +172,9 @@ export class E2eStack {
         options: opts.options,
       }),
     );
+    const timeoutMs = opts.timeoutMs ?? OP_TIMEOUT_MS;
+    let timedOut = false;
+    let seen = "";
     const code = await new Promise<number | null>((resolve, reject) => {
       const child = spawn(process.execPath, [DRIVER, requestFile, resultFile], {
         cwd: this.projectDir,
@@ -107,7 +182,12 @@ export class E2eStack {
         stdio: ["ignore", "pipe", "pipe"],
         detached: true, // its own process group, so a Ctrl-C can be sent to it as a terminal would
       });
-      let seen = "";
+      const pgid = child.pid!;
+      liveGroups.add(pgid);
+      const killer = setTimeout(() => {
+        timedOut = true;
+        killTree(pgid);
+      }, timeoutMs);
       let signalled = false;
       // Checked on every chunk of output and a few times a second: the condition may be about an emulator.
       const check = () => {
@@ -121,7 +201,18 @@ export class E2eStack {
         }
       };
       const timer = opts.signalAfter ? setInterval(check, 200) : undefined;
-      child.on("exit", () => timer && clearInterval(timer));
+      child.on("exit", () => {
+        if (timer) clearInterval(timer);
+        clearTimeout(killer);
+        // The driver is the group leader; the CLI and its plugins may outlive it for a moment. Anything of the
+        // group still running after the driver is gone is a leftover: end it now rather than at afterAll.
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {
+          /* the whole group is gone */
+        }
+        liveGroups.delete(pgid);
+      });
       child.stdout.on("data", (chunk: Buffer) => {
         seen += chunk.toString();
         check();
@@ -134,10 +225,20 @@ export class E2eStack {
       child.on("exit", (c) => resolve(c));
     });
     let result: OpResult;
-    try {
-      result = JSON.parse(fs.readFileSync(resultFile, "utf8"));
-    } catch {
-      result = { ok: false, error: `driver exited ${code} without a result`, stdout: "", stderr: "", events: [] };
+    if (timedOut) {
+      result = {
+        ok: false,
+        error: `e2e harness: \`${op}\` did not finish within ${timeoutMs / 1000}s and was killed (with its CLI and plugins); what it printed:\n${seen}`,
+        stdout: seen,
+        stderr: "",
+        events: [],
+      };
+    } else {
+      try {
+        result = JSON.parse(fs.readFileSync(resultFile, "utf8"));
+      } catch {
+        result = { ok: false, error: `driver exited ${code} without a result; it printed:\n${seen}`, stdout: seen, stderr: "", events: [] };
+      }
     }
     fs.rmSync(dir, { recursive: true, force: true });
     this.printed.push(result.stdout, result.stderr, result.error ?? "");
@@ -151,13 +252,27 @@ export class E2eStack {
         cwd: this.projectDir,
         env: { ...process.env, ...this.env },
         stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
       });
+      const pgid = child.pid!;
+      liveGroups.add(pgid);
       let stdout = "";
       let stderr = "";
+      const killer = setTimeout(() => {
+        stderr += `\ne2e harness: \`pulumi ${args.join(" ")}\` did not finish within ${OP_TIMEOUT_MS / 1000}s and was killed`;
+        killTree(pgid);
+      }, OP_TIMEOUT_MS);
       child.stdout.on("data", (c) => (stdout += c));
       child.stderr.on("data", (c) => (stderr += c));
       child.on("error", reject);
       child.on("exit", (code) => {
+        clearTimeout(killer);
+        try {
+          process.kill(-pgid, "SIGKILL");
+        } catch {
+          /* the whole group is gone */
+        }
+        liveGroups.delete(pgid);
         this.printed.push(stdout, stderr);
         resolve({ code, stdout, stderr });
       });
@@ -175,6 +290,7 @@ export class E2eStack {
       await this.run("destroy");
       await this.run("removeStack");
     } finally {
+      killAllSpawned();
       fs.rmSync(this.projectDir, { recursive: true, force: true });
       fs.rmSync(this.stateDir, { recursive: true, force: true });
     }
