@@ -1035,7 +1035,7 @@ async function releaseSourceBeforeDelete(
     if (cutoverBegan) {
       throw new MigrationError(
         "SOURCE_MAY_BE_WRITE_BLOCKED",
-        `${name}: not deleted: ${text}. Then run the delete again (the sync is still stopped by it; target data is kept).`,
+        `${name}: not deleted: ${text}. Then run the delete again (nothing else was changed; target data is kept).`,
       );
     }
     logLine(name, `warning: ${text}`);
