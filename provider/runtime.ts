@@ -254,6 +254,7 @@ function stopNotice(): string | undefined {
 type Stored = EngineContext["stored"];
 
 function storedFrom(computed: MigrationComputed): Stored {
+  registerSecret(computed.linkToken);
   return { phase: computed.phase ?? undefined, linkToken: computed.linkToken ?? null };
 }
 
@@ -424,8 +425,8 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
       throw new MigrationError(
         "CUTOVER_IN_PROGRESS",
         olds.cutover === true
-          ? "cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run `pulumi up` to finish it."
-          : "cutover: a cutover is under way (started outside this program, or by an earlier `pulumi up` that ran out of time; source writes may be blocked); set cutover: true and run `pulumi up` to let Pulumi finish it.",
+          ? `cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run \`pulumi up\` to finish it. ${undoBlocking(olds)}`
+          : `cutover: a cutover is under way (started outside this program, or by an earlier \`pulumi up\` that ran out of time; source writes may be blocked); set cutover: true and run \`pulumi up\` to let Pulumi finish it. ${undoBlocking(olds)}`,
       );
   }
 
@@ -520,7 +521,7 @@ export function unfinishedWork(olds: Props, wantsCutover: boolean): string | und
   if (phase === "COMPLETE") return undefined;
   const where = describeStored(olds);
   if (wantsCutover) {
-    if (phase === "CUTTING_OVER") return `the cutover is not finished (${where}; source writes may be blocked)`;
+    if (phase === "CUTTING_OVER") return `the cutover is not finished (${where}; source writes may be blocked — ${undoBlocking(olds)})`;
     return `cutover requested; the migration is ${where}`;
   }
   if (phase === "READY_FOR_CUTOVER") return undefined;
@@ -687,7 +688,7 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
       computed,
       unfinished:
         `a cutover is under way (${describeStatus(status)}) though this program says cutover: false; source writes may be blocked — ` +
-        "set cutover: true and run `pulumi up` to finish it",
+        `set cutover: true and run \`pulumi up\` to finish it. ${undoBlocking({ engine: computed.engine, migrationId: computed.migrationId })}`,
     };
   }
   if (!status.readyForCutover && !(wantsCutover && (underWay || status.phase === "COMPLETE"))) {
@@ -741,6 +742,26 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   }
 }
 
+/**
+ * How to give the source its writes back instead of finishing the cutover, per engine: every message that says
+ * source writes may be blocked says this too.
+ */
+export function undoBlocking(state: { engine?: string | null; migrationId?: string | null }): string {
+  switch (state.engine) {
+    case "builtin":
+      return (
+        "To give the source its writes back instead: delete this Migration (`pulumi destroy`, or remove it from the program; the delete unblocks " +
+        `the source and keeps the target data), or run \`atlas-migrate unblock ${state.migrationId ?? "<migrationId>"}\``
+      );
+    case "mongosync":
+      return "mongosync blocks source writes from its commit on (when it blocks them at all); to give them back by hand run `db.adminCommand({ setUserWriteBlockMode: 1, global: false })` on the source";
+    case "atlas-push":
+      return "Atlas live migration does not block source writes: the application was stopped by you, and restarting its writes to the source is yours to do if you abandon the cutover";
+    default:
+      return "";
+  }
+}
+
 /** MongosyncCommitNotAcceptedError with nothingCommitted (matched by shape: the engine module loads lazily). */
 function isNothingCommitted(err: unknown): err is MigrationError & { status: MigrationStatus; nothingCommitted: true } {
   const e = err as { code?: string; nothingCommitted?: unknown; status?: MigrationStatus };
@@ -754,7 +775,9 @@ function unfinishedMessage(name: string, driven: Driven): string {
   if (stop) parts.push(`${stop}:`);
   parts.push(driven.unfinished!);
   if (driven.computed.phase === "CUTTING_OVER" && !/writes (may be|are) (still )?blocked/.test(driven.unfinished!))
-    parts.push("— source writes may be blocked until the cutover finishes; run `pulumi up` with cutover: true to finish it");
+    parts.push(
+      `— source writes may be blocked until the cutover finishes; run \`pulumi up\` with cutover: true to finish it. ${undoBlocking(driven.computed)}`,
+    );
   return parts.join(" ");
 }
 

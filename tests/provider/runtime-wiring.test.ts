@@ -100,6 +100,26 @@ describe("ctx.stored: what state holds reaches the engine", () => {
   });
 });
 
+describe("while source writes may be blocked, every message says how to undo it", () => {
+  test("a cutover that ran out of time, its diff refusal and its preview line all name the undo", async () => {
+    scripted.setScript({});
+    const { id, outs } = await runtime.create(inputs());
+    scripted.setScript({ cutover: ["deadline"] });
+    const err = await rejectionOf(runtime.update(id, outs, inputs({ cutover: true })));
+    expect(err.message).toMatch(/source writes may be blocked.*To give the source its writes back instead: delete this Migration/);
+    expect(err.message).toContain(`atlas-migrate unblock ${id}`);
+    expect(() => runtime.diff(id, err.properties, inputs({ cutover: false }))).toThrow(/cannot be called off.*atlas-migrate unblock/);
+    logged = [];
+    runtime.diff(id, err.properties, inputs({ cutover: true }));
+    expect(logged.join("\n")).toMatch(/the cutover is not finished \(CUTTING_OVER.*source writes may be blocked — To give the source its writes back/);
+  });
+
+  test("per engine: mongosync names setUserWriteBlockMode, atlas-push says Atlas blocks nothing", () => {
+    expect(runtime.undoBlocking({ engine: "mongosync" })).toContain("setUserWriteBlockMode: 1, global: false");
+    expect(runtime.undoBlocking({ engine: "atlas-push" })).toMatch(/does not block source writes/);
+  });
+});
+
 describe("the cutover path follows what the engine reports", () => {
   test("M5: an engine that reports CUTTING_OVER (a commit on some instances) is cut over at once, not waited on", async () => {
     scripted.setScript({});
