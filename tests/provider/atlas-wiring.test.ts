@@ -66,6 +66,8 @@ test("a pending link reuses the token of the first `up`, and destroy of the COMP
   emulator.pasteLinkToken(ORG_ID);
   const { outs } = await runtime.update(first.id, second.properties, inputs());
   expect(outs.phase).toBe("READY_FOR_CUTOVER");
+  // Atlas's 120-hour window, as an output the cutover PR's preview reads.
+  expect(outs.cutoverDeadline).toBe(new Date(Date.parse(outs.startedAt) + 120 * 3600_000).toISOString());
 
   // Cut over in the Atlas UI; `pulumi refresh` shows it COMPLETE; then `pulumi destroy`.
   const [migration] = emulator.listMigrations();
