@@ -5,13 +5,18 @@
 // is ever written into Pulumi state: not the zod schemas, not the engines, not the credentials.
 //
 // Lifecycle (DESIGN.md §3):
-//   check   validate inputs, offline; tolerate unknown values (previews)
-//   diff    cutover false→true ⇒ update; what/where changes before COMPLETE ⇒ replace (delete first);
-//           un-cutover after COMPLETE ⇒ error; credential-only changes ⇒ update (no restart)
+//   check   validate inputs against the stored ones (`{}` before a create), offline; tolerate unknown values
+//   diff    cutover false→true ⇒ update, refused when the stored status says the cutover may not proceed
+//           (readiness.ts: the PR's preview fails); what/where changes before COMPLETE ⇒ replace (delete first);
+//           un-cutover after COMPLETE ⇒ error; credential-only changes ⇒ update (no restart); after COMPLETE a
+//           mongosync rollback input ⇒ update
 //   create  preflight → start → advance until caught up (own deadline) → [cutover if asked already]
-//   read    status only, no side effects
-//   update  resume an unfinished create; or cutover: catch up → block writes → drain → verify → COMPLETE
-//   delete  stop the sync before COMPLETE; never drops target data
+//   read    status only, no side effects (statusCheckedAt records when)
+//   update  resume an unfinished create; or cutover: catch up → block writes → drain → verify → COMPLETE;
+//           after COMPLETE: mongosync reverse sync (rollback) and its commit
+//   delete  before COMPLETE: give back source writes a cutover blocked (builtin), stop the sync; after COMPLETE:
+//           the engine's cleanup (the Atlas link token). Never drops target data.
+// Every engine call after the create gets what state holds (ctx.stored: the phase, the link token).
 // A create or update that runs out of its deadline rejects with the partial-initialization shape, so Pulumi
 // keeps the resource and the next `pulumi up` calls update, which resumes.
 
