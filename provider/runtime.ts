@@ -476,7 +476,10 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
   // The cutover PR: its preview says, from the last stored status, whether the cutover may proceed, and fails
   // when it may not (so the PR cannot be merged green). Only for the flip itself: once an `up` has begun the
   // cutover, the stored outputs say cutover: true and finishing it is always right.
-  if (wantsCutover && !refreshing && olds.cutover !== true) {
+  const rulesUnknown = s.containsUnknown(news.cutoverReadiness) || s.isUnknown(news.verificationMode);
+  if (wantsCutover && !refreshing && olds.cutover !== true && rulesUnknown) {
+    logLine(name, "cutover readiness: its rules (cutoverReadiness, verificationMode) are not known until earlier resources are updated; `pulumi up` decides");
+  } else if (wantsCutover && !refreshing && olds.cutover !== true) {
     const readiness = require("./readiness") as typeof import("./readiness");
     const verdict = readiness.cutoverReadiness(olds, news, Date.now());
     if (!verdict.ok) throw new MigrationError("CUTOVER_NOT_READY", `cutover: ${readiness.describeReadiness(verdict)}`);
@@ -1063,7 +1066,8 @@ async function releaseSourceBeforeDelete(
     if (cutoverBegan) {
       throw new MigrationError(
         "SOURCE_MAY_BE_WRITE_BLOCKED",
-        `${name}: not deleted: ${text}. Then run the delete again (nothing else was changed; target data is kept).`,
+        `${name}: not deleted: ${text}. Then run the delete again (nothing else was changed; target data is kept). ` +
+          "If the source no longer exists, nothing is left to unblock: remove the Migration from the state with `pulumi state delete <its URN>`.",
       );
     }
     logLine(name, `warning: ${text}`);
@@ -1079,6 +1083,10 @@ async function cleanUpAfterComplete(name: string, spec: MigrationSpec, engine: M
     } catch (err) {
       logLine(name, `warning: the ${computed.engine} cleanup after COMPLETE did not finish (${describeError(err)})${computed.engine === "atlas-push" ? "; delete the org's live-migration link token with `atlas liveMigrations link delete`" : ""}`);
     }
+  }
+  // mongosync: a reverse sync still running belongs to mongosync, not to this stack.
+  if (computed.rollback && !computed.rollback.committedAt) {
+    logLine(name, `warning: mongosync keeps syncing in reverse (rollback ${computed.rollback.state}); removing the Migration does not stop it: pause it with POST /api/v1/pause or stop mongosync`);
   }
   // builtin: the source stays write-blocked after COMPLETE on purpose; every message says so and how to undo it.
   const releaser = releaserOf(engine);

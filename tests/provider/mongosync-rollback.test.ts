@@ -84,6 +84,12 @@ test("rollback round trip: COMPLETE → rollback (one /reverse, caught up) → r
   expect(typeof refreshed.rollback.lagSeconds).toBe("number");
   expect(runtime.diff(id, refreshed, asked).changes).toBe(false); // the refresh's own diff (stored inputs)
 
+  // Removing the Migration now would leave mongosync syncing in reverse: destroy says so (and sends nothing).
+  const before = mongosync.requests.filter((r) => r.endpoint !== "progress").length;
+  await runtime.destroy(id, refreshed);
+  expect(logged.join("\n")).toMatch(/mongosync keeps syncing in reverse \(rollback READY_TO_COMMIT\); removing the Migration does not stop it/);
+  expect(mongosync.requests.filter((r) => r.endpoint !== "progress").length).toBe(before);
+
   const commit = inputsFor(uris, { cutover: true }, { rollback: true, rollbackCutover: true });
   expect(runtime.diff(id, refreshed, commit).changes).toBe(true);
   const { outs: rolledBack } = await runtime.update(id, refreshed, commit);

@@ -209,6 +209,15 @@ describe("statusCheckedAt and the cutover PR's readiness at preview", () => {
     expect(runtime.diff(id, err.properties, inputs({ cutover: true })).changes).toBe(true);
   });
 
+  test("rules not known at preview (an Output) leave the decision to `pulumi up`, saying so", async () => {
+    const { UNKNOWN } = require("../../provider/schema");
+    scripted.setScript({ advance: [scripted.copying(5, 10)] });
+    const err = await rejectionOf(runtime.create(inputs()));
+    expect(runtime.diff(err.id, err.properties, inputs({ cutover: true, cutoverReadiness: { maxLagSeconds: UNKNOWN } })).changes).toBe(true);
+    expect(logged.join("\n")).toMatch(/cutover readiness: its rules .* are not known until earlier resources are updated; `pulumi up` decides/);
+    expect(() => runtime.diff(err.id, err.properties, inputs({ cutover: true, cutoverReadiness: { maxLagSeconds: 30 } }))).toThrow(/NOT_READY/);
+  });
+
   test("the refresh's own diff never applies readiness", async () => {
     scripted.setScript({ advance: [scripted.copying(5, 10)] });
     const err = await rejectionOf(runtime.create(inputs({ cutover: false })));
