@@ -16,6 +16,7 @@ export type {
   MigrationArgs,
   MigrationAtlasCredentials,
   MigrationProgress,
+  MigrationRollback,
 } from "./provider/migration";
 export type {
   CutoverReport,

@@ -26,6 +26,16 @@ export interface MigrationProgress {
   percent?: number;
 }
 
+/** A mongosync rollback (reverse sync after COMPLETE), as the `rollback` output reports it. */
+export interface MigrationRollback {
+  /** REVERSING, SYNCING, READY_TO_COMMIT or COMMITTED. */
+  state: string;
+  direction: string | null;
+  lagSeconds: number | null;
+  committedAt: string | null;
+  verification: VerificationReport | null;
+}
+
 /** What `pulumi preview` of a cutover requires before it may pass (see provider/readiness.ts). */
 export interface CutoverReadinessArgs {
   /** Largest replication lag (seconds) at the last status read that still allows the cutover. Default 60. */
@@ -227,6 +237,12 @@ export class Migration extends pulumi.dynamic.Resource {
   declare readonly handle: pulumi.Output<MigrationHandle | null>;
   /** Atlas link token for the Cloud Manager side (atlas-push with createLinkToken). Secret. */
   declare readonly linkToken: pulumi.Output<string | null>;
+  /** When the last status read happened (create, update, refresh): a cutover preview refuses older figures. */
+  declare readonly statusCheckedAt: pulumi.Output<string | null>;
+  /** atlas-push: the earliest moment Atlas's 120-hour cutover window can close. */
+  declare readonly cutoverDeadline: pulumi.Output<string | null>;
+  /** mongosync reverse sync after COMPLETE (mongosync.rollback): its state, direction, lag and commit. */
+  declare readonly rollback: pulumi.Output<MigrationRollback | null>;
   declare readonly cutover: pulumi.Output<boolean | undefined>;
 
   constructor(name: string, args: MigrationArgs, opts?: pulumi.CustomResourceOptions) {
@@ -244,6 +260,9 @@ export class Migration extends pulumi.dynamic.Resource {
       progress: undefined,
       handle: undefined,
       linkToken: undefined,
+      statusCheckedAt: undefined,
+      cutoverDeadline: undefined,
+      rollback: undefined,
       ...args,
       // Connection strings and passwords live in source/target: always secret, whatever the caller passed.
       source: pulumi.secret(args.source),

@@ -38,6 +38,8 @@ export interface StoredMigrationState {
   /** ISO time of the last status read (set by read/create/update). */
   statusCheckedAt?: string | null;
   startedAt?: string | null;
+  /** atlas-push: the earliest moment Atlas's cutover window can close, as the last status read computed it. */
+  cutoverDeadline?: string | null;
   reason?: string | null;
   progress?: { percent?: number; copiedDocuments?: number; totalDocuments?: number } | null;
   cutover?: boolean | null;
@@ -148,7 +150,8 @@ export function cutoverReadiness(olds: StoredMigrationState, news: ReadinessInpu
   }
 
   if (olds.engine === "atlas-push") {
-    const deadline = atlasCutoverDeadline(olds.startedAt);
+    const stored = olds.cutoverDeadline ? new Date(olds.cutoverDeadline) : undefined;
+    const deadline = stored && Number.isFinite(stored.getTime()) ? stored : atlasCutoverDeadline(olds.startedAt);
     if (deadline && now > deadline.getTime()) {
       // Atlas counts from the moment the sync caught up, which is later than the start: the window may still be
       // open, but only Atlas can say so (refresh shows EXPIRED once it closed).
@@ -172,10 +175,37 @@ export function cutoverReadiness(olds: StoredMigrationState, news: ReadinessInpu
   return { ok: true };
 }
 
-/** The one-line text preview shows for a refusal. */
-export function describeReadiness(r: Readiness): string {
-  return r.ok ? r.note ?? "the cutover may proceed" : `cutover not ready (${r.code}): ${r.reason} — ${r.action}`;
+/**
+ * The one-line text preview shows: a refusal with its reason and what to do, or — given the stored state and the
+ * inputs — the figures the cutover was allowed on, so a reviewer reads them in the PR's preview.
+ */
+export function describeReadiness(r: Readiness, olds?: StoredMigrationState, news?: ReadinessInputs, now?: number): string {
+  if (!r.ok) return `cutover not ready (${r.code}): ${r.reason} — ${r.action}`;
+  if (r.note || !olds || !news || now === undefined) return r.note ?? "the cutover may proceed";
+  const limits = { ...READINESS_DEFAULTS, ...stripUndefined(news.cutoverReadiness ?? {}) };
+  const checked = olds.statusCheckedAt ? Date.parse(olds.statusCheckedAt) : NaN;
+  const facts = [
+    `${olds.phase}`,
+    `lag ${olds.lagSeconds} s (at most ${limits.maxLagSeconds})`,
+    Number.isFinite(checked) ? `status read ${minutes(Math.max(0, now - checked))} ago (at most ${limits.maxStatusAgeMinutes} min)` : "",
+    `verification "${effectiveVerification(olds.engine, news.verificationMode)}"`,
+  ];
+  if (olds.engine === "atlas-push") {
+    const deadline = olds.cutoverDeadline ? new Date(olds.cutoverDeadline) : atlasCutoverDeadline(olds.startedAt);
+    if (deadline && Number.isFinite(deadline.getTime())) {
+      const left = deadline.getTime() - now;
+      facts.push(
+        left < ATLAS_WARN_HOURS * 3600_000
+          ? `WARNING: Atlas's 120-hour cutover window can close in ${minutes(left)} (from ${deadline.toISOString()}); merge and run \`pulumi up\` before then, or extend it in the Atlas UI`
+          : `Atlas's cutover window can close from ${deadline.toISOString()}`,
+      );
+    }
+  }
+  return `the cutover may proceed: ${facts.filter(Boolean).join(", ")}`;
 }
+
+/** From this long before Atlas's window can close, the readiness line warns. */
+const ATLAS_WARN_HOURS = 24;
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

@@ -5,13 +5,18 @@
 // is ever written into Pulumi state: not the zod schemas, not the engines, not the credentials.
 //
 // Lifecycle (DESIGN.md §3):
-//   check   validate inputs, offline; tolerate unknown values (previews)
-//   diff    cutover false→true ⇒ update; what/where changes before COMPLETE ⇒ replace (delete first);
-//           un-cutover after COMPLETE ⇒ error; credential-only changes ⇒ update (no restart)
+//   check   validate inputs against the stored ones (`{}` before a create), offline; tolerate unknown values
+//   diff    cutover false→true ⇒ update, refused when the stored status says the cutover may not proceed
+//           (readiness.ts: the PR's preview fails); what/where changes before COMPLETE ⇒ replace (delete first);
+//           un-cutover after COMPLETE ⇒ error; credential-only changes ⇒ update (no restart); after COMPLETE a
+//           mongosync rollback input ⇒ update
 //   create  preflight → start → advance until caught up (own deadline) → [cutover if asked already]
-//   read    status only, no side effects
-//   update  resume an unfinished create; or cutover: catch up → block writes → drain → verify → COMPLETE
-//   delete  stop the sync before COMPLETE; never drops target data
+//   read    status only, no side effects (statusCheckedAt records when)
+//   update  resume an unfinished create; or cutover: catch up → block writes → drain → verify → COMPLETE;
+//           after COMPLETE: mongosync reverse sync (rollback) and its commit
+//   delete  before COMPLETE: give back source writes a cutover blocked (builtin), stop the sync; after COMPLETE:
+//           the engine's cleanup (the Atlas link token). Never drops target data.
+// Every engine call after the create gets what state holds (ctx.stored: the phase, the link token).
 // A create or update that runs out of its deadline rejects with the partial-initialization shape, so Pulumi
 // keeps the resource and the next `pulumi up` calls update, which resumes.
 
@@ -49,6 +54,26 @@ export interface MigrationComputed {
   handle: MigrationHandle | null;
   /** Atlas link token for the Cloud Manager side (atlas-push with createLinkToken); a secret output. */
   linkToken: string | null;
+  /**
+   * When the engine's status was last read (create, update, refresh): a cutover PR's preview decides readiness
+   * from the stored phase and lag, and refuses figures older than cutoverReadiness.maxStatusAgeMinutes.
+   */
+  statusCheckedAt: string | null;
+  /** Atlas live migration: the earliest moment Atlas's 120-hour cutover window can close (started-at + 120 h). */
+  cutoverDeadline: string | null;
+  /** mongosync reverse sync after COMPLETE (mongosync.rollback / rollbackCutover); null when none was asked for. */
+  rollback: RollbackState | null;
+}
+
+/** What a mongosync rollback (reverse sync after COMPLETE) has reached. */
+export interface RollbackState {
+  /** REVERSING, SYNCING, READY_TO_COMMIT or COMMITTED (mongosync's details.rollback). */
+  state: string;
+  direction: string | null;
+  lagSeconds: number | null;
+  /** Set once the reverse direction is committed: the old source takes the writes again. */
+  committedAt: string | null;
+  verification: VerificationReport | null;
 }
 
 /** The output keys, declared on the resource class so Pulumi resolves them. */
@@ -66,6 +91,9 @@ export const COMPUTED_KEYS: Array<keyof MigrationComputed> = [
   "progress",
   "handle",
   "linkToken",
+  "statusCheckedAt",
+  "cutoverDeadline",
+  "rollback",
 ];
 
 type Props = Record<string, any>;
@@ -88,6 +116,8 @@ export function configure(config: ConfigLike): void {
       return undefined;
     }
   };
+  // Stack config values are strings: `pulumi config set mongodbatlas:isMongodbgovCloud true` arrives as "true".
+  const gov = get("mongodbatlas:isMongodbgovCloud");
   configured = {
     atlas: {
       baseUrl: get("mongodbatlas:baseUrl"),
@@ -95,6 +125,8 @@ export function configure(config: ConfigLike): void {
       privateKey: get("mongodbatlas:privateKey"),
       clientId: get("mongodbatlas:clientId"),
       clientSecret: get("mongodbatlas:clientSecret"),
+      accessToken: get("mongodbatlas:accessToken"),
+      isMongodbgovCloud: gov === undefined ? undefined : /^(true|1|yes)$/i.test(gov.trim()),
     },
   };
 }
@@ -108,9 +140,12 @@ export function credentials(): EngineCredentials {
     privateKey: fromConfig.privateKey ?? env.MONGODB_ATLAS_PRIVATE_KEY,
     clientId: fromConfig.clientId ?? env.MONGODB_ATLAS_CLIENT_ID,
     clientSecret: fromConfig.clientSecret ?? env.MONGODB_ATLAS_CLIENT_SECRET,
+    accessToken: fromConfig.accessToken,
+    isMongodbgovCloud: fromConfig.isMongodbgovCloud,
   };
   registerSecret(atlas.privateKey);
   registerSecret(atlas.clientSecret);
+  registerSecret(atlas.accessToken);
   return { atlas };
 }
 
@@ -250,14 +285,23 @@ function stopNotice(): string | undefined {
   return stopRequested ? `interrupted (${stopRequested.signal})` : undefined;
 }
 
-function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<string, string>): EngineContext {
+/** What Pulumi state holds from earlier runs, for the engine (ctx.stored); undefined before the first create. */
+type Stored = EngineContext["stored"];
+
+function storedFrom(computed: MigrationComputed): Stored {
+  registerSecret(computed.linkToken);
+  return { phase: computed.phase ?? undefined, linkToken: computed.linkToken ?? null };
+}
+
+function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<string, string>, stored?: Stored): EngineContext {
   watchForStop();
-  return contextUntil(spec, Date.now() + seconds * 1000, secrets);
+  return contextUntil(spec, Date.now() + seconds * 1000, secrets, stored);
 }
 
 /** An engine context whose deadline is `until`, or the moment a stop was requested if that came first. */
-function contextUntil(spec: MigrationSpec, until: number, secrets: Record<string, string>): EngineContext {
+function contextUntil(spec: MigrationSpec, until: number, secrets: Record<string, string>, stored?: Stored): EngineContext {
   return {
+    ...(stored ? { stored } : {}),
     get deadline() {
       return stopRequested ? Math.min(until, stopRequested.at) : until;
     },
@@ -300,8 +344,11 @@ export function describeStatus(status: MigrationStatus): string {
 }
 
 function withStatus(computed: MigrationComputed, status: MigrationStatus): MigrationComputed {
+  const deadline = status.details?.cutoverDeadline;
   return {
     ...computed,
+    statusCheckedAt: new Date().toISOString(),
+    cutoverDeadline: typeof deadline === "string" ? deadline : computed.cutoverDeadline ?? null,
     phase: status.phase,
     lagSeconds: status.lagSeconds,
     reason: status.reason ? redact(status.reason) : null,
@@ -344,11 +391,13 @@ function failuresToError(failures: CheckFailure[]): MigrationError {
 // ---------------------------------------------------------------------------------------------------------
 // check
 
-export function check(_olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
+export function check(olds: Props, news: Props): { inputs: Props; failures: CheckFailure[] } {
   // Inputs are returned as given (no defaults written back), so stored inputs stay exactly what the user
-  // wrote and `pulumi preview` diffs show only what the user changed.
+  // wrote and `pulumi preview` diffs show only what the user changed. `olds` are the stored inputs (`{}` before
+  // a create): some rules depend on them, e.g. the first `up` may not already say cutover: true while the
+  // program drops temporary access at cutover, and a migration being finished may lose its target user.
   try {
-    return { inputs: news, failures: schema().validateInputs(news) };
+    return { inputs: news, failures: schema().validateInputs(news, olds ?? {}) };
   } catch (err) {
     // A bug in a rule must still read as a named failure in `pulumi preview`, not a stack trace.
     return { inputs: news, failures: [{ property: "inputs", reason: `could not validate: ${describeError(err)}` }] };
@@ -411,8 +460,8 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
       throw new MigrationError(
         "CUTOVER_IN_PROGRESS",
         olds.cutover === true
-          ? "cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run `pulumi up` to finish it."
-          : "cutover: a cutover is under way (started outside this program, or by an earlier `pulumi up` that ran out of time; source writes may be blocked); set cutover: true and run `pulumi up` to let Pulumi finish it.",
+          ? `cutover: a cutover has started (source writes may be blocked) and cannot be called off; set cutover: true again and run \`pulumi up\` to finish it. ${undoBlocking(olds)}`
+          : `cutover: a cutover is under way (started outside this program, or by an earlier \`pulumi up\` that ran out of time; source writes may be blocked); set cutover: true and run \`pulumi up\` to let Pulumi finish it. ${undoBlocking(olds)}`,
       );
   }
 
@@ -447,10 +496,25 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
 
   if (complete) {
     // A finished migration has nothing left to change; only a provider upgrade is stored (so read/delete
-    // run the new code). Rotating credentials or editing options afterwards is harmless and ignored.
-    return { changes: changed.includes("providerVersion"), replaces: [], deleteBeforeReplace: false };
+    // run the new code), and a mongosync rollback asked for by the program is driven. Rotating credentials or
+    // editing options afterwards is harmless and ignored.
+    const rollback = refreshing ? undefined : rollbackWork(olds, news, name);
+    return { changes: changed.includes("providerVersion") || rollback !== undefined, replaces: [], deleteBeforeReplace: false };
   }
   if (replaces.length > 0) return { changes: true, replaces, deleteBeforeReplace: true };
+
+  // The cutover PR: its preview says, from the last stored status, whether the cutover may proceed, and fails
+  // when it may not (so the PR cannot be merged green). Only for the flip itself: once an `up` has begun the
+  // cutover, the stored outputs say cutover: true and finishing it is always right.
+  const rulesUnknown = s.containsUnknown(news.cutoverReadiness) || s.isUnknown(news.verificationMode);
+  if (wantsCutover && !refreshing && olds.cutover !== true && rulesUnknown) {
+    logLine(name, "cutover readiness: its rules (cutoverReadiness, verificationMode) are not known until earlier resources are updated; `pulumi up` decides");
+  } else if (wantsCutover && !refreshing && olds.cutover !== true) {
+    const readiness = require("./readiness") as typeof import("./readiness");
+    const verdict = readiness.cutoverReadiness(olds, news, Date.now());
+    if (!verdict.ok) throw new MigrationError("CUTOVER_NOT_READY", `cutover: ${readiness.describeReadiness(verdict)}`);
+    logLine(name, `cutover readiness: ${readiness.describeReadiness(verdict, olds, news, Date.now())}`);
+  }
 
   // Pulumi re-runs update for a resource with init errors (a create or cutover that ran out of its deadline),
   // but `pulumi refresh` clears them (RefreshStep.Apply; pulumi/pulumi#17949). So the stored phase decides:
@@ -460,6 +524,34 @@ export function diff(_id: string, olds: Props, news: Props): DiffOutcome {
   return { changes: changed.length > 0 || pending !== undefined, replaces: [], deleteBeforeReplace: false };
 }
 
+/**
+ * After COMPLETE, what a mongosync rollback input asks for that the stored state has not reached; undefined when
+ * nothing. Refuses taking a started reverse sync back: mongosync cannot stop one (it has no un-reverse).
+ */
+function rollbackWork(olds: Props, news: Props, name: string): string | undefined {
+  if ((olds.engine ?? undefined) !== "mongosync") return undefined;
+  const m = news.mongosync;
+  const s = schema();
+  if (s.isUnknown(m) || s.isUnknown(m?.rollback) || s.isUnknown(m?.rollbackCutover)) return undefined;
+  const stored = olds.rollback as RollbackState | null | undefined;
+  const asked = m?.rollback === true;
+  if (!asked) {
+    if (stored)
+      throw new MigrationError(
+        "ROLLBACK_IRREVERSIBLE",
+        `mongosync.rollback: a reverse sync has started (${stored.state}) and mongosync cannot call it off; keep mongosync.rollback: true` +
+          (stored.committedAt ? " (the rollback is committed: the old source takes the writes)" : ", and set rollbackCutover: true to commit it once it is caught up"),
+      );
+    return undefined;
+  }
+  if (stored?.committedAt) return undefined;
+  if (stored?.state === "COMMITTED" && m?.rollbackCutover !== true) return undefined;
+  if (stored && stored.state === "READY_TO_COMMIT" && m?.rollbackCutover !== true) return undefined;
+  const work = m?.rollbackCutover === true ? "rollback commit requested" : stored ? `the reverse sync is ${stored.state}` : "rollback requested";
+  logLine(name, `${work}: \`pulumi up\` ${stored ? "continues" : "starts"} the reverse sync (the new cluster syncs back into the old source)${m?.rollbackCutover === true ? " and commits it" : ""}`);
+  return work;
+}
+
 /** Why the stored state is short of what the inputs ask for, in words; undefined when it is there. */
 export function unfinishedWork(olds: Props, wantsCutover: boolean): string | undefined {
   const phase: Phase | undefined = olds.phase ?? undefined;
@@ -467,7 +559,7 @@ export function unfinishedWork(olds: Props, wantsCutover: boolean): string | und
   if (phase === "COMPLETE") return undefined;
   const where = describeStored(olds);
   if (wantsCutover) {
-    if (phase === "CUTTING_OVER") return `the cutover is not finished (${where}; source writes may be blocked)`;
+    if (phase === "CUTTING_OVER") return `the cutover is not finished (${where}; source writes may be blocked — ${undoBlocking(olds)})`;
     return `cutover requested; the migration is ${where}`;
   }
   if (phase === "READY_FOR_CUTOVER") return undefined;
@@ -584,7 +676,7 @@ function engineFor(name: EngineName): MigrationEngine {
 }
 
 /** Runs preflight and start when there is no handle yet, then advances, then (if asked) cuts over. */
-async function drive(inputs: MigrationInputs, computed: MigrationComputed, secrets: Record<string, string>): Promise<Driven> {
+async function drive(inputs: MigrationInputs, computed: MigrationComputed, secrets: Record<string, string>, stored?: Stored): Promise<Driven> {
   const s = schema();
   const failures = s.validateInputs(inputs as Props);
   if (failures.length) throw failuresToError(failures);
@@ -595,7 +687,7 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   // A cutover already under way (an earlier `pulumi up` ran out of time) may no longer read as "ready":
   // the engine's cutover is idempotent and resumes it.
   const wasCuttingOver = computed.phase === "CUTTING_OVER";
-  const ctx = makeContext(spec, spec.timeouts.createSeconds, secrets);
+  const ctx = makeContext(spec, spec.timeouts.createSeconds, secrets, stored);
 
   let handle = computed.handle;
   if (!handle) {
@@ -626,7 +718,18 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
     return { computed, unfinished: `the migration FAILED: ${status.reason ?? "no reason given by the engine"}` };
   }
   if (status.phase === "COMPLETE" && !wantsCutover) return { computed };
-  if (!status.readyForCutover && !(wantsCutover && (wasCuttingOver || status.phase === "COMPLETE"))) {
+  // A commit the engine reports as under way (e.g. mongosync COMMITTING on some instances after a commit that
+  // reached only some of them) is finished at once by the idempotent cutover, never waited on as "syncing".
+  const underWay = wasCuttingOver || status.phase === "CUTTING_OVER";
+  if (status.phase === "CUTTING_OVER" && !wantsCutover) {
+    return {
+      computed,
+      unfinished:
+        `a cutover is under way (${describeStatus(status)}) though this program says cutover: false; source writes may be blocked — ` +
+        `set cutover: true and run \`pulumi up\` to finish it. ${undoBlocking({ engine: computed.engine, migrationId: computed.migrationId })}`,
+    };
+  }
+  if (!status.readyForCutover && !(wantsCutover && (underWay || status.phase === "COMPLETE"))) {
     return {
       computed,
       unfinished: `the sync is not caught up yet (${describeStatus(status)}); run \`pulumi up\` again to continue${wantsCutover ? " and then cut over" : ""}`,
@@ -637,7 +740,7 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   computed = { ...computed, phase: "CUTTING_OVER" };
   ctx.log("cutover: blocking source writes, draining, verifying");
   // The cutover gets its own full budget, whatever catching up used of the create budget.
-  const cutoverCtx = contextUntil(spec, Date.now() + spec.timeouts.cutoverSeconds * 1000, secrets);
+  const cutoverCtx = contextUntil(spec, Date.now() + spec.timeouts.cutoverSeconds * 1000, secrets, stored);
   try {
     const report: CutoverReport = await engine.cutover(spec, handle, cutoverCtx);
     ctx.log(`cutover COMPLETE; verification ${report.verification.passed ? "passed" : "FAILED"}: ${report.verification.summary}`);
@@ -648,11 +751,18 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
         lagSeconds: 0,
         reason: null,
         cutoverCompletedAt: report.cutoverCompletedAt,
+        statusCheckedAt: new Date().toISOString(),
         verification: report.verification,
         warnings: mergeWarnings(computed.warnings, report.warnings),
       },
     };
   } catch (err) {
+    // A commit no instance accepted (mongosync) changed nothing: the sync runs on and the source was not blocked
+    // by it, so the migration is stored as what progress shows — not CUTTING_OVER, which would refuse cutover: false.
+    if (isNothingCommitted(err)) {
+      const why = `cutover not started: ${describeError(err)}`;
+      return { computed: { ...withStatus(computed, err.status), reason: redact(why) }, unfinished: why };
+    }
     // A cutover can end with the migration itself FAILED (e.g. Atlas's cutover outcome): say so, so that diff
     // does not ask the user to "finish" something that cannot finish.
     if (!(err instanceof DeadlineExceededError)) {
@@ -670,6 +780,32 @@ async function drive(inputs: MigrationInputs, computed: MigrationComputed, secre
   }
 }
 
+/**
+ * How to give the source its writes back instead of finishing the cutover, per engine: every message that says
+ * source writes may be blocked says this too.
+ */
+export function undoBlocking(state: { engine?: string | null; migrationId?: string | null }): string {
+  switch (state.engine) {
+    case "builtin":
+      return (
+        "To give the source its writes back instead: delete this Migration (`pulumi destroy`, or remove it from the program; the delete unblocks " +
+        `the source and keeps the target data), or run \`atlas-migrate unblock ${state.migrationId ?? "<migrationId>"}\``
+      );
+    case "mongosync":
+      return "mongosync blocks source writes from its commit on (when it blocks them at all); to give them back by hand run `db.adminCommand({ setUserWriteBlockMode: 1, global: false })` on the source";
+    case "atlas-push":
+      return "Atlas live migration does not block source writes: the application was stopped by you, and restarting its writes to the source is yours to do if you abandon the cutover";
+    default:
+      return "";
+  }
+}
+
+/** MongosyncCommitNotAcceptedError with nothingCommitted (matched by shape: the engine module loads lazily). */
+function isNothingCommitted(err: unknown): err is MigrationError & { status: MigrationStatus; nothingCommitted: true } {
+  const e = err as { code?: string; nothingCommitted?: unknown; status?: MigrationStatus };
+  return e?.code === "MONGOSYNC_COMMIT_NOT_ACCEPTED" && e.nothingCommitted === true && typeof e.status?.phase === "string";
+}
+
 /** The partial-initialization message: why the call stopped, and what is true of the source meanwhile. */
 function unfinishedMessage(name: string, driven: Driven): string {
   const parts = [name + ":"];
@@ -677,7 +813,9 @@ function unfinishedMessage(name: string, driven: Driven): string {
   if (stop) parts.push(`${stop}:`);
   parts.push(driven.unfinished!);
   if (driven.computed.phase === "CUTTING_OVER" && !/writes (may be|are) (still )?blocked/.test(driven.unfinished!))
-    parts.push("— source writes may be blocked until the cutover finishes; run `pulumi up` with cutover: true to finish it");
+    parts.push(
+      `— source writes may be blocked until the cutover finishes; run \`pulumi up\` with cutover: true to finish it. ${undoBlocking(driven.computed)}`,
+    );
   return parts.join(" ");
 }
 
@@ -697,6 +835,9 @@ function initialComputed(inputs: MigrationInputs): MigrationComputed {
     progress: null,
     handle: null,
     linkToken: null,
+    statusCheckedAt: null,
+    cutoverDeadline: null,
+    rollback: null,
   };
 }
 
@@ -743,13 +884,15 @@ async function runUpdate(id: string, olds: Props, news: Props): Promise<{ outs: 
   const previous = computedFrom(olds);
   const name = inputs.resourceName ?? "migration";
   if (previous.phase === "COMPLETE") {
+    // mongosync can sync back after COMPLETE (reverse sync), when a reviewed PR asks for it.
+    if (previous.engine === "mongosync" && inputs.mongosync?.rollback === true) return runRollback(id, news, inputs, previous);
     // Finished: nothing to drive. Store the new inputs (e.g. a provider upgrade) with the final outputs.
     return { outs: outputs(news, { ...previous, requestedEngine: inputs.engine ?? null }) };
   }
   const secrets: Record<string, string> = {};
   let driven: Driven;
   try {
-    driven = await drive(inputs, { ...previous, requestedEngine: inputs.engine ?? null }, secrets);
+    driven = await drive(inputs, { ...previous, requestedEngine: inputs.engine ?? null }, secrets, storedFrom(previous));
   } catch (err) {
     // Keep what we know in state (handle, phase) so the next `pulumi up` resumes rather than restarts.
     const outs = outputs(news, { ...previous, linkToken: secrets.linkToken ?? previous.linkToken, reason: describeError(err) });
@@ -759,6 +902,78 @@ async function runUpdate(id: string, olds: Props, news: Props): Promise<{ outs: 
   const outs = outputs(news, computed);
   if (driven.unfinished) throw partial(id, outs, unfinishedMessage(name, driven));
   return { outs };
+}
+
+/**
+ * mongosync's reverse sync after COMPLETE (provider/engines/mongosync/README.md "Rollback"): mongosync.rollback
+ * sends /reverse once and drives the new cluster back into the old one until caught up; rollbackCutover then
+ * commits that direction, so the old source takes the writes again. Both engine calls are idempotent, so a
+ * rerun after a deadline resumes. The migration's own phase stays COMPLETE; `rollback` reports the reverse.
+ */
+async function runRollback(id: string, news: Props, inputs: MigrationInputs, previous: MigrationComputed): Promise<{ outs: Props }> {
+  const name = inputs.resourceName ?? "migration";
+  const s = schema();
+  const failures = s.validateInputs(inputs as Props);
+  if (failures.length) throw failuresToError(failures);
+  registerInputSecrets(inputs);
+  const spec = s.toSpec(inputs);
+  const engine = engineFor("mongosync");
+  const handle = previous.handle;
+  let computed: MigrationComputed = { ...previous, requestedEngine: inputs.engine ?? null };
+  const keep = (message: string): never => {
+    throw partial(id, outputs(news, { ...computed, reason: redact(message) }), `${name}: ${message}`);
+  };
+  const ms = require("./engines/mongosync") as typeof import("./engines/mongosync");
+  if (!handle || !ms.isMongosyncEngine(engine)) return keep("the rollback needs the mongosync handle stored by the cutover; nothing was changed");
+  const ctx = makeContext(spec, spec.timeouts.createSeconds, {}, storedFrom(previous));
+  const rollbackOf = (status: MigrationStatus, committed?: { at: string; verification: VerificationReport }): RollbackState => ({
+    state: committed ? "COMMITTED" : String(status.details?.rollback ?? "REVERSING"),
+    direction: typeof status.details?.direction === "string" ? status.details.direction : computed.rollback?.direction ?? null,
+    lagSeconds: committed ? 0 : status.lagSeconds,
+    committedAt: committed?.at ?? computed.rollback?.committedAt ?? null,
+    verification: committed?.verification ?? computed.rollback?.verification ?? null,
+  });
+  const done = () => ({ outs: outputs(news, { ...computed, reason: null }) });
+  if (computed.rollback?.committedAt) return done(); // the rollback is committed: nothing left to drive
+  if (computed.rollback?.state !== "COMMITTED") {
+    let status: MigrationStatus;
+    try {
+      status = await engine.rollback(spec, handle, ctx);
+    } catch (err) {
+      return keep(`rollback: ${describeError(err)}`);
+    }
+    computed = {
+      ...computed,
+      statusCheckedAt: new Date().toISOString(),
+      rollback: rollbackOf(status),
+      warnings: mergeWarnings(computed.warnings, status.warnings),
+    };
+    ctx.log(`rollback: reverse sync ${computed.rollback!.state}${status.lagSeconds === null ? "" : `, lag ${status.lagSeconds}s`}`);
+    const wantsCommit = spec.mongosync?.rollback === "commit";
+    const ready = computed.rollback!.state === "READY_TO_COMMIT" || computed.rollback!.state === "COMMITTED";
+    if (!ready) {
+      return keep(
+        `the reverse sync is not caught up yet (${computed.rollback!.state}); run \`pulumi up\` again to continue${wantsCommit ? " and then commit the rollback" : ""}`,
+      );
+    }
+  }
+  if (spec.mongosync?.rollback !== "commit") return done();
+  const commitCtx = makeContext(spec, spec.timeouts.cutoverSeconds, {}, storedFrom(previous));
+  ctx.log("rollback commit: the old source takes the writes again once mongosync commits the reverse direction");
+  try {
+    const report = await engine.commitRollback(spec, handle, commitCtx);
+    computed = {
+      ...computed,
+      statusCheckedAt: new Date().toISOString(),
+      rollback: { ...rollbackOf({ phase: "COMPLETE", lagSeconds: 0, readyForCutover: false, warnings: [] }, { at: report.cutoverCompletedAt, verification: report.verification }) },
+      warnings: mergeWarnings(computed.warnings, report.warnings),
+      reason: null,
+    };
+    ctx.log(`rollback COMMITTED; verification ${report.verification.passed ? "passed" : "FAILED"}: ${report.verification.summary}`);
+    return { outs: outputs(news, computed) };
+  } catch (err) {
+    return keep(`rollback commit stopped: ${describeError(err)}; run \`pulumi up\` again to resume it`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -776,14 +991,24 @@ async function readStatus(id: string, props: Props): Promise<{ id: string; props
   const inputs = inputsOf(props);
   const { __provider: _p, ...inputsForState } = { ...inputs } as Props;
   const computed = computedFrom(props);
-  if (computed.phase === "COMPLETE" || !computed.handle) {
+  // After COMPLETE only a reverse sync (mongosync rollback) still moves; everything else is final.
+  const rollingBack = computed.phase === "COMPLETE" && computed.engine === "mongosync" && computed.rollback !== null && !computed.rollback.committedAt;
+  if ((computed.phase === "COMPLETE" && !rollingBack) || !computed.handle) {
     return { id, props: jsonClean(props), inputs: jsonClean(inputsForState) };
   }
   registerInputSecrets(inputs);
   const spec = schema().toSpec(inputs);
-  const ctx = makeContext(spec, spec.timeouts.pollSeconds * 6 + 30, {});
+  const ctx = makeContext(spec, spec.timeouts.pollSeconds * 6 + 30, {}, storedFrom(computed));
   try {
     const status = await engineFor(computed.engine).status(spec, computed.handle, ctx);
+    if (rollingBack) {
+      const rollback: RollbackState = {
+        ...computed.rollback!,
+        state: String(status.details?.rollback ?? computed.rollback!.state),
+        lagSeconds: status.lagSeconds,
+      };
+      return { id, props: outputs(props, { ...computed, rollback, statusCheckedAt: new Date().toISOString() }), inputs: jsonClean(inputsForState) };
+    }
     return { id, props: outputs(props, withStatus(computed, status)), inputs: jsonClean(inputsForState) };
   } catch (err) {
     // Refresh must not lose the resource because the engine is unreachable right now.
@@ -800,19 +1025,107 @@ async function runDestroy(_id: string, props: Props): Promise<void> {
   const inputs = inputsOf(props);
   const computed = computedFrom(props);
   const name = inputs.resourceName ?? "migration";
-  if (computed.phase === "COMPLETE" || !computed.handle) {
+  if (!computed.handle) {
     logLine(name, "removed from the stack; target data is kept");
     return;
   }
   registerInputSecrets(inputs);
   const spec = schema().toSpec(inputs);
-  const ctx = makeContext(spec, 300, {});
+  const ctx = makeContext(spec, 300, {}, storedFrom(computed));
+  const engine = engineFor(computed.engine);
+  if (computed.phase === "COMPLETE") {
+    await cleanUpAfterComplete(name, spec, engine, computed, ctx);
+    logLine(name, "removed from the stack; target data is kept (this package never drops target data)");
+    return;
+  }
+  // Writes first: a source left write-blocked by a half-done cutover stops the application, so it is given back
+  // before anything else, and the delete fails (saying how to undo it) rather than forget it silently.
+  await releaseSourceBeforeDelete(name, spec, engine, computed, props, ctx);
   try {
-    const report = await engineFor(computed.engine).cancel(spec, computed.handle, ctx);
+    const report = await engine.cancel(spec, computed.handle, ctx);
     for (const w of report.warnings) logLine(name, `warning: ${w}`);
   } catch (err) {
     // A destroy must not be stuck on a source that is gone. Say plainly what may still be running.
     logLine(name, `warning: could not stop the ${computed.engine} sync (${describeError(err)}); it may still be running. Target data is kept.`);
   }
   logLine(name, "removed from the stack; target data is kept (this package never drops target data)");
+}
+
+/** The builtin engine's undo of its own write blocking (provider/engines/builtin/index.ts). */
+interface SourceReleaser {
+  releaseSource(spec: MigrationSpec, ctx: Pick<EngineContext, "log" | "now">, options?: { afterComplete?: boolean }): Promise<{ released: boolean; messages: string[] }>;
+}
+
+function releaserOf(engine: MigrationEngine): SourceReleaser | undefined {
+  const candidate = engine as Partial<SourceReleaser>;
+  return typeof candidate.releaseSource === "function" ? (engine as unknown as SourceReleaser) : undefined;
+}
+
+/** The commands that give the source its writes back by hand, for when the provider could not. */
+function manualUnblock(migrationId: string): string {
+  return (
+    `\`ATLAS_MIGRATE_SOURCE_URI=<source URI> ATLAS_MIGRATE_TARGET_URI=<target URI> npx atlas-migrate unblock ${migrationId}\` ` +
+    "(restores exactly what the cutover changed, from the record it keeps on the target), or by hand on the source: " +
+    "`db.adminCommand({ setUserWriteBlockMode: 1, global: false })`, and for writeBlocking readOnlyUsers give each listed user its roles back " +
+    "with `db.getSiblingDB(<db>).updateUser(<user>, { roles: [...] })`"
+  );
+}
+
+async function releaseSourceBeforeDelete(
+  name: string,
+  spec: MigrationSpec,
+  engine: MigrationEngine,
+  computed: MigrationComputed,
+  props: Props,
+  ctx: EngineContext,
+): Promise<void> {
+  const releaser = releaserOf(engine);
+  if (!releaser) return;
+  try {
+    const result = await releaser.releaseSource(spec, ctx);
+    // "source writes unblocked …" is logged by the engine itself; say the rest.
+    if (!result.released) for (const m of result.messages) if (!/nothing to undo/.test(m)) logLine(name, `warning: ${m}`);
+  } catch (err) {
+    // Only a migration whose cutover began can have blocked the source; for one that never got there, a source
+    // that is gone must not make the delete impossible.
+    const cutoverBegan = computed.phase === "CUTTING_OVER" || props.cutover === true;
+    const text =
+      `could not check or undo the source write blocking of migration ${spec.migrationId} (${describeError(err)})` +
+      (cutoverBegan ? "; SOURCE WRITES MAY STILL BE BLOCKED by its cutover" : "") +
+      `. To give the source its writes back: ${manualUnblock(spec.migrationId)}`;
+    if (cutoverBegan) {
+      throw new MigrationError(
+        "SOURCE_MAY_BE_WRITE_BLOCKED",
+        `${name}: not deleted: ${text}. Then run the delete again (nothing else was changed; target data is kept). ` +
+          "If the source no longer exists, nothing is left to unblock: remove the Migration from the state with `pulumi state delete <its URN>`.",
+      );
+    }
+    logLine(name, `warning: ${text}`);
+  }
+}
+
+/** `pulumi destroy` of a COMPLETE migration: the engine's own cleanup (the Atlas link token); never target data. */
+async function cleanUpAfterComplete(name: string, spec: MigrationSpec, engine: MigrationEngine, computed: MigrationComputed, ctx: EngineContext): Promise<void> {
+  if (engine.cleanupAfterComplete && computed.handle) {
+    try {
+      const report = await engine.cleanupAfterComplete(spec, computed.handle, ctx);
+      for (const w of report.warnings) logLine(name, w);
+    } catch (err) {
+      logLine(name, `warning: the ${computed.engine} cleanup after COMPLETE did not finish (${describeError(err)})${computed.engine === "atlas-push" ? "; delete the org's live-migration link token with `atlas liveMigrations link delete`" : ""}`);
+    }
+  }
+  // mongosync: a reverse sync still running belongs to mongosync, not to this stack.
+  if (computed.rollback && !computed.rollback.committedAt) {
+    logLine(name, `warning: mongosync keeps syncing in reverse (rollback ${computed.rollback.state}); removing the Migration does not stop it: pause it with POST /api/v1/pause or stop mongosync`);
+  }
+  // builtin: the source stays write-blocked after COMPLETE on purpose; every message says so and how to undo it.
+  const releaser = releaserOf(engine);
+  if (releaser && spec.source.uri && spec.target.uri) {
+    try {
+      const result = await releaser.releaseSource(spec, ctx);
+      for (const m of result.messages) if (!/nothing to undo/.test(m)) logLine(name, m);
+    } catch (err) {
+      logLine(name, `could not read whether the source is still write-blocked (${describeError(err)}); if it is and you want it writable again: ${manualUnblock(spec.migrationId)}`);
+    }
+  }
 }

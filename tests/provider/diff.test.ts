@@ -23,6 +23,7 @@ const olds = (over: Record<string, any> = {}, computed: Record<string, any> = {}
   requestedEngine: null,
   phase: "READY_FOR_CUTOVER",
   lagSeconds: 1,
+  statusCheckedAt: new Date().toISOString(), // create, update and refresh record their status read
   handle: { engine: "builtin", id: "orders-abc", startedAt: "t", data: {} },
   warnings: [],
   ...computed,

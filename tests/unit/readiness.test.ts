@@ -50,3 +50,23 @@ test("atlas-push past started-at + 120 h: allowed, with a note (Atlas's own time
   expect(r).toMatchObject({ ok: true, note: expect.stringMatching(/120-hour cutover window may have closed/) });
   expect(atlasCutoverDeadline("2026-06-01T00:00:00Z")!.toISOString()).toBe("2026-06-06T00:00:00.000Z");
 });
+
+test("an allowed cutover is described with the figures it was allowed on (what the PR's preview prints)", () => {
+  const news = { cutover: true, cutoverReadiness: { maxLagSeconds: 30 } };
+  const r = cutoverReadiness(ready, news, NOW);
+  expect(describeReadiness(r, ready, news, NOW)).toBe(
+    'the cutover may proceed: READY_FOR_CUTOVER, lag 2 s (at most 30), status read 5 min ago (at most 60 min), verification "full"',
+  );
+  expect(describeReadiness(r)).toBe("the cutover may proceed");
+});
+
+test("atlas-push: the stored cutoverDeadline decides, and from 24 h before it the preview line warns", () => {
+  const soon = { ...ready, engine: "atlas-push", startedAt: minutesAgo(100 * 60), cutoverDeadline: new Date(NOW + 3 * 3600_000).toISOString() };
+  const r = cutoverReadiness(soon, { cutover: true }, NOW);
+  expect(r.ok).toBe(true);
+  expect(describeReadiness(r, soon, { cutover: true }, NOW)).toMatch(/WARNING: Atlas's 120-hour cutover window can close in 3 h .*extend it in the Atlas UI/);
+  const later = { ...soon, cutoverDeadline: new Date(NOW + 72 * 3600_000).toISOString() };
+  expect(describeReadiness(cutoverReadiness(later, { cutover: true }, NOW), later, { cutover: true }, NOW)).toMatch(/Atlas's cutover window can close from 2026-06-04T12:00:00.000Z$/);
+  const passed = { ...soon, cutoverDeadline: minutesAgo(30) };
+  expect(cutoverReadiness(passed, { cutover: true }, NOW)).toMatchObject({ ok: true, note: expect.stringMatching(/may have closed/) });
+});

@@ -340,33 +340,44 @@ export class BuiltinEngine implements MigrationEngine {
    * purpose (the application writes to Atlas now) unless `afterComplete` is set.
    */
   async releaseSource(spec: MigrationSpec, ctx: Pick<EngineContext, "log" | "now">, options: { afterComplete?: boolean } = {}): Promise<{ released: boolean; messages: string[] }> {
-    return this.withBoth(spec, async (source, target) => {
+    // The target (where the record lives) first: with nothing blocked, a source that is gone does not matter.
+    return this.withTarget(spec, async (target) => {
       const record = await readBlocking(target, spec.migrationId);
       if (!record) return { released: false, messages: ["this migration has not blocked source writes; nothing to undo"] };
       const undo = record.modes.map((m) => undoInstructions(m, record.savedRoles)).join("; ");
       if ((await readCompletion(target, spec.migrationId)) && !options.afterComplete) {
         return { released: false, messages: [`the migration is COMPLETE, so source writes stay blocked on purpose (the application writes to Atlas now); ${undo}`] };
       }
-      if (record.modes.includes("setUserWriteBlockMode")) await source.setUserWriteBlocking(false);
-      if (record.modes.includes("readOnlyUsers")) {
-        for (const u of record.savedRoles ?? []) await source.setUserRoles(u.user, u.db, u.roles);
-      }
-      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("release"), ctx.now);
-      const s = await session.load();
-      if (s?.cutover) {
-        await session.acquire(true);
-        await session.update((x) => {
-          delete x.cutover;
-          if (x.phase === "CUTTING_OVER") x.phase = x.copy.done ? "SYNCING" : "COPYING";
-        });
-        await session.release();
-      }
-      // Removed last: a crash before this point leaves the record, and running this again is harmless.
-      await blockingStore(target, spec.migrationId).clear();
-      const messages = [`source writes unblocked (${record.modes.join(", ")})${s?.cutover ? "; the cutover was abandoned and the sync continues" : ""}`];
-      ctx.log(messages[0]);
-      return { released: true, messages };
+      return this.withSource(spec, (source) => this.unblock(spec, ctx, source, target, record));
     });
+  }
+
+  private async unblock(
+    spec: MigrationSpec,
+    ctx: Pick<EngineContext, "log" | "now">,
+    source: ClusterPort,
+    target: ClusterPort,
+    record: NonNullable<Awaited<ReturnType<typeof readBlocking>>>,
+  ): Promise<{ released: boolean; messages: string[] }> {
+    if (record.modes.includes("setUserWriteBlockMode")) await source.setUserWriteBlocking(false);
+    if (record.modes.includes("readOnlyUsers")) {
+      for (const u of record.savedRoles ?? []) await source.setUserRoles(u.user, u.db, u.roles);
+    }
+    const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("release"), ctx.now);
+    const s = await session.load();
+    if (s?.cutover) {
+      await session.acquire(true);
+      await session.update((x) => {
+        delete x.cutover;
+        if (x.phase === "CUTTING_OVER") x.phase = x.copy.done ? "SYNCING" : "COPYING";
+      });
+      await session.release();
+    }
+    // Removed last: a crash before this point leaves the record, and running this again is harmless.
+    await blockingStore(target, spec.migrationId).clear();
+    const messages = [`source writes unblocked (${record.modes.join(", ")})${s?.cutover ? "; the cutover was abandoned and the sync continues" : ""}`];
+    ctx.log(messages[0]);
+    return { released: true, messages };
   }
 
   async cancel(spec: MigrationSpec, _handle: MigrationHandle, ctx: EngineContext): Promise<CancelReport> {

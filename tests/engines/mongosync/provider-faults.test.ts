@@ -307,22 +307,22 @@ describe("mongosync through the provider: non-retryable faults reject clearly an
     table.push({ name: "400 envelope on /progress during refresh", calls: row, note: "retried once, read succeeds" });
   });
 
-  it("/commit refused (envelope) while RUNNING: update rejects (partial, CUTTING_OVER); the follow-up update commits once", async () => {
+  it("/commit refused (envelope) while RUNNING: update rejects (partial, still READY_FOR_CUTOVER: nothing committed, M9); the follow-up update commits once", async () => {
     const e = await boot();
     const row: Partial<Record<Step, Calls>> = {};
     const { id, outs } = ok(await step(e, row, "create", () => runtime.create(inputs(e.url))));
     e.inject(fault("commit", { kind: "envelope", status: 400, error: "CommitFailed", errorDescription: "source writes detected during commit" }));
     const err = rejected(await step(e, row, "update(cutover)", () => runtime.update(id, outs, inputs(e.url, { cutover: true }))));
-    expectPartial(err, "CUTTING_OVER");
+    expectPartial(err, "READY_FOR_CUTOVER");
     expect(err.message).toMatch(
-      /^orders: cutover stopped: mongosync at http:\/\/127\.0\.0\.1:\d+ refused POST \/api\/v1\/commit \(HTTP 400\): CommitFailed: source writes detected during commit\. mongosync commits only when RUNNING/,
+      /^orders: cutover not started: mongosync at http:\/\/127\.0\.0\.1:\d+ refused POST \/api\/v1\/commit \(HTTP 400\): CommitFailed: source writes detected during commit\. mongosync commits only when RUNNING/,
     );
     expect(e.state).toBe("RUNNING");
     const { outs: done } = await runtime.update(id, err.properties, inputs(e.url, { cutover: true }));
     expect(done).toMatchObject({ phase: "COMPLETE", reason: null });
     expect(e.requests.filter((r) => r.endpoint === "commit").map((r) => r.status)).toEqual([400, 200]);
     expect(applied(e, "commit")).toBe(1);
-    table.push({ name: "/commit refused (400 envelope)", calls: row, note: "partial CUTTING_OVER, rerun COMPLETE" });
+    table.push({ name: "/commit refused (400 envelope)", calls: row, note: "partial READY_FOR_CUTOVER (nothing committed), rerun COMPLETE" });
   });
 
   it("wrong state: an undocumented failure state after READY: read shows FAILED; update rejects (partial); delete changes nothing", async () => {

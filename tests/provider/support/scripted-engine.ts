@@ -17,13 +17,16 @@ export interface Script {
   /** Returned by successive advance() calls; the last one repeats; "throw" makes that call fail. */
   advance: Array<MigrationStatus | "throw">;
   status?: MigrationStatus | "throw";
-  /** "deadline" makes that cutover() call throw DeadlineExceededError; "error" a plain failure. */
-  cutover: Array<"ok" | "deadline" | "error">;
+  /**
+   * "deadline" makes that cutover() call throw DeadlineExceededError; "error" a plain failure; "refused" the
+   * mongosync engine's MongosyncCommitNotAcceptedError with nothing committed (the sync runs on, READY).
+   */
+  cutover: Array<"ok" | "deadline" | "error" | "refused">;
   cancel?: CancelReport | "throw";
   linkToken?: string;
 }
 
-export const calls: Array<{ op: string; spec: MigrationSpec; handle?: MigrationHandle; deadlineInMs?: number }> = [];
+export const calls: Array<{ op: string; spec: MigrationSpec; handle?: MigrationHandle; deadlineInMs?: number; stored?: EngineContext["stored"] }> = [];
 export let script: Script = defaultScript();
 
 export function defaultScript(): Script {
@@ -57,7 +60,7 @@ export function resetCounters(): void {
 
 export function createScriptedEngine(): MigrationEngine {
   const record = (op: string, spec: MigrationSpec, ctx: EngineContext, handle?: MigrationHandle) =>
-    calls.push({ op, spec, handle, deadlineInMs: ctx.deadline - Date.now() });
+    calls.push({ op, spec, handle, deadlineInMs: ctx.deadline - Date.now(), stored: ctx.stored });
   return {
     name: "builtin",
     async preflight(spec, ctx) {
@@ -88,6 +91,10 @@ export function createScriptedEngine(): MigrationEngine {
       cutoverIndex++;
       if (step === "deadline") throw new DeadlineExceededError("draining the last changes", { ...ready(2), phase: "CUTTING_OVER", readyForCutover: false });
       if (step === "error") throw new Error(`verification could not read mongodb://app:s3cretPw@src1.example.com`);
+      if (step === "refused") {
+        const { MongosyncCommitNotAcceptedError } = require("../../../provider/engines/mongosync") as typeof import("../../../provider/engines/mongosync");
+        throw new MongosyncCommitNotAcceptedError("mongosync refused /commit: canCommit is false. Nothing was committed: the sync keeps running", ready(4), true);
+      }
       return {
         phase: "COMPLETE",
         cutoverCompletedAt: "2026-11-25T13:00:00.000Z",
