@@ -46,6 +46,7 @@ import {
   type Topology,
   type UserInfo,
   type WriteOperation,
+  splitsLargeChangeEvents,
 } from "./port";
 
 const PRIMARY = ReadPreference.primary;
@@ -583,7 +584,11 @@ export class MongoClusterPort implements ClusterPort {
       if (start.resumeAfter) options.resumeAfter = start.resumeAfter;
       else if (start.startAtOperationTime) options.startAtOperationTime = start.startAtOperationTime;
       // Our own checkpoint database is never replayed.
-      const stream = this.client.watch([{ $match: { "ns.db": { $ne: CHECKPOINT_DATABASE } } }], options);
+      const pipeline: Document[] = [{ $match: { "ns.db": { $ne: CHECKPOINT_DATABASE } } }];
+      if (start.omitUpdateDescription) pipeline.push({ $project: { updateDescription: 0 } });
+      // Must be the last stage (jstests/change_streams/split_large_event.js: 7182802 otherwise).
+      if (start.splitLargeEvents && splitsLargeChangeEvents(info.version)) pipeline.push({ $changeStreamSplitLargeEvent: {} });
+      const stream = this.client.watch(pipeline, options);
       const cursor = new MongoChangeCursor(stream, this.description);
       // Open the stream now, so an out-of-window start fails here rather than at the first batch.
       await cursor.prime();

@@ -134,6 +134,11 @@ export interface ChangeEvent {
   updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
   clusterTime: Timestamp;
   wallTime?: Date;
+  /**
+   * Set on a fragment of an event too large for one BSON document (`$changeStreamSplitLargeEvent`): fragments
+   * 1…of follow each other, each holding some of the event's top-level fields and its own resume token `_id`.
+   */
+  splitEvent?: { fragment: number; of: number };
 }
 
 export interface ChangeStreamStart {
@@ -141,6 +146,29 @@ export interface ChangeStreamStart {
   startAtOperationTime?: Timestamp;
   /** Or resume after this token. */
   resumeAfter?: ResumeToken;
+  /**
+   * Leave `updateDescription` out of update events (`$project: { updateDescription: 0 }`). With updateLookup an
+   * update event carries the whole document AND the changed fields, so an update of a large document exceeds
+   * the 16 MB event limit (BSONObjectTooLarge, 10334) unless the part nobody uses is dropped.
+   */
+  omitUpdateDescription?: boolean;
+  /**
+   * Where the server has `$changeStreamSplitLargeEvent` (see splitsLargeChangeEvents), add it as the last stage:
+   * events over the limit then arrive as fragments (`splitEvent`) the caller reassembles. Elsewhere such an
+   * event fails the stream with BSONObjectTooLarge (10334).
+   */
+  splitLargeEvents?: boolean;
+}
+
+/**
+ * Whether a server version has `$changeStreamSplitLargeEvent`: "New in MongoDB 7.0 (and 6.0.9)"
+ * (docs: reference/operator/aggregation/changeStreamSplitLargeEvent).
+ */
+export function splitsLargeChangeEvents(version: string): boolean {
+  const [major, minor, patch] = version.split(".").map((p) => Number.parseInt(p, 10) || 0);
+  if (major > 6) return true;
+  // The 6.1–6.3 rapid releases came before the 6.0.9 backport and do not have it.
+  return major === 6 && minor === 0 && patch >= 9;
 }
 
 export interface ChangeCursor {

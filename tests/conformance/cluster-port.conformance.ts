@@ -26,7 +26,10 @@ import {
   type ClusterPort,
   type IdRange,
   type Namespace,
+  splitsLargeChangeEvents,
 } from "../../provider/cluster/port";
+
+const MB = 1024 * 1024;
 
 /** The few driver Collection methods the suite seeds and checks data with (driver and MemoryCollection). */
 export interface SeedCollection {
@@ -931,6 +934,90 @@ export function runClusterPortConformance(
         await port.checkpoints(`quiet-${db}`).clear();
       }
     });
+
+    // ---- size limits (issue 8, finding 10) ---------------------------------------------------------------
+    // mongod: a stored document is at most 16 MiB (BSONObjMaxUserSize); a change event at most 16 MiB + 16 KiB
+    // (BSONObjMaxInternalSize) or it fails the getMore with BSONObjectTooLarge (10334); $changeStreamSplitLargeEvent
+    // (6.0.9+/7.0+) splits it into fragments instead (jstests/change_streams/split_large_event.js).
+
+    test("an update whose result exceeds 16 MiB is refused (17419) and the document stays as it was", async () => {
+      const db = freshDb("toolarge");
+      const app = subject.collection(db, "big");
+      await app.insertOne({ _id: "big", a: "x".repeat(9 * MB) });
+      await expectCode(app.updateOne({ _id: "big" }, { $set: { b: "y".repeat(8 * MB) } }), [17419]);
+      const [doc] = await scanAll(port, { db, coll: "big" }, {}, 10).then(flat);
+      expect(Object.keys(doc)).toEqual(["_id", "a"]);
+    });
+
+    needs("changeStreams")(
+      "an update event over the limit (updateLookup + updateDescription): fails 10334, arrives whole without updateDescription, or split into fragments",
+      async () => {
+        const db = freshDb("bigevent");
+        const app = subject.collection(db, "big");
+        await app.insertOne({ _id: "big", a: "x".repeat(9 * MB) });
+        const t0 = await port.clusterTime();
+        // fullDocument (~9 MB, updateLookup) + updateDescription.updatedFields (~9 MB): ~18 MB of event.
+        await app.updateOne({ _id: "big" }, { $set: { a: "y".repeat(9 * MB) } });
+        const isUpdate = (e: ChangeEvent): boolean => e.operationType === "update" || e.splitEvent !== undefined;
+        // Later fragments carry only the fields that did not fit before (no `ns`): read them unfiltered.
+        const collect = async (cursor: ChangeCursor, enough: (events: ChangeEvent[]) => boolean): Promise<ChangeEvent[]> => {
+          const events: ChangeEvent[] = [];
+          for (let i = 0; i < 40 && !enough(events); i++) {
+            events.push(...(await cursor.nextBatch(250)).filter((e) => e.ns?.db === db || (e.splitEvent && e.splitEvent.fragment > 1)));
+          }
+          return events.filter(isUpdate);
+        };
+
+        const plain = await port.watch({ startAtOperationTime: t0! });
+        try {
+          await expectCode(collect(plain, (all) => all.some(isUpdate)), [10334]);
+        } finally {
+          await plain.close();
+        }
+
+        const projected = await port.watch({ startAtOperationTime: t0!, omitUpdateDescription: true });
+        try {
+          const [update] = await collect(projected, (all) => all.some(isUpdate));
+          expect(update.splitEvent).toBeUndefined();
+          expect(update.updateDescription).toBeUndefined();
+          expect((update.fullDocument?.a as string).slice(0, 3)).toBe("yyy");
+        } finally {
+          await projected.close();
+        }
+
+        const { version } = await port.serverInfo();
+        const split = await port.watch({ startAtOperationTime: t0!, splitLargeEvents: true });
+        try {
+          if (!splitsLargeChangeEvents(version)) {
+            await expectCode(collect(split, (all) => all.some(isUpdate)), [10334]);
+            return;
+          }
+          const fragments = await collect(split, (all) => all.filter(isUpdate).length >= 2);
+          expect(fragments.map((f) => f.splitEvent)).toEqual([
+            { fragment: 1, of: 2 },
+            { fragment: 2, of: 2 },
+          ]);
+          expect(show(fragments[0]._id)).not.toBe(show(fragments[1]._id));
+          // Fields are split whole (smallest first): the context is in fragment 1, the two big ones apart.
+          expect(fragments[0].operationType).toBe("update");
+          expect(fragments[0].documentKey).toEqual({ _id: "big" });
+          const whole = Object.assign({}, ...fragments) as ChangeEvent;
+          expect((whole.fullDocument?.a as string).length).toBe(9 * MB);
+          expect((whole.updateDescription?.updatedFields?.a as string).length).toBe(9 * MB);
+          expect((fragments[0].fullDocument === undefined) !== (fragments[1].fullDocument === undefined)).toBe(true);
+          // Resuming after fragment 1 returns fragment 2 first.
+          const resumed = await port.watch({ resumeAfter: fragments[0]._id, splitLargeEvents: true });
+          try {
+            const [next] = await collect(resumed, (all) => all.some(isUpdate));
+            expect(next.splitEvent).toEqual({ fragment: 2, of: 2 });
+          } finally {
+            await resumed.close();
+          }
+        } finally {
+          await split.close();
+        }
+      },
+    );
 
     test("serverInfo reports a replica set, its version, and write-blocking support", async () => {
       const info = await port.serverInfo();

@@ -11,6 +11,7 @@ import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespac
 import { ChangeLog, type NewLogEntry } from "./change-log";
 import { CollectionData, type StoredDocument } from "./collection-data";
 import { serverError } from "./errors";
+import { BSON_OBJ_MAX_USER_SIZE, bsonSize } from "./large-events";
 import { FaultInjector } from "./faults";
 import { applyUpdate, equalityFields, idFromFilter, isUpdateDocument, matches } from "./query";
 import type { Role } from "./users";
@@ -50,6 +51,24 @@ function checkId(id: unknown): void {
   if (Array.isArray(id)) throw serverError(2, "BadValue", "can't use an array for _id");
   if (id instanceof RegExp || (id as { _bsontype?: unknown })?._bsontype === "BSONRegExp") {
     throw serverError(2, "BadValue", "can't use a regex for _id");
+  }
+}
+
+/**
+ * mongod's 16 MiB document limit (BSONObjMaxUserSize, src/mongo/bson/util/builder.h): an insert fails in
+ * fixDocumentForInsert (src/mongo/db/ops/insert.cpp, BadValue "object to insert too large"), an update or
+ * replacement whose result is larger fails with 17419 (src/mongo/db/exec/update_stage.cpp).
+ */
+function checkInsertSize(doc: Document | Buffer): void {
+  const size = Buffer.isBuffer(doc) ? doc.length : bsonSize(doc);
+  if (size > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(2, "BadValue", `object to insert too large. size in bytes: ${size}, max size: ${BSON_OBJ_MAX_USER_SIZE}`);
+  }
+}
+
+function checkUpdatedSize(doc: Document): void {
+  if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
   }
 }
 
@@ -154,6 +173,7 @@ export class ClusterState {
     const data = this.writable(ns);
     const id = input._id === undefined ? new ObjectId() : input._id;
     checkId(id);
+    checkInsertSize({ _id: id, ...input });
     const bytes = toBson({ _id: id, ...input });
     // Decoding the whole document is only needed to check secondary unique indexes; `_id` alone is cheaper.
     const exactId = cloneValue(id);
@@ -172,6 +192,7 @@ export class ClusterState {
   insertBytes(ns: Namespace, bytes: Uint8Array): unknown {
     const data = this.writable(ns);
     const raw = Buffer.from(bytes);
+    checkInsertSize(raw);
     const doc = fromBson(raw);
     if (doc._id === undefined) throw serverError(2, "BadValue", "insertRawBson needs a document with an _id");
     checkId(doc._id);
@@ -207,6 +228,7 @@ export class ClusterState {
       throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
     }
     const { _id: _sameId, ...fields } = replacement;
+    checkUpdatedSize({ _id: target.stored.id, ...fields });
     const bytes = toBson({ _id: target.stored.id, ...fields });
     if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
     const doc = fromBson(bytes);
@@ -230,6 +252,7 @@ export class ClusterState {
     let modified = 0;
     for (const { stored, doc } of targets) {
       const description = applyUpdate(doc, update, false);
+      checkUpdatedSize(doc);
       const bytes = toBson(doc);
       if (bytes.equals(stored.bytes)) continue;
       const updated = fromBson(bytes);
@@ -273,6 +296,7 @@ export class ClusterState {
       throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
     }
     const { _id: _sameId, ...fields } = literal;
+    checkUpdatedSize({ _id: target.stored.id, ...fields });
     const bytes = toBson({ _id: target.stored.id, ...fields });
     if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
     const doc = fromBson(bytes);
