@@ -474,3 +474,44 @@ describe("change log", () => {
     expect(cluster.changeLogSize()).toBe(1);
   });
 });
+
+describe("16 MB limits by server version (finding 10)", () => {
+  const MB = 1024 * 1024;
+  async function bigUpdateStream(version: string) {
+    const cluster = new MemoryCluster({ version });
+    const coll = cluster.db("d").collection<Loose>("c");
+    await coll.insertOne({ _id: 1, a: "x".repeat(9 * MB) });
+    const t0 = await cluster.clusterTime();
+    await coll.updateOne({ _id: 1 }, { $set: { a: "y".repeat(9 * MB) } });
+    return cluster.watch({ startAtOperationTime: t0!, splitLargeEvents: true });
+  }
+  async function drain(cursor: Awaited<ReturnType<typeof bigUpdateStream>>) {
+    const events = [];
+    for (let i = 0; i < 4; i++) events.push(...(await cursor.nextBatch(0)));
+    return events;
+  }
+
+  // docs: $changeStreamSplitLargeEvent "New in MongoDB 7.0 (and 6.0.9)"; without it the getMore fails.
+  test.each(["6.0.8", "6.3.2", "5.0.20"])("%s has no $changeStreamSplitLargeEvent: the ~18 MB event fails with 10334", async (version) => {
+    const err = await rejection(drain(await bigUpdateStream(version)));
+    expect([err.code, err.codeName]).toEqual([10334, "BSONObjectTooLarge"]);
+    expect(err.message).toMatch(/Size must be between 0 and 16793600\(16MB\)/);
+  });
+
+  test.each(["6.0.9", "7.0.2", "8.0.4"])("%s splits it into two fragments", async (version) => {
+    const events = await drain(await bigUpdateStream(version));
+    expect(events.filter((e) => e.splitEvent).map((e) => e.splitEvent)).toEqual([
+      { fragment: 1, of: 2 },
+      { fragment: 2, of: 2 },
+    ]);
+  });
+
+  test("an insert over 16 MiB is refused (BadValue, as fixDocumentForInsert) and nothing is logged", async () => {
+    const cluster = new MemoryCluster();
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 0 });
+    const before = cluster.changeLogSize();
+    const err = await rejection(cluster.db("d").collection<Loose>("c").insertOne({ _id: 1, a: "x".repeat(16 * MB) }));
+    expect([err.code, err.message]).toEqual([2, expect.stringMatching(/object to insert too large/)]);
+    expect(cluster.changeLogSize()).toBe(before);
+  });
+});
