@@ -40,6 +40,7 @@ export interface SeedCollection {
   deleteOne(filter: Document): Promise<unknown>;
   countDocuments(filter?: Document): Promise<number>;
   createIndex(keys: Document, options?: Document): Promise<string>;
+  aggregate(pipeline: Document[]): { toArray(): Promise<Document[]> };
 }
 
 export interface ConformanceSubject {
@@ -1018,6 +1019,75 @@ export function runClusterPortConformance(
         }
       },
     );
+
+    // ---- DDL through a temporary namespace (issue 8, finding 9) ----------------------------------------------
+
+    needs("changeStreams")(
+      "renameCollection across databases: create, createIndexes, inserts on tmpXXXXX.renameCollection, its rename over the target, drop of the source",
+      async () => {
+        const from = freshDb("xfrom");
+        const to = freshDb("xto");
+        await subject.collection(from, "src").insertMany([{ _id: 1, k: "a" }, { _id: 2, k: "b" }]);
+        await subject.collection(from, "src").createIndex({ k: 1 });
+        await subject.collection(to, "dst").insertOne({ _id: 9 });
+        const t0 = await port.clusterTime();
+        await port.renameCollection({ db: from, coll: "src" }, { db: to, coll: "dst" }, true);
+        const { version } = await port.serverInfo();
+        const expanded = Number(version.split(".")[0]) >= 6;
+        const cursor = await port.watch({ startAtOperationTime: t0! });
+        try {
+          const events: ChangeEvent[] = [];
+          for (let i = 0; i < 40 && !events.some((e) => e.operationType === "drop"); i++) {
+            // The start is inclusive: the seeding's last write may come first.
+            events.push(...(await cursor.nextBatch(250)).filter((e) => (e.ns?.db === from || e.ns?.db === to) && e.clusterTime.greaterThan(t0!)));
+          }
+          const tmp = events.find((e) => e.operationType === "insert")!.ns!.coll!;
+          expect(tmp).toMatch(/^tmp[a-zA-Z0-9]{5}\.renameCollection$/);
+          const seen = events.map((e) => `${e.operationType} ${e.ns?.db === to ? "to" : "from"}.${e.ns?.coll === tmp ? "TMP" : e.ns?.coll}`);
+          expect(seen).toEqual([
+            ...(expanded ? ["create to.TMP", "createIndexes to.TMP"] : []),
+            "insert to.TMP",
+            "insert to.TMP",
+            "rename to.TMP",
+            "drop from.src",
+          ]);
+          expect(events.find((e) => e.operationType === "rename")!.to).toEqual({ db: to, coll: "dst" });
+        } finally {
+          await cursor.close();
+        }
+        const listed = (await port.listCollections()).filter((c) => c.db === from || c.db === to);
+        expect(listed.map((c) => `${c.db === to ? "to" : "from"}.${c.name}`)).toEqual(["to.dst"]);
+        expect(listed[0].indexes.map((i) => i.name).sort()).toEqual(["_id_", "k_1"]);
+        expect(ids(flat(await scanAll(port, { db: to, coll: "dst" }, {}, 10)))).toEqual(["Int32(1)", "Int32(2)"]);
+      },
+    );
+
+    needs("changeStreams")("$out over an indexed collection: inserts on tmp.agg_out.<uuid>, then its rename over the target", async () => {
+      const db = freshDb("out");
+      await subject.collection(db, "orders").insertMany([{ _id: 1, paid: true }, { _id: 2, paid: false }, { _id: 3, paid: true }]);
+      await subject.collection(db, "report").insertOne({ _id: 100 });
+      await subject.collection(db, "report").createIndex({ paid: 1 });
+      const t0 = await port.clusterTime();
+      await subject.collection(db, "orders").aggregate([{ $match: { paid: true } }, { $out: "report" }]).toArray();
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        const events = (await collectEvents(cursor, db, (all) => all.some((e) => e.operationType === "rename"))).filter((e) =>
+          e.clusterTime.greaterThan(t0!),
+        );
+        const tmp = events.find((e) => e.operationType === "insert")!.ns!.coll!;
+        expect(tmp).toMatch(/^tmp\.agg_out\./);
+        // Whatever DDL precedes the inserts (create, createIndexes: what the server version shows) is on the temporary namespace.
+        expect(events.filter((e) => e.operationType !== "rename").every((e) => e.ns?.coll === tmp)).toBe(true);
+        expect(crud(events).map((c) => c.replace(tmp, "TMP"))).toEqual(["insert TMP Int32(1)", "insert TMP Int32(3)"]);
+        const rename = events.find((e) => e.operationType === "rename")!;
+        expect([rename.ns, rename.to]).toEqual([{ db, coll: tmp }, { db, coll: "report" }]);
+      } finally {
+        await cursor.close();
+      }
+      const report = (await port.listCollections()).filter((c) => c.db === db && c.name === "report");
+      expect(report[0].indexes.map((i) => i.name).sort()).toEqual(["_id_", "paid_1"]);
+      expect(ids(flat(await scanAll(port, { db, coll: "report" }, {}, 10)))).toEqual(["Int32(1)", "Int32(3)"]);
+    });
 
     test("serverInfo reports a replica set, its version, and write-blocking support", async () => {
       const info = await port.serverInfo();

@@ -206,8 +206,17 @@ export class MemoryClusterConnection implements ClusterPort {
 
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
     return this.withFaults("renameCollection", () => {
-      this.requireWrite(from, "renameCollectionSameDB");
-      this.requireWrite(to, "renameCollectionSameDB");
+      if (from.db === to.db) {
+        this.requireWrite(from, "renameCollectionSameDB");
+        this.requireWrite(to, "renameCollectionSameDB");
+      } else {
+        // Across databases (docs: renameCollection, Access Control): find and dropCollection on the source,
+        // insert and createIndex on the target.
+        this.requireRead(from);
+        this.requireWrite(from, "dropCollection");
+        this.requireWrite(to, "insert");
+        this.requireWrite(to, "createIndex");
+      }
       this.state.renameCollection(from, to, dropTarget);
     });
   }

@@ -5,7 +5,7 @@
 // not there (or misses one for data that is). Permission and write-blocking checks live one layer up, in
 // the connection (connection.ts), because they depend on who is asking.
 
-import { ObjectId, Timestamp, type Document } from "mongodb";
+import { ObjectId, Timestamp, UUID, type Document } from "mongodb";
 import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../bson-order";
 import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../port";
 import { ChangeLog, type NewLogEntry } from "./change-log";
@@ -71,6 +71,8 @@ function checkUpdatedSize(doc: Document): void {
     throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
   }
 }
+
+const TMP_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 export class ClusterState {
   readonly dbs = new Map<string, Map<string, CollectionData>>();
@@ -384,10 +386,17 @@ export class ClusterState {
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): void {
     const data = this.collection(from);
     if (!data) throw serverError(26, "NamespaceNotFound", `Source collection ${nsText(from)} does not exist`);
-    if (this.collection(to)) {
-      if (!dropTarget) throw serverError(48, "NamespaceExists", `Target namespace ${nsText(to)} exists`);
-      this.dbs.get(to.db)!.delete(to.coll);
+    if (this.collection(to) && !dropTarget) throw serverError(48, "NamespaceExists", `Target namespace ${nsText(to)} exists`);
+    if (from.db !== to.db) {
+      this.renameAcrossDatabases(from, to, data);
+      return;
     }
+    this.renameWithinDatabase(from, to);
+  }
+
+  private renameWithinDatabase(from: Namespace, to: Namespace): void {
+    const data = this.collection(from)!;
+    if (this.collection(to)) this.dbs.get(to.db)!.delete(to.coll);
     const fromDb = this.dbs.get(from.db)!;
     fromDb.delete(from.coll);
     if (fromDb.size === 0) this.dbs.delete(from.db);
@@ -395,6 +404,53 @@ export class ClusterState {
     if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
     toDb.set(to.coll, data);
     this.append({ operationType: "rename", ns: { ...from }, to: { ...to } });
+  }
+
+  /**
+   * A rename to another database is a copy through a temporary collection in the target database, then a
+   * rename over the target and a drop of the source (src/mongo/db/catalog/rename_collection.cpp,
+   * renameBetweenDBs). Change streams show exactly that: create, createIndexes, one insert per document on
+   * `tmpXXXXX.renameCollection`, rename of it to the target, drop of the source
+   * (jstests/change_streams/rename_across_dbs.js, jstests/change_streams/cross_db_rename_event_sequence.js).
+   */
+  private renameAcrossDatabases(from: Namespace, to: Namespace, data: CollectionData): void {
+    const suffix = Array.from({ length: 5 }, () => TMP_ALPHABET[Math.floor(Math.random() * TMP_ALPHABET.length)]).join("");
+    const tmp = { db: to.db, coll: `tmp${suffix}.renameCollection` };
+    const documents = data.ordered().map((d) => d.bytes);
+    this.fillTemporary(tmp, data.options, data.indexes, documents);
+    this.renameWithinDatabase(tmp, to);
+    this.dropCollection(from);
+  }
+
+  /**
+   * `$out`: results are written to `<db>.tmp.agg_out.<UUID>` created with the target's options and indexes, then
+   * renamed over the target (src/mongo/db/pipeline/document_source_out.cpp, initialize/finalize). Change streams
+   * show create, createIndexes and inserts on the temporary namespace, then its rename to the target.
+   */
+  out(sourceNs: Namespace, filter: Document, target: Namespace): void {
+    const existing = this.collection(target);
+    if (existing?.kind === "view") throw serverError(166, "CommandNotSupportedOnView", `Namespace ${nsText(target)} is a view, not a collection`);
+    const tmp = { db: target.db, coll: `tmp.agg_out.${new UUID().toHexString(true)}` };
+    const documents = this.find(sourceNs, filter).map(({ stored }) => stored.bytes);
+    this.fillTemporary(tmp, existing?.options ?? {}, existing?.indexes ?? [], documents);
+    this.renameWithinDatabase(tmp, target);
+  }
+
+  private fillTemporary(tmp: Namespace, options: Document, indexes: IndexSpec[], documents: Buffer[]): void {
+    const copy = new CollectionData("collection", cloneDocument(options));
+    this.addCollection(tmp, copy);
+    // One oplog entry, and so one createIndexes event, per index.
+    for (const index of indexes) {
+      if (index.name === "_id_") continue;
+      copy.addIndex(nsText(tmp), { name: index.name, key: cloneDocument(index.key), options: cloneDocument(index.options) });
+      this.append({ operationType: "createIndexes", ns: { ...tmp } });
+    }
+    for (const bytes of documents) {
+      const doc = fromBson(bytes);
+      copy.checkUnique(nsText(tmp), doc, undefined);
+      copy.insert(doc, bytes);
+      this.append({ operationType: "insert", ns: { ...tmp }, documentKey: { _id: cloneValue(doc._id) }, documentBytes: bytes });
+    }
   }
 
   dropDatabase(name: string): void {

@@ -115,9 +115,19 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
       const to = ev.to;
       if (!to || coll === undefined) throw new DdlRefused("rename event without a target namespace");
       const toIncluded = env.matcher.includes(to.db, to.coll);
-      if (included && toIncluded) {
-        // Missing on the target (created and renamed before the copy reached it): the re-read below fills it.
-        await tolerateMissing(() => withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true)));
+      if (toIncluded) {
+        // On the source, `to` is now the renamed collection: whatever the target holds under that name is obsolete.
+        // Rename ours over it when we carry the old name; otherwise (an excluded or temporary old name, or one
+        // missing on the target because it was created and renamed before the copy reached it) drop it, and the
+        // re-read below fills it.
+        let renamed = false;
+        if (included) {
+          await tolerateMissing(async () => {
+            await withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true));
+            renamed = true;
+          });
+        }
+        if (!renamed) await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection(to)));
       } else if (included) {
         await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll })));
       }
