@@ -657,6 +657,20 @@ export class MongoClusterPort implements ClusterPort {
     });
   }
 
+  userCacheInvalidationSeconds(): Promise<number | undefined> {
+    return this.run("userCacheInvalidationSeconds", async () => {
+      if ((await this.serverInfo()).topology !== "sharded") return undefined;
+      try {
+        const answer = await this.client.db("admin").command({ getParameter: 1, userCacheInvalidationIntervalSecs: 1 });
+        const value = answer.userCacheInvalidationIntervalSecs;
+        return typeof value === "number" ? value : undefined;
+      } catch {
+        // Not allowed to read it (getParameter is a clusterMonitor action): the caller assumes the default.
+        return undefined;
+      }
+    });
+  }
+
   // ---- checkpoints -------------------------------------------------------------------------------------
 
   checkpoints(migrationId: string): CheckpointStore {

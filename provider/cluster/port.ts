@@ -261,6 +261,12 @@ export interface ClusterPort {
   listUsers(options?: { showPrivileges?: boolean }): Promise<UserInfo[]>;
   /** Replaces a user's roles (updateUser). */
   setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void>;
+  /**
+   * On a sharded cluster, how long a role change may take to reach every mongos: each mongos checks for stale
+   * users every `userCacheInvalidationIntervalSecs` (getParameter; docs: "For mongos only", default 30,
+   * 1–86400). Undefined on a replica set (updateUser takes effect at once) or when the parameter cannot be read.
+   */
+  userCacheInvalidationSeconds(): Promise<number | undefined>;
 
   /** A checkpoint store scoped to one migration, kept in a reserved database on this cluster. */
   checkpoints(migrationId: string): CheckpointStore;

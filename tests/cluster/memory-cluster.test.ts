@@ -515,3 +515,28 @@ describe("16 MB limits by server version (finding 10)", () => {
     expect(cluster.changeLogSize()).toBe(before);
   });
 });
+
+describe("role changes on a sharded cluster reach other mongos after userCacheInvalidationIntervalSecs (finding 5)", () => {
+  test("the user keeps its old roles until the interval has passed; usersInfo shows the new ones at once", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const cluster = new MemoryCluster({ topology: "sharded", now: () => now, userCacheInvalidationIntervalSecs: 30 });
+    cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    const app = cluster.as("app", "admin").db("shop").collection<Loose>("orders");
+    await app.insertOne({ _id: 1 });
+    expect(await cluster.userCacheInvalidationSeconds()).toBe(30);
+    await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
+    expect((await cluster.listUsers()).find((u) => u.user === "app")!.roles).toEqual([{ role: "read", db: "shop" }]);
+    now += 29_000;
+    await app.insertOne({ _id: 2 }); // still cached as readWrite on the application's mongos
+    now += 1_000;
+    expect((await rejection(app.insertOne({ _id: 3 }))).code).toBe(13);
+  });
+
+  test("a replica set applies role changes at once and reports no interval", async () => {
+    const cluster = new MemoryCluster();
+    cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
+    expect((await rejection(cluster.as("app", "admin").db("shop").collection<Loose>("orders").insertOne({ _id: 1 }))).code).toBe(13);
+    expect(await cluster.userCacheInvalidationSeconds()).toBeUndefined();
+  });
+});

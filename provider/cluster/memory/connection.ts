@@ -73,7 +73,10 @@ export class MemoryClusterConnection implements ClusterPort {
     if (!this.state.accessControl) return [{ resource: { anyResource: true }, actions: ["anyAction"] }];
     if (this.principal.kind === "root") return this.state.rootPrivileges ?? ROOT_PRIVILEGES;
     const record = this.state.users.get(`${this.principal.db}.${this.principal.user}`);
-    return record ? privilegesForRoles(record.roles) : [];
+    if (!record) return [];
+    // A role change not yet seen by the mongos this connection goes through (sharded: see setUserRoles).
+    if (record.stale && this.state.now() < record.stale.until) return privilegesForRoles(record.stale.roles);
+    return privilegesForRoles(record.roles);
   }
 
   private assertOpen(): void {
@@ -470,8 +473,22 @@ export class MemoryClusterConnection implements ClusterPort {
       for (const r of roles) if (!allows(privileges, "grantRole", r.db, "")) throw unauthorizedError(r.db, "grantRole");
       for (const r of record?.roles ?? []) if (!allows(privileges, "revokeRole", r.db, "")) throw unauthorizedError(r.db, "revokeRole");
       if (!record) throw serverError(11, "UserNotFound", `Could not find user "${user}" for db "${db}"`);
+      if (this.state.topology === "sharded") {
+        // Every other mongos keeps acting on the roles it cached until its next check, up to
+        // userCacheInvalidationIntervalSecs later (docs: userCacheInvalidationIntervalSecs, "For mongos only").
+        // The application is taken to connect through another mongos than the one changing the roles.
+        const now = this.state.now();
+        const effective = record.stale && now < record.stale.until ? record.stale.roles : record.roles;
+        record.stale = { roles: effective.map((r) => ({ ...r })), until: now + this.state.userCacheInvalidationIntervalSecs * 1000 };
+      }
       record.roles = roles.map((r) => ({ ...r }));
     });
+  }
+
+  userCacheInvalidationSeconds(): Promise<number | undefined> {
+    return this.withFaults("userCacheInvalidationSeconds", () =>
+      this.state.topology === "sharded" ? this.state.userCacheInvalidationIntervalSecs : undefined,
+    );
   }
 
   // ---- ClusterPort: checkpoints ------------------------------------------------------------------------

@@ -32,6 +32,11 @@ export interface MemoryClusterOptions {
    * lists no user, and every connection bypasses user write blocking (authorization_session_impl.cpp).
    */
   accessControl?: boolean;
+  /**
+   * Sharded topology only: seconds a role change (updateUser) takes to reach the application's connections, as a
+   * mongos refreshes its user cache every userCacheInvalidationIntervalSecs (docs: default 30). Default 30.
+   */
+  userCacheInvalidationIntervalSecs?: number;
 }
 
 /** Databases never listed or copied. */
@@ -78,7 +83,8 @@ export class ClusterState {
   readonly dbs = new Map<string, Map<string, CollectionData>>();
   readonly log: ChangeLog;
   readonly faults = new FaultInjector();
-  readonly users = new Map<string, { user: string; db: string; roles: Role[] }>();
+  /** `stale`: the roles other mongos still act on until `until` (ms on the cluster clock), sharded only. */
+  readonly users = new Map<string, { user: string; db: string; roles: Role[]; stale?: { roles: Role[]; until: number } }>();
   writeBlocking = false;
   readonly topology: Topology;
   readonly version: string;
@@ -86,6 +92,7 @@ export class ClusterState {
   readonly now: () => number;
   readonly maxEventsPerBatch: number;
   readonly accessControl: boolean;
+  readonly userCacheInvalidationIntervalSecs: number;
 
   constructor(readonly name: string, options: MemoryClusterOptions) {
     this.topology = options.topology ?? "replicaSet";
@@ -94,6 +101,7 @@ export class ClusterState {
     this.now = options.now ?? Date.now;
     this.maxEventsPerBatch = options.maxEventsPerBatch ?? 1000;
     this.accessControl = options.accessControl ?? true;
+    this.userCacheInvalidationIntervalSecs = options.userCacheInvalidationIntervalSecs ?? 30;
     this.log = new ChangeLog(this.now);
   }
 

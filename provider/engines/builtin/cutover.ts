@@ -65,6 +65,40 @@ function deadline(what: string): never {
   throw new DeadlineExceededError(`cutover (${what})`);
 }
 
+/** mongos's default userCacheInvalidationIntervalSecs (docs: userCacheInvalidationIntervalSecs). */
+const DEFAULT_USER_CACHE_SECONDS = 30;
+
+/**
+ * On a sharded source the read-only roles reach each mongos only when it next checks its user cache, up to
+ * userCacheInvalidationIntervalSecs later; until then the application keeps writing through the other mongos,
+ * and a drain that ended before would lose those writes. So wait the interval (read from the source, the
+ * default when it cannot be read) past the role change before draining. The moment is checkpointed, so a rerun
+ * does not wait again from the start.
+ */
+async function waitForRolesOnEveryMongos(env: RunEnv): Promise<void> {
+  const { session, source, ctx } = env;
+  const info = await withRetry("serverInfo", ctx, () => source.serverInfo());
+  if (info.topology !== "sharded") return;
+  let effectiveAt = session.state.cutover?.readOnlyEffectiveAt;
+  if (!effectiveAt) {
+    const seconds = (await withRetry("userCacheInvalidationIntervalSecs", ctx, () => source.userCacheInvalidationSeconds())) ?? DEFAULT_USER_CACHE_SECONDS;
+    const at = new Date(ctx.now() + (seconds + 1) * 1000).toISOString();
+    await session.update((s) => {
+      if (s.cutover && !s.cutover.readOnlyEffectiveAt) s.cutover.readOnlyEffectiveAt = at;
+    });
+    effectiveAt = session.state.cutover?.readOnlyEffectiveAt ?? at;
+    env.log(
+      `cutover: the source is sharded; waiting ${seconds + 1}s (userCacheInvalidationIntervalSecs ${seconds}) until every mongos applies the read-only roles`,
+    );
+  }
+  const until = Date.parse(effectiveAt);
+  while (ctx.now() < until) {
+    if (ctx.now() >= env.stopAt) deadline("waiting for every mongos to apply the read-only roles");
+    await session.assertLease();
+    await ctx.sleep(Math.min(1000, until - ctx.now()));
+  }
+}
+
 export async function runCutover(env: RunEnv): Promise<CutoverReport> {
   const { session, source, spec } = env;
   failIfFailed(session.state);
@@ -134,6 +168,7 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
       await withRetry("setUserWriteBlockMode", env.ctx, () => source.setUserWriteBlocking(true));
     } else if (mode === "readOnlyUsers") {
       await applyReadOnly(source, cut().savedRoles ?? []);
+      await waitForRolesOnEveryMongos(env);
     }
     await enterStep(env, "DRAINING");
   }

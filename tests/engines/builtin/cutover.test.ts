@@ -167,3 +167,37 @@ describe("verification", () => {
     expect((await r2.engine.cutover(r2.spec, s2.handle, r2.ctx)).verification.summary).toMatch(/skipped/);
   });
 });
+
+describe("readOnlyUsers on a sharded source (finding 5)", () => {
+  // Before: the drain ended ~2 s after updateUser while other mongos still let the application write for up to
+  // userCacheInvalidationIntervalSecs (30 s by default): writes after the drain were lost, the source "blocked".
+  test.each([30, 90])("cutover waits userCacheInvalidationIntervalSecs (%is) before draining; no write is lost", async (interval) => {
+    const r = rig({
+      source: { topology: "sharded", version: "5.0.20", userCacheInvalidationIntervalSecs: interval },
+      spec: { writeBlocking: "readOnlyUsers" },
+      builtin: { readOnlyUsers: ["app@admin"] },
+    });
+    r.source.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    await seed(r.source, "shop", "orders", 50);
+    const { handle } = await syncUntilReady(r);
+    const app = r.source.as("app", "admin").db("shop").collection<AnyDoc>("orders");
+    let writes = 0;
+    const engine = r.makeEngine({
+      hooks: {
+        // The application writes once through another mongos while the cutover drains.
+        afterReplayBatch: async () => {
+          if (writes++ === 0) await app.insertOne({ _id: 10_000 }).catch(() => undefined);
+        },
+      },
+    });
+    const started = r.ctx.now();
+    const report = await engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    // Every write the source accepted is on the target, and the application is blocked now: a write it could
+    // still make after COMPLETE would be lost.
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+    await expect(app.insertOne({ _id: 99_999 })).rejects.toThrow(/not authorized/);
+    expect(r.ctx.now() - started).toBeGreaterThanOrEqual(interval * 1000); // on the test's virtual clock
+    expect(r.ctx.lines.join("\n")).toMatch(new RegExp(`waiting ${interval + 1}s \\(userCacheInvalidationIntervalSecs ${interval}\\)`));
+  });
+});
