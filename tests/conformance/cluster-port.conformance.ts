@@ -85,7 +85,8 @@ export type ConformanceNeed =
   | "views" // createCollection { viewOn, pipeline }
   | "cappedCollections" // createCollection { capped, size, max }
   | "ttlIndexes" // indexes with expireAfterSeconds
-  | "infinity"; // Double ±Infinity values
+  | "infinity" // Double ±Infinity values
+  | "timeseries"; // createCollection { timeseries }
 
 const ORDER_DB_PREFIX = "conf_";
 let dbCounter = 0;
@@ -1087,6 +1088,31 @@ export function runClusterPortConformance(
       const report = (await port.listCollections()).filter((c) => c.db === db && c.name === "report");
       expect(report[0].indexes.map((i) => i.name).sort()).toEqual(["_id_", "paid_1"]);
       expect(ids(flat(await scanAll(port, { db, coll: "report" }, {}, 10)))).toEqual(["Int32(1)", "Int32(3)"]);
+    });
+
+    // ---- what a whole-deployment stream does not show (issue 8, findings 6 and 5) ------------------------------
+
+    needs("changeStreams", "timeseries")(
+      "writes to a time-series collection never show in a whole-deployment stream (they go to system.buckets.<name>)",
+      async () => {
+        const db = freshDb("ts");
+        await port.createCollection({ db, name: "weather", kind: "timeseries", options: { timeseries: { timeField: "ts" } }, indexes: [] });
+        const t0 = await port.clusterTime();
+        await subject.collection(db, "weather").insertOne({ ts: new Date(), t: 21 });
+        await subject.collection(db, "marker").insertOne({ _id: "after" });
+        const cursor = await port.watch({ startAtOperationTime: t0! });
+        try {
+          const events = await collectEvents(cursor, db, (all) => all.some((e) => e.ns?.coll === "marker" && e.operationType === "insert"));
+          expect(events.filter((e) => CRUD.has(e.operationType)).map((e) => e.ns?.coll)).toEqual(["marker"]);
+          expect(events.filter((e) => e.ns?.coll?.startsWith("system."))).toEqual([]);
+        } finally {
+          await cursor.close();
+        }
+      },
+    );
+
+    test("on a replica set updateUser applies at once and there is no user-cache interval to wait for", async () => {
+      expect(await port.userCacheInvalidationSeconds()).toBeUndefined();
     });
 
     test("serverInfo reports a replica set, its version, and write-blocking support", async () => {

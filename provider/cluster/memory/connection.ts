@@ -563,6 +563,8 @@ export class MemoryChangeCursor implements ChangeCursor {
   private eventsOf(entry: LogEntry): Array<{ event: ChangeEvent; size: number }> | undefined {
     // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
     if (entry.ns && INTERNAL_DATABASES.has(entry.ns.db)) return undefined;
+    // …nor system collections (docs: Mongo.watch opens a stream on "all its non-system collections").
+    if (entry.ns?.coll?.startsWith("system.")) return undefined;
     // Only the events the reported version shows: DDL beyond drop/rename/dropDatabase/invalidate needs
     // showExpandedEvents (6.0+), endOfTransaction 8.0+ (docs: change-events; "Expanded Events").
     if (EXPANDED_EVENTS.has(entry.operationType) && this.state.major < 6) return undefined;

@@ -123,6 +123,12 @@ export class ClusterState {
   }
 
   private append(entry: NewLogEntry): void {
+    // Writes to a time-series collection are writes to its buckets collection, `system.buckets.<name>`, which no
+    // whole-deployment change stream shows (docs: Mongo.watch reports "non-system collections"; time-series
+    // limitations: no change streams; SERVER-55075). The document-level events are logged there.
+    if (entry.documentKey && entry.ns?.coll && this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.kind === "timeseries") {
+      entry = { ...entry, ns: { db: entry.ns.db, coll: `system.buckets.${entry.ns.coll}` } };
+    }
     this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
   }
 

@@ -144,6 +144,20 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
     }
     case "create": {
       if (!included) return;
+      // A time-series collection cannot be carried (preflight refuses one in scope), and its writes never reach
+      // the stream: refuse it by name rather than finish a cutover without it.
+      const listed = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
+      if (listed.some((c) => c.db === db && c.name === coll && c.kind === "timeseries")) {
+        const warning = `time-series collection ${db}.${coll} was created on the source during the sync and is NOT migrated by the builtin engine`;
+        await env.session.update((s) => {
+          if (!s.warnings.includes(warning)) s.warnings.push(warning);
+        });
+        throw new DdlRefused(
+          `the source created the time-series collection ${db}.${coll} during the sync; the builtin engine cannot carry time-series ` +
+            `collections (their writes never reach a change stream). Exclude it (namespaces.exclude: ["${db}.${coll}"]) and restart the ` +
+            `migration (\`atlas-migrate reset ${env.spec.migrationId}\` then \`pulumi up\`), moving it separately with mongodump/mongorestore, or use the mongosync engine.`,
+        );
+      }
       const infos = (await includedSourceCollections(env)).filter((c) => c.db === db && c.name === coll);
       await createCollectionsAndViews(env, infos);
       env.log(`replay: mirrored create of ${db}.${coll}`);
