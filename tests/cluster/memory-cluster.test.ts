@@ -540,3 +540,26 @@ describe("role changes on a sharded cluster reach other mongos after userCacheIn
     expect(await cluster.userCacheInvalidationSeconds()).toBeUndefined();
   });
 });
+
+describe("TTL monitor (finding 13)", () => {
+  test("deletes expired documents (earliest date of an array) as delete events, even with user writes blocked", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const cluster = new MemoryCluster({ now: () => now });
+    const s = cluster.db("app").collection<Loose>("sessions");
+    await s.createIndex({ at: 1 }, { expireAfterSeconds: 60 });
+    await s.insertMany([
+      { _id: 1, at: new Date(now) },
+      { _id: 2, at: [new Date(now + 600_000), new Date(now - 30_000)] },
+      { _id: 3, at: "not a date" },
+      { _id: 4, at: new Date(now + 600_000) },
+    ]);
+    const cursor = await cluster.watch({});
+    await cluster.setUserWriteBlocking(true);
+    now += 45_000;
+    expect(cluster.runTtlMonitor()).toBe(1); // _id 2: its earliest date is 75 s old
+    now += 20_000;
+    expect(cluster.runTtlMonitor()).toBe(1); // _id 1
+    expect((await s.find({}).toArray()).map((d) => d._id)).toEqual([3, 4]);
+    expect((await cursor.nextBatch(0)).map((e) => `${e.operationType} ${e.documentKey?._id}`)).toEqual(["delete 2", "delete 1"]);
+  });
+});

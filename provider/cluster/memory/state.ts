@@ -77,6 +77,26 @@ function checkUpdatedSize(doc: Document): void {
   }
 }
 
+/** A Date from any realm (BSON decodes dates with the host's Date, which a test runner's sandbox does not share). */
+function isDate(v: unknown): v is Date {
+  return Object.prototype.toString.call(v) === "[object Date]";
+}
+
+function pathValue(doc: Document, path: string): unknown {
+  let current: unknown = doc;
+  for (const part of path.split(".")) {
+    if (current === null || typeof current !== "object" || Array.isArray(current)) return undefined;
+    current = (current as Document)[part];
+  }
+  return current;
+}
+
+/** The date a TTL index acts on: the value if a date, the earliest date of an array, else none. */
+function earliestDate(value: unknown): number | undefined {
+  const dates = (Array.isArray(value) ? value : [value]).filter(isDate).map((d) => d.getTime());
+  return dates.length > 0 ? Math.min(...dates) : undefined;
+}
+
 const TMP_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 
 export class ClusterState {
@@ -476,6 +496,39 @@ export class ClusterState {
     }
     this.dbs.delete(name);
     this.append({ operationType: "dropDatabase", ns: { db: name } });
+  }
+
+  /**
+   * mongod's TTL monitor pass (docs: "TTL Indexes", "Expiration of Data"): for every single-field index with
+   * expireAfterSeconds, deletes documents whose field is a date (or an array holding dates: the earliest counts)
+   * at or before now - expireAfterSeconds. Each deletion is an ordinary delete event. Not stopped by user write
+   * blocking (the monitor is an internal writer, src/mongo/db/ttl/ttl.cpp).
+   */
+  runTtlMonitor(): number {
+    const now = this.now();
+    let deleted = 0;
+    for (const [db, colls] of [...this.dbs]) {
+      if (INTERNAL_DATABASES.has(db)) continue;
+      for (const [coll, data] of [...colls]) {
+        if (data.kind !== "collection") continue;
+        for (const index of data.indexes) {
+          // Options are kept as BSON values (an Int32 here when set through the driver-shaped API).
+          const seconds = index.options.expireAfterSeconds === undefined ? NaN : Number(index.options.expireAfterSeconds);
+          const fields = Object.keys(index.key);
+          if (!Number.isFinite(seconds) || fields.length !== 1) continue;
+          const ns = { db, coll };
+          for (const { stored, doc } of this.find(ns)) {
+            if (stored.removed) continue;
+            const earliest = earliestDate(pathValue(doc, fields[0]));
+            if (earliest === undefined || earliest > now - seconds * 1000) continue;
+            data.remove(stored);
+            this.append({ operationType: "delete", ns: { ...ns }, documentKey: { _id: cloneValue(stored.id) } });
+            deleted++;
+          }
+        }
+      }
+    }
+    return deleted;
   }
 
   /** The document with this `_id` now, exact BSON values, or null. */

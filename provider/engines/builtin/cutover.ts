@@ -19,7 +19,7 @@ import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace } fr
 import { runReplay } from "./replay";
 import { reconcileSnapshot } from "./snapshot";
 import { COMPLETION_KEY, completionStore, readBlocking, writeBlocking, type CutoverStep, type MigrationState } from "./state";
-import { verifyNamespaces } from "./verify";
+import { verifyNamespaces, type ExpiryRule } from "./verify";
 import { withRetry } from "./retry";
 import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions, writeBlockingBypass } from "./writeblock";
 import type { Namespace } from "../../cluster/port";
@@ -48,6 +48,20 @@ async function finishIndexes(env: RunEnv): Promise<void> {
       await withRetry("collMod", env.ctx, () => env.target.setIndexExpiry(ns, ix.name, Number(ix.options.expireAfterSeconds)));
     }
   }
+}
+
+/** The source's TTL indexes per namespace: what its TTL monitor may delete while verification reads. */
+async function expiryRules(env: RunEnv): Promise<Map<string, ExpiryRule[]>> {
+  const rules = new Map<string, ExpiryRule[]>();
+  for (const info of await includedSourceCollections(env)) {
+    for (const ix of info.indexes) {
+      const fields = Object.keys(ix.key);
+      if (ix.options.expireAfterSeconds === undefined || fields.length !== 1 || ix.options.clustered) continue;
+      const name = `${info.db}.${info.name}`;
+      rules.set(name, [...(rules.get(name) ?? []), { field: fields[0], seconds: Number(ix.options.expireAfterSeconds) }]);
+    }
+  }
+  return rules;
 }
 
 async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
@@ -195,7 +209,10 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
     if (cut().step === "VERIFYING") {
       await env.hooks.beforeCutoverStep?.("VERIFYING");
       if (spec.verification !== "none") {
-        const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification);
+        const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification, {
+          rules: await expiryRules(env),
+          now: env.ctx.now,
+        });
         await session.update((s) => {
           if (!s.cutover) return;
           s.cutover.lastVerification = report;
