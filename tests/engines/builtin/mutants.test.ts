@@ -7,6 +7,7 @@ import { MemoryCluster } from "../../../testing/memory-cluster";
 import { verifyNamespaces } from "../../../provider/engines/builtin/verify";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
 import type { ClusterPort } from "../../../provider/cluster/port";
+import { runWorker } from "../../../provider/engines/builtin/worker";
 import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
@@ -138,5 +139,34 @@ describe("lease fencing before each replay write", () => {
     await r.makeEngine({ open }).advance(r.spec, handle, r.ctx);
     expect(stolen).toBe(true);
     expect(writesAfterTakeover).toBe(0);
+  });
+});
+
+describe("lease fencing on idle polls", () => {
+  // Kills "no lease check on an idle poll": an idle worker whose lease was taken must notice at its next poll,
+  // not at the end of its round (10 minutes here, on the test's virtual clock).
+  test("an idle worker stops within seconds of a takeover", async () => {
+    const r = rig();
+    await seed(r.source, "a", "b", 5);
+    const { handle } = await syncUntilReady(r);
+    const worker = runWorker({
+      migrationId: r.spec.migrationId,
+      sourceUri: r.spec.source.uri!,
+      targetUri: r.spec.target.uri!,
+      open: async (uri) => MemoryCluster.resolve(uri).connect(),
+      ctx: { log: () => undefined, now: r.ctx.now, sleep: r.ctx.sleep },
+      roundMs: 600_000,
+      maxLeaseWaits: 0,
+    });
+    // Let the worker take the lease and settle into idle polling.
+    const startedAt = r.ctx.now();
+    for (let i = 0; i < 100_000 && r.ctx.now() - startedAt < 5_000; i++) await new Promise((res) => setImmediate(res));
+    expect(r.ctx.now() - startedAt).toBeGreaterThanOrEqual(5_000); // the worker is polling
+    const thief = new StateSession(r.target.connect().checkpoints(r.spec.migrationId), newOwnerId("thief"), r.ctx.now, 3_600_000);
+    await thief.acquire(true);
+    const takenAt = r.ctx.now();
+    await expect(worker).resolves.toBe("stopped");
+    expect(r.ctx.now() - takenAt).toBeLessThan(60_000);
+    expect((await r.engine.status(r.spec, handle, r.ctx)).details?.leaseHolder).toContain("thief@");
   });
 });
