@@ -41,7 +41,7 @@ describe("events the source cannot deliver", () => {
     await r.source.db("media").collection<AnyDoc>("blobs").insertOne({ _id: 2, n: 2 });
     // What mongod answers for an event it cannot serialize (e.g. a near-16 MB document with a large _id, which
     // the resume token and documentKey repeat).
-    r.source.faults.failNext("nextBatch", 1, () => eventTooLargeError(17_000_000, { _id: { _data: "00" } } as ChangeEvent));
+    r.source.faults.failNext("nextBatch", 1, () => eventTooLargeError(17_000_000, { _id: { _data: "00" } } as unknown as ChangeEvent));
     const failed = await r.engine.advance(r.spec, handle, r.ctx);
     expect(failed.phase).toBe("FAILED");
     expect(failed.reason).toMatch(/larger than the 16 MB BSON limit/);
