@@ -128,6 +128,8 @@ export interface ChangeEvent {
   ns?: { db: string; coll?: string };
   /** For rename. */
   to?: { db: string; coll: string };
+  /** DDL details on 6.0+ expanded events (rename: `to`; createIndexes/dropIndexes: `indexes`; create: options). */
+  operationDescription?: Document;
   documentKey?: Document;
   /** With `updateLookup`: the current document, or null/undefined when it was deleted since. */
   fullDocument?: Document | null;

@@ -1053,6 +1053,12 @@ export function runClusterPortConformance(
             "drop from.src",
           ]);
           expect(events.find((e) => e.operationType === "rename")!.to).toEqual({ db: to, coll: "dst" });
+          if (expanded) {
+            // 6.0+ expanded events describe the DDL (docs: change-events, operationDescription).
+            expect(events.find((e) => e.operationType === "rename")!.operationDescription?.to).toEqual({ db: to, coll: "dst" });
+            const index = events.find((e) => e.operationType === "createIndexes")!.operationDescription?.indexes[0];
+            expect([index?.name, Object.keys(index?.key ?? {}), Number(index?.key?.k)]).toEqual(["k_1", ["k"], 1]);
+          }
         } finally {
           await cursor.close();
         }

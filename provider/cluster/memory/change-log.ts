@@ -20,6 +20,8 @@ export interface LogEntry {
   lsid?: Document;
   txnNumber?: number;
   to?: { db: string; coll: string };
+  /** Shown only with showExpandedEvents (6.0+), as mongod does (docs: change-events, operationDescription). */
+  operationDescription?: Document;
   documentKey?: Document;
   /** BSON bytes of the document as written (insert, replace). */
   documentBytes?: Buffer;
@@ -195,7 +197,12 @@ export class ChangeLog {
  * A change event as the driver delivers it, built from a log entry, fields in mongod's order (docs:
  * change-events; fullDocument comes before ns). `omitUpdateDescription` is `$project: { updateDescription: 0 }`.
  */
-export function toChangeEvent(entry: LogEntry, fullDocument: Document | null | undefined, omitUpdateDescription = false): ChangeEvent {
+export function toChangeEvent(
+  entry: LogEntry,
+  fullDocument: Document | null | undefined,
+  omitUpdateDescription = false,
+  expanded = true,
+): ChangeEvent {
   const event: ChangeEvent = {
     _id: encodeToken(entry.seq, entry.clusterTime),
     operationType: entry.operationType,
@@ -206,6 +213,7 @@ export function toChangeEvent(entry: LogEntry, fullDocument: Document | null | u
   if (entry.ns) event.ns = { ...entry.ns };
   if (entry.lsid) Object.assign(event, { lsid: entry.lsid, txnNumber: entry.txnNumber });
   if (entry.to) event.to = { ...entry.to };
+  if (entry.operationDescription && expanded) event.operationDescription = entry.operationDescription;
   if (entry.documentKey) event.documentKey = entry.documentKey;
   if (entry.updateDescription && !omitUpdateDescription) event.updateDescription = entry.updateDescription;
   return event;

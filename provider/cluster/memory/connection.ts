@@ -577,7 +577,7 @@ export class MemoryChangeCursor implements ChangeCursor {
       documentBytes = this.state.collection(ns)?.get(entry.documentKey!._id)?.bytes.length ?? 0;
       fullDocument = this.state.lookup(ns, entry.documentKey!._id);
     }
-    const event = toChangeEvent(entry, fullDocument, this.shape.omitUpdateDescription);
+    const event = toChangeEvent(entry, fullDocument, this.shape.omitUpdateDescription, this.state.major >= 6);
     const size = sizeOf(event, documentBytes);
     const resume = this.shape.resumeFragment?.seq === entry.seq ? this.shape.resumeFragment.fragment : 0;
     if (this.shape.split) {

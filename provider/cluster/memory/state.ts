@@ -82,6 +82,11 @@ function isDate(v: unknown): v is Date {
   return Object.prototype.toString.call(v) === "[object Date]";
 }
 
+/** An index as createIndexes events describe it: `{ v: 2, key, name, …options }`. */
+function indexDescription(spec: IndexSpec): Document {
+  return { v: 2, key: cloneDocument(spec.key), name: spec.name, ...cloneDocument(spec.options) };
+}
+
 function pathValue(doc: Document, path: string): unknown {
   let current: unknown = doc;
   for (const part of path.split(".")) {
@@ -390,7 +395,11 @@ export class ClusterState {
       data.addIndex(nsText(ns), { name: spec.name, key: cloneDocument(spec.key), options: cloneDocument(spec.options) });
       added.push(spec);
     }
-    if (added.length > 0) this.append({ operationType: "createIndexes", ns: { ...ns } });
+    // One oplog entry, so one event, per index built (jstests/change_streams/rename_across_dbs.js reads
+    // operationDescription.indexes[0] of each).
+    for (const spec of added) {
+      this.append({ operationType: "createIndexes", ns: { ...ns }, operationDescription: { indexes: [indexDescription(spec)] } });
+    }
   }
 
   setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): void {
@@ -437,7 +446,7 @@ export class ClusterState {
     let toDb = this.dbs.get(to.db);
     if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
     toDb.set(to.coll, data);
-    this.append({ operationType: "rename", ns: { ...from }, to: { ...to } });
+    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } } });
   }
 
   /**
@@ -477,7 +486,7 @@ export class ClusterState {
     for (const index of indexes) {
       if (index.name === "_id_") continue;
       copy.addIndex(nsText(tmp), { name: index.name, key: cloneDocument(index.key), options: cloneDocument(index.options) });
-      this.append({ operationType: "createIndexes", ns: { ...tmp } });
+      this.append({ operationType: "createIndexes", ns: { ...tmp }, operationDescription: { indexes: [indexDescription(index)] } });
     }
     for (const bytes of documents) {
       const doc = fromBson(bytes);
