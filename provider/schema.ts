@@ -18,7 +18,7 @@ import type {
   VerificationMode,
   WriteBlockingMode,
 } from "./engines/engine";
-import { redact } from "./errors";
+import { rawCredentialProblem, redact, redactConnectionEcho } from "./errors";
 
 /** pulumi.runtime.unknownValue: what check/diff see in place of a value not known during preview. */
 export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -73,13 +73,19 @@ const connectionString = (what: string) =>
       ctx.addIssue({ code: "custom", message: `${what} is empty; give the deployment's connection string` });
       return;
     }
+    const raw = rawCredentialProblem(uri);
+    if (raw) {
+      ctx.addIssue({ code: "custom", message: `${what} ${raw}` });
+      return;
+    }
     try {
       parseMongoUri(uri);
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       ctx.addIssue({
         code: "custom",
-        message: `${what} is not a valid MongoDB connection string (${redact(reason)}); write mongodb://host1:port,host2:port/?replicaSet=NAME or mongodb+srv://cluster.example.net (no port with +srv), with the credentials as USER:PASSWORD@ before the host and special characters in the password percent-encoded`,
+        // The driver quotes pieces of a password with raw special characters back as options or hosts.
+        message: `${what} is not a valid MongoDB connection string (${redactConnectionEcho(redact(reason), uri)}); write mongodb://host1:port,host2:port/?replicaSet=NAME or mongodb+srv://cluster.example.net (no port with +srv), with the credentials as USER:PASSWORD@ before the host and special characters in the password percent-encoded`,
       });
     }
   });

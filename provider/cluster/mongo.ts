@@ -46,6 +46,7 @@ import {
   type Topology,
   type UserInfo,
   type WriteOperation,
+  splitsLargeChangeEvents,
 } from "./port";
 
 const PRIMARY = ReadPreference.primary;
@@ -583,7 +584,11 @@ export class MongoClusterPort implements ClusterPort {
       if (start.resumeAfter) options.resumeAfter = start.resumeAfter;
       else if (start.startAtOperationTime) options.startAtOperationTime = start.startAtOperationTime;
       // Our own checkpoint database is never replayed.
-      const stream = this.client.watch([{ $match: { "ns.db": { $ne: CHECKPOINT_DATABASE } } }], options);
+      const pipeline: Document[] = [{ $match: { "ns.db": { $ne: CHECKPOINT_DATABASE } } }];
+      if (start.omitUpdateDescription) pipeline.push({ $project: { updateDescription: 0 } });
+      // Must be the last stage (jstests/change_streams/split_large_event.js: 7182802 otherwise).
+      if (start.splitLargeEvents && splitsLargeChangeEvents(info.version)) pipeline.push({ $changeStreamSplitLargeEvent: {} });
+      const stream = this.client.watch(pipeline, options);
       const cursor = new MongoChangeCursor(stream, this.description);
       // Open the stream now, so an out-of-window start fails here rather than at the first batch.
       await cursor.prime();
@@ -649,6 +654,20 @@ export class MongoClusterPort implements ClusterPort {
   setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void> {
     return this.run(`setUserRoles ${user}@${db}`, async () => {
       await this.client.db(db).command({ updateUser: user, roles });
+    });
+  }
+
+  userCacheInvalidationSeconds(): Promise<number | undefined> {
+    return this.run("userCacheInvalidationSeconds", async () => {
+      if ((await this.serverInfo()).topology !== "sharded") return undefined;
+      try {
+        const answer = await this.client.db("admin").command({ getParameter: 1, userCacheInvalidationIntervalSecs: 1 });
+        const value = answer.userCacheInvalidationIntervalSecs;
+        return typeof value === "number" ? value : undefined;
+      } catch {
+        // Not allowed to read it (getParameter is a clusterMonitor action): the caller assumes the default.
+        return undefined;
+      }
     });
   }
 

@@ -128,12 +128,19 @@ export interface ChangeEvent {
   ns?: { db: string; coll?: string };
   /** For rename. */
   to?: { db: string; coll: string };
+  /** DDL details on 6.0+ expanded events (rename: `to`; createIndexes/dropIndexes: `indexes`; create: options). */
+  operationDescription?: Document;
   documentKey?: Document;
   /** With `updateLookup`: the current document, or null/undefined when it was deleted since. */
   fullDocument?: Document | null;
   updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
   clusterTime: Timestamp;
   wallTime?: Date;
+  /**
+   * Set on a fragment of an event too large for one BSON document (`$changeStreamSplitLargeEvent`): fragments
+   * 1…of follow each other, each holding some of the event's top-level fields and its own resume token `_id`.
+   */
+  splitEvent?: { fragment: number; of: number };
 }
 
 export interface ChangeStreamStart {
@@ -141,6 +148,29 @@ export interface ChangeStreamStart {
   startAtOperationTime?: Timestamp;
   /** Or resume after this token. */
   resumeAfter?: ResumeToken;
+  /**
+   * Leave `updateDescription` out of update events (`$project: { updateDescription: 0 }`). With updateLookup an
+   * update event carries the whole document AND the changed fields, so an update of a large document exceeds
+   * the 16 MB event limit (BSONObjectTooLarge, 10334) unless the part nobody uses is dropped.
+   */
+  omitUpdateDescription?: boolean;
+  /**
+   * Where the server has `$changeStreamSplitLargeEvent` (see splitsLargeChangeEvents), add it as the last stage:
+   * events over the limit then arrive as fragments (`splitEvent`) the caller reassembles. Elsewhere such an
+   * event fails the stream with BSONObjectTooLarge (10334).
+   */
+  splitLargeEvents?: boolean;
+}
+
+/**
+ * Whether a server version has `$changeStreamSplitLargeEvent`: "New in MongoDB 7.0 (and 6.0.9)"
+ * (docs: reference/operator/aggregation/changeStreamSplitLargeEvent).
+ */
+export function splitsLargeChangeEvents(version: string): boolean {
+  const [major, minor, patch] = version.split(".").map((p) => Number.parseInt(p, 10) || 0);
+  if (major > 6) return true;
+  // The 6.1–6.3 rapid releases came before the 6.0.9 backport and do not have it.
+  return major === 6 && minor === 0 && patch >= 9;
 }
 
 export interface ChangeCursor {
@@ -233,6 +263,12 @@ export interface ClusterPort {
   listUsers(options?: { showPrivileges?: boolean }): Promise<UserInfo[]>;
   /** Replaces a user's roles (updateUser). */
   setUserRoles(user: string, db: string, roles: Array<{ role: string; db: string }>): Promise<void>;
+  /**
+   * On a sharded cluster, how long a role change may take to reach every mongos: each mongos checks for stale
+   * users every `userCacheInvalidationIntervalSecs` (getParameter; docs: "For mongos only", default 30,
+   * 1–86400). Undefined on a replica set (updateUser takes effect at once) or when the parameter cannot be read.
+   */
+  userCacheInvalidationSeconds(): Promise<number | undefined>;
 
   /** A checkpoint store scoped to one migration, kept in a reserved database on this cluster. */
   checkpoints(migrationId: string): CheckpointStore;

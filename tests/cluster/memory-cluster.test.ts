@@ -474,3 +474,92 @@ describe("change log", () => {
     expect(cluster.changeLogSize()).toBe(1);
   });
 });
+
+describe("16 MB limits by server version (finding 10)", () => {
+  const MB = 1024 * 1024;
+  async function bigUpdateStream(version: string) {
+    const cluster = new MemoryCluster({ version });
+    const coll = cluster.db("d").collection<Loose>("c");
+    await coll.insertOne({ _id: 1, a: "x".repeat(9 * MB) });
+    const t0 = await cluster.clusterTime();
+    await coll.updateOne({ _id: 1 }, { $set: { a: "y".repeat(9 * MB) } });
+    return cluster.watch({ startAtOperationTime: t0!, splitLargeEvents: true });
+  }
+  async function drain(cursor: Awaited<ReturnType<typeof bigUpdateStream>>) {
+    const events = [];
+    for (let i = 0; i < 4; i++) events.push(...(await cursor.nextBatch(0)));
+    return events;
+  }
+
+  // docs: $changeStreamSplitLargeEvent "New in MongoDB 7.0 (and 6.0.9)"; without it the getMore fails.
+  test.each(["6.0.8", "6.3.2", "5.0.20"])("%s has no $changeStreamSplitLargeEvent: the ~18 MB event fails with 10334", async (version) => {
+    const err = await rejection(drain(await bigUpdateStream(version)));
+    expect([err.code, err.codeName]).toEqual([10334, "BSONObjectTooLarge"]);
+    expect(err.message).toMatch(/Size must be between 0 and 16793600\(16MB\)/);
+  });
+
+  test.each(["6.0.9", "7.0.2", "8.0.4"])("%s splits it into two fragments", async (version) => {
+    const events = await drain(await bigUpdateStream(version));
+    expect(events.filter((e) => e.splitEvent).map((e) => e.splitEvent)).toEqual([
+      { fragment: 1, of: 2 },
+      { fragment: 2, of: 2 },
+    ]);
+  });
+
+  test("an insert over 16 MiB is refused (BadValue, as fixDocumentForInsert) and nothing is logged", async () => {
+    const cluster = new MemoryCluster();
+    await cluster.db("d").collection<Loose>("c").insertOne({ _id: 0 });
+    const before = cluster.changeLogSize();
+    const err = await rejection(cluster.db("d").collection<Loose>("c").insertOne({ _id: 1, a: "x".repeat(16 * MB) }));
+    expect([err.code, err.message]).toEqual([2, expect.stringMatching(/object to insert too large/)]);
+    expect(cluster.changeLogSize()).toBe(before);
+  });
+});
+
+describe("role changes on a sharded cluster reach other mongos after userCacheInvalidationIntervalSecs (finding 5)", () => {
+  test("the user keeps its old roles until the interval has passed; usersInfo shows the new ones at once", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const cluster = new MemoryCluster({ topology: "sharded", now: () => now, userCacheInvalidationIntervalSecs: 30 });
+    cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    const app = cluster.as("app", "admin").db("shop").collection<Loose>("orders");
+    await app.insertOne({ _id: 1 });
+    expect(await cluster.userCacheInvalidationSeconds()).toBe(30);
+    await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
+    expect((await cluster.listUsers()).find((u) => u.user === "app")!.roles).toEqual([{ role: "read", db: "shop" }]);
+    now += 29_000;
+    await app.insertOne({ _id: 2 }); // still cached as readWrite on the application's mongos
+    now += 1_000;
+    expect((await rejection(app.insertOne({ _id: 3 }))).code).toBe(13);
+  });
+
+  test("a replica set applies role changes at once and reports no interval", async () => {
+    const cluster = new MemoryCluster();
+    cluster.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    await cluster.setUserRoles("app", "admin", [{ role: "read", db: "shop" }]);
+    expect((await rejection(cluster.as("app", "admin").db("shop").collection<Loose>("orders").insertOne({ _id: 1 }))).code).toBe(13);
+    expect(await cluster.userCacheInvalidationSeconds()).toBeUndefined();
+  });
+});
+
+describe("TTL monitor (finding 13)", () => {
+  test("deletes expired documents (earliest date of an array) as delete events, even with user writes blocked", async () => {
+    let now = Date.parse("2026-01-01T00:00:00Z");
+    const cluster = new MemoryCluster({ now: () => now });
+    const s = cluster.db("app").collection<Loose>("sessions");
+    await s.createIndex({ at: 1 }, { expireAfterSeconds: 60 });
+    await s.insertMany([
+      { _id: 1, at: new Date(now) },
+      { _id: 2, at: [new Date(now + 600_000), new Date(now - 30_000)] },
+      { _id: 3, at: "not a date" },
+      { _id: 4, at: new Date(now + 600_000) },
+    ]);
+    const cursor = await cluster.watch({});
+    await cluster.setUserWriteBlocking(true);
+    now += 45_000;
+    expect(cluster.runTtlMonitor()).toBe(1); // _id 2: its earliest date is 75 s old
+    now += 20_000;
+    expect(cluster.runTtlMonitor()).toBe(1); // _id 1
+    expect((await s.find({}).toArray()).map((d) => d._id)).toEqual([3, 4]);
+    expect((await cursor.nextBatch(0)).map((e) => `${e.operationType} ${e.documentKey?._id}`)).toEqual(["delete 2", "delete 1"]);
+  });
+});

@@ -26,7 +26,10 @@ import {
   type ClusterPort,
   type IdRange,
   type Namespace,
+  splitsLargeChangeEvents,
 } from "../../provider/cluster/port";
+
+const MB = 1024 * 1024;
 
 /** The few driver Collection methods the suite seeds and checks data with (driver and MemoryCollection). */
 export interface SeedCollection {
@@ -37,6 +40,7 @@ export interface SeedCollection {
   deleteOne(filter: Document): Promise<unknown>;
   countDocuments(filter?: Document): Promise<number>;
   createIndex(keys: Document, options?: Document): Promise<string>;
+  aggregate(pipeline: Document[]): { toArray(): Promise<Document[]> };
 }
 
 export interface ConformanceSubject {
@@ -81,7 +85,8 @@ export type ConformanceNeed =
   | "views" // createCollection { viewOn, pipeline }
   | "cappedCollections" // createCollection { capped, size, max }
   | "ttlIndexes" // indexes with expireAfterSeconds
-  | "infinity"; // Double ±Infinity values
+  | "infinity" // Double ±Infinity values
+  | "timeseries"; // createCollection { timeseries }
 
 const ORDER_DB_PREFIX = "conf_";
 let dbCounter = 0;
@@ -930,6 +935,190 @@ export function runClusterPortConformance(
         await cursor.close();
         await port.checkpoints(`quiet-${db}`).clear();
       }
+    });
+
+    // ---- size limits (issue 8, finding 10) ---------------------------------------------------------------
+    // mongod: a stored document is at most 16 MiB (BSONObjMaxUserSize); a change event at most 16 MiB + 16 KiB
+    // (BSONObjMaxInternalSize) or it fails the getMore with BSONObjectTooLarge (10334); $changeStreamSplitLargeEvent
+    // (6.0.9+/7.0+) splits it into fragments instead (jstests/change_streams/split_large_event.js).
+
+    test("an update whose result exceeds 16 MiB is refused (17419) and the document stays as it was", async () => {
+      const db = freshDb("toolarge");
+      const app = subject.collection(db, "big");
+      await app.insertOne({ _id: "big", a: "x".repeat(9 * MB) });
+      await expectCode(app.updateOne({ _id: "big" }, { $set: { b: "y".repeat(8 * MB) } }), [17419]);
+      const [doc] = await scanAll(port, { db, coll: "big" }, {}, 10).then(flat);
+      expect(Object.keys(doc)).toEqual(["_id", "a"]);
+    });
+
+    needs("changeStreams")(
+      "an update event over the limit (updateLookup + updateDescription): fails 10334, arrives whole without updateDescription, or split into fragments",
+      async () => {
+        const db = freshDb("bigevent");
+        const app = subject.collection(db, "big");
+        await app.insertOne({ _id: "big", a: "x".repeat(9 * MB) });
+        const t0 = await port.clusterTime();
+        // fullDocument (~9 MB, updateLookup) + updateDescription.updatedFields (~9 MB): ~18 MB of event.
+        await app.updateOne({ _id: "big" }, { $set: { a: "y".repeat(9 * MB) } });
+        const isUpdate = (e: ChangeEvent): boolean => e.operationType === "update" || e.splitEvent !== undefined;
+        // Later fragments carry only the fields that did not fit before (no `ns`): read them unfiltered.
+        const collect = async (cursor: ChangeCursor, enough: (events: ChangeEvent[]) => boolean): Promise<ChangeEvent[]> => {
+          const events: ChangeEvent[] = [];
+          for (let i = 0; i < 40 && !enough(events); i++) {
+            events.push(...(await cursor.nextBatch(250)).filter((e) => e.ns?.db === db || (e.splitEvent && e.splitEvent.fragment > 1)));
+          }
+          return events.filter(isUpdate);
+        };
+
+        const plain = await port.watch({ startAtOperationTime: t0! });
+        try {
+          await expectCode(collect(plain, (all) => all.some(isUpdate)), [10334]);
+        } finally {
+          await plain.close();
+        }
+
+        const projected = await port.watch({ startAtOperationTime: t0!, omitUpdateDescription: true });
+        try {
+          const [update] = await collect(projected, (all) => all.some(isUpdate));
+          expect(update.splitEvent).toBeUndefined();
+          expect(update.updateDescription).toBeUndefined();
+          expect((update.fullDocument?.a as string).slice(0, 3)).toBe("yyy");
+        } finally {
+          await projected.close();
+        }
+
+        const { version } = await port.serverInfo();
+        const split = await port.watch({ startAtOperationTime: t0!, splitLargeEvents: true });
+        try {
+          if (!splitsLargeChangeEvents(version)) {
+            await expectCode(collect(split, (all) => all.some(isUpdate)), [10334]);
+            return;
+          }
+          const fragments = await collect(split, (all) => all.filter(isUpdate).length >= 2);
+          expect(fragments.map((f) => f.splitEvent)).toEqual([
+            { fragment: 1, of: 2 },
+            { fragment: 2, of: 2 },
+          ]);
+          expect(show(fragments[0]._id)).not.toBe(show(fragments[1]._id));
+          // Fields are split whole (smallest first): the context is in fragment 1, the two big ones apart.
+          expect(fragments[0].operationType).toBe("update");
+          expect(fragments[0].documentKey).toEqual({ _id: "big" });
+          const whole = Object.assign({}, ...fragments) as ChangeEvent;
+          expect((whole.fullDocument?.a as string).length).toBe(9 * MB);
+          expect((whole.updateDescription?.updatedFields?.a as string).length).toBe(9 * MB);
+          expect((fragments[0].fullDocument === undefined) !== (fragments[1].fullDocument === undefined)).toBe(true);
+          // Resuming after fragment 1 returns fragment 2 first.
+          const resumed = await port.watch({ resumeAfter: fragments[0]._id, splitLargeEvents: true });
+          try {
+            const [next] = await collect(resumed, (all) => all.some(isUpdate));
+            expect(next.splitEvent).toEqual({ fragment: 2, of: 2 });
+          } finally {
+            await resumed.close();
+          }
+        } finally {
+          await split.close();
+        }
+      },
+    );
+
+    // ---- DDL through a temporary namespace (issue 8, finding 9) ----------------------------------------------
+
+    needs("changeStreams")(
+      "renameCollection across databases: create, createIndexes, inserts on tmpXXXXX.renameCollection, its rename over the target, drop of the source",
+      async () => {
+        const from = freshDb("xfrom");
+        const to = freshDb("xto");
+        await subject.collection(from, "src").insertMany([{ _id: 1, k: "a" }, { _id: 2, k: "b" }]);
+        await subject.collection(from, "src").createIndex({ k: 1 });
+        await subject.collection(to, "dst").insertOne({ _id: 9 });
+        const t0 = await port.clusterTime();
+        await port.renameCollection({ db: from, coll: "src" }, { db: to, coll: "dst" }, true);
+        const { version } = await port.serverInfo();
+        const expanded = Number(version.split(".")[0]) >= 6;
+        const cursor = await port.watch({ startAtOperationTime: t0! });
+        try {
+          const events: ChangeEvent[] = [];
+          for (let i = 0; i < 40 && !events.some((e) => e.operationType === "drop"); i++) {
+            // The start is inclusive: the seeding's last write may come first.
+            events.push(...(await cursor.nextBatch(250)).filter((e) => (e.ns?.db === from || e.ns?.db === to) && e.clusterTime.greaterThan(t0!)));
+          }
+          const tmp = events.find((e) => e.operationType === "insert")!.ns!.coll!;
+          expect(tmp).toMatch(/^tmp[a-zA-Z0-9]{5}\.renameCollection$/);
+          const seen = events.map((e) => `${e.operationType} ${e.ns?.db === to ? "to" : "from"}.${e.ns?.coll === tmp ? "TMP" : e.ns?.coll}`);
+          expect(seen).toEqual([
+            ...(expanded ? ["create to.TMP", "createIndexes to.TMP"] : []),
+            "insert to.TMP",
+            "insert to.TMP",
+            "rename to.TMP",
+            "drop from.src",
+          ]);
+          expect(events.find((e) => e.operationType === "rename")!.to).toEqual({ db: to, coll: "dst" });
+          if (expanded) {
+            // 6.0+ expanded events describe the DDL (docs: change-events, operationDescription).
+            expect(events.find((e) => e.operationType === "rename")!.operationDescription?.to).toEqual({ db: to, coll: "dst" });
+            const index = events.find((e) => e.operationType === "createIndexes")!.operationDescription?.indexes[0];
+            expect([index?.name, Object.keys(index?.key ?? {}), Number(index?.key?.k)]).toEqual(["k_1", ["k"], 1]);
+          }
+        } finally {
+          await cursor.close();
+        }
+        const listed = (await port.listCollections()).filter((c) => c.db === from || c.db === to);
+        expect(listed.map((c) => `${c.db === to ? "to" : "from"}.${c.name}`)).toEqual(["to.dst"]);
+        expect(listed[0].indexes.map((i) => i.name).sort()).toEqual(["_id_", "k_1"]);
+        expect(ids(flat(await scanAll(port, { db: to, coll: "dst" }, {}, 10)))).toEqual(["Int32(1)", "Int32(2)"]);
+      },
+    );
+
+    needs("changeStreams")("$out over an indexed collection: inserts on tmp.agg_out.<uuid>, then its rename over the target", async () => {
+      const db = freshDb("out");
+      await subject.collection(db, "orders").insertMany([{ _id: 1, paid: true }, { _id: 2, paid: false }, { _id: 3, paid: true }]);
+      await subject.collection(db, "report").insertOne({ _id: 100 });
+      await subject.collection(db, "report").createIndex({ paid: 1 });
+      const t0 = await port.clusterTime();
+      await subject.collection(db, "orders").aggregate([{ $match: { paid: true } }, { $out: "report" }]).toArray();
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      try {
+        const events = (await collectEvents(cursor, db, (all) => all.some((e) => e.operationType === "rename"))).filter((e) =>
+          e.clusterTime.greaterThan(t0!),
+        );
+        const tmp = events.find((e) => e.operationType === "insert")!.ns!.coll!;
+        expect(tmp).toMatch(/^tmp\.agg_out\./);
+        // Whatever DDL precedes the inserts (create, createIndexes: what the server version shows) is on the temporary namespace.
+        expect(events.filter((e) => e.operationType !== "rename").every((e) => e.ns?.coll === tmp)).toBe(true);
+        expect(crud(events).map((c) => c.replace(tmp, "TMP"))).toEqual(["insert TMP Int32(1)", "insert TMP Int32(3)"]);
+        const rename = events.find((e) => e.operationType === "rename")!;
+        expect([rename.ns, rename.to]).toEqual([{ db, coll: tmp }, { db, coll: "report" }]);
+      } finally {
+        await cursor.close();
+      }
+      const report = (await port.listCollections()).filter((c) => c.db === db && c.name === "report");
+      expect(report[0].indexes.map((i) => i.name).sort()).toEqual(["_id_", "paid_1"]);
+      expect(ids(flat(await scanAll(port, { db, coll: "report" }, {}, 10)))).toEqual(["Int32(1)", "Int32(3)"]);
+    });
+
+    // ---- what a whole-deployment stream does not show (issue 8, findings 6 and 5) ------------------------------
+
+    needs("changeStreams", "timeseries")(
+      "writes to a time-series collection never show in a whole-deployment stream (they go to system.buckets.<name>)",
+      async () => {
+        const db = freshDb("ts");
+        await port.createCollection({ db, name: "weather", kind: "timeseries", options: { timeseries: { timeField: "ts" } }, indexes: [] });
+        const t0 = await port.clusterTime();
+        await subject.collection(db, "weather").insertOne({ ts: new Date(), t: 21 });
+        await subject.collection(db, "marker").insertOne({ _id: "after" });
+        const cursor = await port.watch({ startAtOperationTime: t0! });
+        try {
+          const events = await collectEvents(cursor, db, (all) => all.some((e) => e.ns?.coll === "marker" && e.operationType === "insert"));
+          expect(events.filter((e) => CRUD.has(e.operationType)).map((e) => e.ns?.coll)).toEqual(["marker"]);
+          expect(events.filter((e) => e.ns?.coll?.startsWith("system."))).toEqual([]);
+        } finally {
+          await cursor.close();
+        }
+      },
+    );
+
+    test("on a replica set updateUser applies at once and there is no user-cache interval to wait for", async () => {
+      expect(await port.userCacheInvalidationSeconds()).toBeUndefined();
     });
 
     test("serverInfo reports a replica set, its version, and write-blocking support", async () => {

@@ -63,6 +63,12 @@ const badInputs: Case[] = [
   ["typo in a property name", { ...good(), cutOver: true }, "cutOver", /did you mean "cutover"/],
   ["unknown nested property", { ...good(), source: { uri: SRC, password: "x" } }, "source.password", /unknown property/],
   ["sharding entry without key", { ...good(), engine: "mongosync", mongosync: { urls: ["http://127.0.0.1:27182"], sharding: { entries: [{ database: "a", collection: "b", key: [] }] } } }, "mongosync.sharding.entries[0].key", /at least one field/],
+  // M4: bad URIs that carry the password where the driver echoes it. Before, the first one's message quoted
+  // `URI option "s3cretPw@src1…"` and the second was accepted with host "dor".
+  ["raw ? and @ in the source password", { ...good(), source: { uri: "mongodb://app:Tr0ub@dor?s3cretPw@src1.example.com/" } }, "source.uri", /more than one "@".*%40/],
+  ["raw / and @ in the source password", { ...good(), source: { uri: "mongodb://app:Tr0ub@dor/s3cretPw@src1.example.com/" } }, "source.uri", /more than one "@"/],
+  ["raw ? in the target password", { ...good(), target: { uri: "mongodb+srv://migrator:t4rgetPw?x@orders.abcde.mongodb.net/", atlas: ATLAS } }, "target.uri", /not a valid MongoDB connection string/],
+  ["bad option after a password", { ...good(), source: { uri: "mongodb://app:s3cretPw@src1.example.com/?readPreferenc=s3cretPw" } }, "source.uri", /not supported/],
 ];
 
 describe("check rejects bad inputs with a named property and an action", () => {
@@ -78,6 +84,8 @@ describe("check rejects bad inputs with a named property and an action", () => {
   });
 
   test("no failure message carries a password from the inputs", () => {
+    // The table must hold URIs with these passwords, or this test could not fail.
+    expect(badInputs.filter(([, inputs]) => /s3cretPw|t4rgetPw/.test(JSON.stringify(inputs)) && inputs.source?.uri !== SRC).length).toBeGreaterThanOrEqual(3);
     for (const [, inputs] of badInputs) {
       for (const f of check({}, inputs).failures) {
         expect(f.reason).not.toMatch(/s3cretPw|t4rgetPw/);

@@ -20,6 +20,8 @@ export interface LogEntry {
   lsid?: Document;
   txnNumber?: number;
   to?: { db: string; coll: string };
+  /** Shown only with showExpandedEvents (6.0+), as mongod does (docs: change-events, operationDescription). */
+  operationDescription?: Document;
   documentKey?: Document;
   /** BSON bytes of the document as written (insert, replace). */
   documentBytes?: Buffer;
@@ -32,18 +34,22 @@ function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, "0");
 }
 
-export function encodeToken(seq: number, ts: Timestamp | undefined): ResumeToken {
+export function encodeToken(seq: number, ts: Timestamp | undefined, fragment?: number): ResumeToken {
   const t = ts ? ts.high >>> 0 : 0;
   const i = ts ? ts.low >>> 0 : 0;
-  return { _data: `${hex(t, 8)}${hex(i, 8)}${hex(seq, 16)}` };
+  // A fragment of a split event has its own token (mongod: ResumeTokenData.fragmentNum), here 4 more hex digits.
+  const tail = fragment === undefined ? "" : hex(fragment, 4);
+  return { _data: `${hex(t, 8)}${hex(i, 8)}${hex(seq, 16)}${tail}` };
 }
 
-export function decodeToken(token: ResumeToken): number {
+/** The entry a token points at, and the fragment of it already delivered when the event was split. */
+export function decodeToken(token: ResumeToken): { seq: number; fragment?: number } {
   const data = (token as { _data?: unknown })?._data;
-  if (typeof data !== "string" || !/^[0-9a-f]{32}$/.test(data)) {
+  if (typeof data !== "string" || !/^[0-9a-f]{32}([0-9a-f]{4})?$/.test(data)) {
     throw new HistoryLostError("the resume token was not issued by this MemoryCluster; start a new sync");
   }
-  return parseInt(data.slice(16), 16);
+  const seq = parseInt(data.slice(16, 32), 16);
+  return data.length === 36 ? { seq, fragment: parseInt(data.slice(32), 16) } : { seq };
 }
 
 export function compareTimestamps(a: Timestamp, b: Timestamp): number {
@@ -187,19 +193,28 @@ export class ChangeLog {
   }
 }
 
-/** A change event as the driver delivers it, built from a log entry. */
-export function toChangeEvent(entry: LogEntry, fullDocument: Document | null | undefined): ChangeEvent {
+/**
+ * A change event as the driver delivers it, built from a log entry, fields in mongod's order (docs:
+ * change-events; fullDocument comes before ns). `omitUpdateDescription` is `$project: { updateDescription: 0 }`.
+ */
+export function toChangeEvent(
+  entry: LogEntry,
+  fullDocument: Document | null | undefined,
+  omitUpdateDescription = false,
+  expanded = true,
+): ChangeEvent {
   const event: ChangeEvent = {
     _id: encodeToken(entry.seq, entry.clusterTime),
     operationType: entry.operationType,
     clusterTime: entry.clusterTime,
     wallTime: entry.wallTime,
   };
+  if (fullDocument !== undefined) event.fullDocument = fullDocument;
   if (entry.ns) event.ns = { ...entry.ns };
   if (entry.lsid) Object.assign(event, { lsid: entry.lsid, txnNumber: entry.txnNumber });
   if (entry.to) event.to = { ...entry.to };
+  if (entry.operationDescription && expanded) event.operationDescription = entry.operationDescription;
   if (entry.documentKey) event.documentKey = entry.documentKey;
-  if (entry.updateDescription) event.updateDescription = entry.updateDescription;
-  if (fullDocument !== undefined) event.fullDocument = fullDocument;
+  if (entry.updateDescription && !omitUpdateDescription) event.updateDescription = entry.updateDescription;
   return event;
 }

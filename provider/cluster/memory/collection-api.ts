@@ -231,6 +231,33 @@ export class MemoryCollection<TSchema extends Document = Document> {
     return this.write("dropCollection", (state) => state.dropCollection(this.ns));
   }
 
+  /**
+   * The one aggregation MemoryCluster runs: an optional `$match` then `$out` (a collection name, or
+   * `{ db, coll }` on 7.0+ — docs: $out "Starting in MongoDB 7.0 … output to a different database"). Writes
+   * through a temporary collection as mongod does (see ClusterState.out). Returns no documents, like `$out`.
+   */
+  aggregate(pipeline: Document[]): { toArray(): Promise<Document[]> } {
+    const run = async (): Promise<Document[]> => {
+      const last = pipeline[pipeline.length - 1]?.$out as string | { db: string; coll: string } | undefined;
+      const match = pipeline.length === 2 ? (pipeline[0].$match as Document | undefined) : pipeline.length === 1 ? {} : undefined;
+      if (last === undefined || match === undefined) {
+        throw serverError(2, "BadValue", "MemoryCluster runs only the aggregation [{ $match }?, { $out }]");
+      }
+      const target = typeof last === "string" ? { db: this.dbName, coll: last } : { db: last.db, coll: last.coll };
+      if (target.db !== this.dbName && this.backend.state.major < 7) {
+        // mongod before 7.0 rejects the `{ db, coll }` form; MemoryCluster refuses it too (its own message).
+        throw serverError(2, "BadValue", "$out to a different database needs MongoDB 7.0 or later");
+      }
+      this.backend.assertOpen();
+      this.backend.requireRead(this.ns);
+      this.backend.requireWrite(target, "insert");
+      this.backend.requireWrite(target, "remove");
+      this.backend.state.out(this.ns, match, target);
+      return [];
+    };
+    return { toArray: run };
+  }
+
   /** Renames within the same database (as the driver's Collection.rename does). */
   async rename(newName: string, options: { dropTarget?: boolean } = {}): Promise<MemoryCollection<TSchema>> {
     await this.write("renameCollectionSameDB", (state) =>

@@ -27,8 +27,10 @@ import {
   type ServerInfo,
   type UserInfo,
   type WriteOperation,
+  splitsLargeChangeEvents,
 } from "../port";
-import { decodeToken, encodeToken, toChangeEvent } from "./change-log";
+import { decodeToken, encodeToken, toChangeEvent, type LogEntry } from "./change-log";
+import { BSON_OBJ_MAX_INTERNAL_SIZE, BSON_OBJ_MAX_USER_SIZE, MAX_CHANGE_EVENT_SIZE, bsonSize, eventSize, eventTooLargeError, splitEvent } from "./large-events";
 import { MemoryDb } from "./collection-api";
 import { serverError, unauthorizedError, userWritesBlockedError } from "./errors";
 import type { FaultOperation } from "./faults";
@@ -71,7 +73,10 @@ export class MemoryClusterConnection implements ClusterPort {
     if (!this.state.accessControl) return [{ resource: { anyResource: true }, actions: ["anyAction"] }];
     if (this.principal.kind === "root") return this.state.rootPrivileges ?? ROOT_PRIVILEGES;
     const record = this.state.users.get(`${this.principal.db}.${this.principal.user}`);
-    return record ? privilegesForRoles(record.roles) : [];
+    if (!record) return [];
+    // A role change not yet seen by the mongos this connection goes through (sharded: see setUserRoles).
+    if (record.stale && this.state.now() < record.stale.until) return privilegesForRoles(record.stale.roles);
+    return privilegesForRoles(record.roles);
   }
 
   private assertOpen(): void {
@@ -204,8 +209,17 @@ export class MemoryClusterConnection implements ClusterPort {
 
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): Promise<void> {
     return this.withFaults("renameCollection", () => {
-      this.requireWrite(from, "renameCollectionSameDB");
-      this.requireWrite(to, "renameCollectionSameDB");
+      if (from.db === to.db) {
+        this.requireWrite(from, "renameCollectionSameDB");
+        this.requireWrite(to, "renameCollectionSameDB");
+      } else {
+        // Across databases (docs: renameCollection, Access Control): find and dropCollection on the source,
+        // insert and createIndex on the target.
+        this.requireRead(from);
+        this.requireWrite(from, "dropCollection");
+        this.requireWrite(to, "insert");
+        this.requireWrite(to, "createIndex");
+      }
       this.state.renameCollection(from, to, dropTarget);
     });
   }
@@ -375,8 +389,15 @@ export class MemoryClusterConnection implements ClusterPort {
       }
       const log = this.state.log;
       let position: number;
+      let resumeFragment: { seq: number; fragment: number } | undefined;
       if (start.resumeAfter) {
-        position = decodeToken(start.resumeAfter);
+        const token = decodeToken(start.resumeAfter);
+        position = token.seq;
+        if (token.fragment !== undefined) {
+          // Resuming after fragment k of a split event: the stream starts again at that event, skipping k fragments.
+          position = token.seq - 1;
+          resumeFragment = { seq: token.seq, fragment: token.fragment };
+        }
         log.assertRetainedAfter(position, "the resume token");
       } else if (start.startAtOperationTime) {
         log.assertRetainedFrom(start.startAtOperationTime, "the change stream's start time");
@@ -384,7 +405,12 @@ export class MemoryClusterConnection implements ClusterPort {
       } else {
         position = log.latestSeq();
       }
-      const cursor = new MemoryChangeCursor(this.state, position, (c) => this.cursors.delete(c));
+      const shape = {
+        omitUpdateDescription: start.omitUpdateDescription === true,
+        split: start.splitLargeEvents === true && splitsLargeChangeEvents(this.state.version),
+        resumeFragment,
+      };
+      const cursor = new MemoryChangeCursor(this.state, position, shape, (c) => this.cursors.delete(c));
       this.cursors.add(cursor);
       return cursor;
     });
@@ -447,8 +473,22 @@ export class MemoryClusterConnection implements ClusterPort {
       for (const r of roles) if (!allows(privileges, "grantRole", r.db, "")) throw unauthorizedError(r.db, "grantRole");
       for (const r of record?.roles ?? []) if (!allows(privileges, "revokeRole", r.db, "")) throw unauthorizedError(r.db, "revokeRole");
       if (!record) throw serverError(11, "UserNotFound", `Could not find user "${user}" for db "${db}"`);
+      if (this.state.topology === "sharded") {
+        // Every other mongos keeps acting on the roles it cached until its next check, up to
+        // userCacheInvalidationIntervalSecs later (docs: userCacheInvalidationIntervalSecs, "For mongos only").
+        // The application is taken to connect through another mongos than the one changing the roles.
+        const now = this.state.now();
+        const effective = record.stale && now < record.stale.until ? record.stale.roles : record.roles;
+        record.stale = { roles: effective.map((r) => ({ ...r })), until: now + this.state.userCacheInvalidationIntervalSecs * 1000 };
+      }
       record.roles = roles.map((r) => ({ ...r }));
     });
+  }
+
+  userCacheInvalidationSeconds(): Promise<number | undefined> {
+    return this.withFaults("userCacheInvalidationSeconds", () =>
+      this.state.topology === "sharded" ? this.state.userCacheInvalidationIntervalSecs : undefined,
+    );
   }
 
   // ---- ClusterPort: checkpoints ------------------------------------------------------------------------
@@ -483,42 +523,121 @@ export class MemoryClusterConnection implements ClusterPort {
 /** Change events mongod shows only with showExpandedEvents, which exists from 6.0 (docs: change-events). */
 const EXPANDED_EVENTS = new Set(["create", "createIndexes", "dropIndexes", "modify", "shardCollection", "refineCollectionShardKey", "reshardCollection"]);
 
+/** How a stream was opened: its pipeline's projection and split stage, and a split event it resumes inside. */
+interface StreamShape {
+  omitUpdateDescription: boolean;
+  split: boolean;
+  resumeFragment: { seq: number; fragment: number } | undefined;
+}
+
+/**
+ * A getMore's reply holds at most 16 MiB of events, the first always (docs: "Cursor Batches": a batch is at
+ * most 16 MiB; server: FindCommon::haveSpaceForNext). So each ~16 MB fragment arrives in its own batch.
+ */
+const BATCH_BYTES = BSON_OBJ_MAX_USER_SIZE;
+
+/** A cheap upper bound of an event's size: exact serialization only when the event could be near a limit. */
+function sizeOf(event: ChangeEvent, documentBytes: number): number {
+  const rough = documentBytes + (event.updateDescription ? bsonSize(event.updateDescription) : 0) + 1024;
+  return rough < 1024 * 1024 ? rough : eventSize(event);
+}
+
 export class MemoryChangeCursor implements ChangeCursor {
   private closed = false;
   private position: number;
   private positionTime: Timestamp | undefined;
+  /** Fragments of the event at `position` not delivered yet, and the token of the last one delivered. */
+  private fragments: Array<{ event: ChangeEvent; size: number }> = [];
+  private fragmentToken: ResumeToken | undefined;
 
   constructor(
     private readonly state: ClusterState,
     startSeq: number,
+    private readonly shape: StreamShape,
     private readonly onClose: (cursor: MemoryChangeCursor) => void,
   ) {
     this.position = startSeq;
   }
 
+  /** The events (or fragments) of one entry, or undefined when the stream does not show it. */
+  private eventsOf(entry: LogEntry): Array<{ event: ChangeEvent; size: number }> | undefined {
+    // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
+    if (entry.ns && INTERNAL_DATABASES.has(entry.ns.db)) return undefined;
+    // …nor system collections (docs: Mongo.watch opens a stream on "all its non-system collections").
+    if (entry.ns?.coll?.startsWith("system.")) return undefined;
+    // Only the events the reported version shows: DDL beyond drop/rename/dropDatabase/invalidate needs
+    // showExpandedEvents (6.0+), endOfTransaction 8.0+ (docs: change-events; "Expanded Events").
+    if (EXPANDED_EVENTS.has(entry.operationType) && this.state.major < 6) return undefined;
+    if (entry.operationType === "endOfTransaction" && this.state.major < 8) return undefined;
+    let fullDocument: Document | null | undefined;
+    let documentBytes = entry.documentBytes?.length ?? 0;
+    if (entry.documentBytes) fullDocument = fromBson(entry.documentBytes, EXACT_BSON);
+    else if (entry.operationType === "update") {
+      const ns = { db: entry.ns!.db, coll: entry.ns!.coll! };
+      documentBytes = this.state.collection(ns)?.get(entry.documentKey!._id)?.bytes.length ?? 0;
+      fullDocument = this.state.lookup(ns, entry.documentKey!._id);
+    }
+    const event = toChangeEvent(entry, fullDocument, this.shape.omitUpdateDescription, this.state.major >= 6);
+    const size = sizeOf(event, documentBytes);
+    const resume = this.shape.resumeFragment?.seq === entry.seq ? this.shape.resumeFragment.fragment : 0;
+    if (this.shape.split) {
+      // mongod counts the token twice (the event's _id and the reply's postBatchResumeToken).
+      if (size + bsonSize({ _id: event._id }) <= MAX_CHANGE_EVENT_SIZE) {
+        if (resume > 0) {
+          throw serverError(
+            280,
+            "ChangeStreamFatalError",
+            "Attempted to resume from a split event, but the resumed stream produced a different split. Ensure that the pipeline used to resume is the same as the original",
+          );
+        }
+        return [{ event, size }];
+      }
+      const parts = splitEvent(event, (n) => encodeToken(entry.seq, entry.clusterTime, n));
+      return parts.slice(resume).map((p) => ({ event: p, size: eventSize(p) }));
+    }
+    if (size > BSON_OBJ_MAX_INTERNAL_SIZE) throw eventTooLargeError(size, event);
+    return [{ event, size }];
+  }
+
   private readEvents(): ChangeEvent[] {
     const log = this.state.log;
-    log.assertRetainedAfter(this.position, "the change stream's position");
     const events: ChangeEvent[] = [];
-    while (events.length === 0) {
+    let bytes = 0;
+    const fits = (size: number): boolean => events.length === 0 || bytes + size <= BATCH_BYTES;
+    while (this.fragments.length > 0) {
+      const next = this.fragments[0];
+      if (!fits(next.size)) return events;
+      this.fragments.shift();
+      events.push(next.event);
+      bytes += next.size;
+      this.fragmentToken = next.event._id;
+    }
+    log.assertRetainedAfter(this.position, "the change stream's position");
+    for (;;) {
       const entries = log.read(this.position, this.state.maxEventsPerBatch);
       if (entries.length === 0) break;
       for (const entry of entries) {
+        if (events.length >= this.state.maxEventsPerBatch) return events;
+        const shown = this.eventsOf(entry);
+        if (!shown || shown.length === 0) {
+          this.position = entry.seq;
+          this.positionTime = entry.clusterTime;
+          continue;
+        }
+        if (!fits(shown[0].size)) return events;
         this.position = entry.seq;
         this.positionTime = entry.clusterTime;
-        // Like a whole-deployment stream: internal databases and our own checkpoint database are not shown.
-        if (entry.ns && INTERNAL_DATABASES.has(entry.ns.db)) continue;
-        // Only the events the reported version shows: DDL beyond drop/rename/dropDatabase/invalidate needs
-        // showExpandedEvents (6.0+), endOfTransaction 8.0+ (docs: change-events; "Expanded Events").
-        if (EXPANDED_EVENTS.has(entry.operationType) && this.state.major < 6) continue;
-        if (entry.operationType === "endOfTransaction" && this.state.major < 8) continue;
-        let fullDocument: Document | null | undefined;
-        if (entry.documentBytes) fullDocument = fromBson(entry.documentBytes, EXACT_BSON);
-        else if (entry.operationType === "update") {
-          fullDocument = this.state.lookup({ db: entry.ns!.db, coll: entry.ns!.coll! }, entry.documentKey!._id);
+        this.fragments = shown;
+        this.fragmentToken = undefined;
+        while (this.fragments.length > 0 && fits(this.fragments[0].size)) {
+          const next = this.fragments.shift()!;
+          events.push(next.event);
+          bytes += next.size;
+          if (next.event.splitEvent) this.fragmentToken = next.event._id;
         }
-        events.push(toChangeEvent(entry, fullDocument));
+        if (this.fragments.length > 0) return events;
       }
+      if (events.length > 0) break;
     }
     // An idle stream still moves its resume point to the newest time it has looked at.
     if (events.length === 0 && this.position === log.latestSeq()) this.positionTime = log.latestTime();
@@ -539,6 +658,8 @@ export class MemoryChangeCursor implements ChangeCursor {
   }
 
   resumeToken(): ResumeToken | undefined {
+    // Inside a split event: after the last fragment delivered (resuming there returns the remaining ones).
+    if (this.fragments.length > 0 && this.fragmentToken) return this.fragmentToken;
     return encodeToken(this.position, this.positionTime);
   }
 

@@ -115,6 +115,15 @@ export class MemoryCluster extends MemoryClusterConnection {
     return this.state.inTransaction(body);
   }
 
+  /**
+   * One pass of mongod's TTL monitor (every 60 s on a real server, ttlMonitorSleepSecs): deletes the documents
+   * whose TTL-indexed date is older than expireAfterSeconds, whatever write blocking says (it is not a user
+   * write). Returns how many went. Tests call it where the real monitor could run.
+   */
+  runTtlMonitor(): number {
+    return this.state.runTtlMonitor();
+  }
+
   removeUser(user: string, db: string): boolean {
     return this.state.users.delete(`${db}.${user}`);
   }

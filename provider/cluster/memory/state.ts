@@ -5,12 +5,13 @@
 // not there (or misses one for data that is). Permission and write-blocking checks live one layer up, in
 // the connection (connection.ts), because they depend on who is asking.
 
-import { ObjectId, Timestamp, type Document } from "mongodb";
+import { ObjectId, Timestamp, UUID, type Document } from "mongodb";
 import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../bson-order";
 import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../port";
 import { ChangeLog, type NewLogEntry } from "./change-log";
 import { CollectionData, type StoredDocument } from "./collection-data";
 import { serverError } from "./errors";
+import { BSON_OBJ_MAX_USER_SIZE, bsonSize } from "./large-events";
 import { FaultInjector } from "./faults";
 import { applyUpdate, equalityFields, idFromFilter, isUpdateDocument, matches } from "./query";
 import type { Role } from "./users";
@@ -31,6 +32,11 @@ export interface MemoryClusterOptions {
    * lists no user, and every connection bypasses user write blocking (authorization_session_impl.cpp).
    */
   accessControl?: boolean;
+  /**
+   * Sharded topology only: seconds a role change (updateUser) takes to reach the application's connections, as a
+   * mongos refreshes its user cache every userCacheInvalidationIntervalSecs (docs: default 30). Default 30.
+   */
+  userCacheInvalidationIntervalSecs?: number;
 }
 
 /** Databases never listed or copied. */
@@ -53,11 +59,57 @@ function checkId(id: unknown): void {
   }
 }
 
+/**
+ * mongod's 16 MiB document limit (BSONObjMaxUserSize, src/mongo/bson/util/builder.h): an insert fails in
+ * fixDocumentForInsert (src/mongo/db/ops/insert.cpp, BadValue "object to insert too large"), an update or
+ * replacement whose result is larger fails with 17419 (src/mongo/db/exec/update_stage.cpp).
+ */
+function checkInsertSize(doc: Document | Buffer): void {
+  const size = Buffer.isBuffer(doc) ? doc.length : bsonSize(doc);
+  if (size > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(2, "BadValue", `object to insert too large. size in bytes: ${size}, max size: ${BSON_OBJ_MAX_USER_SIZE}`);
+  }
+}
+
+function checkUpdatedSize(doc: Document): void {
+  if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
+  }
+}
+
+/** A Date from any realm (BSON decodes dates with the host's Date, which a test runner's sandbox does not share). */
+function isDate(v: unknown): v is Date {
+  return Object.prototype.toString.call(v) === "[object Date]";
+}
+
+/** An index as createIndexes events describe it: `{ v: 2, key, name, …options }`. */
+function indexDescription(spec: IndexSpec): Document {
+  return { v: 2, key: cloneDocument(spec.key), name: spec.name, ...cloneDocument(spec.options) };
+}
+
+function pathValue(doc: Document, path: string): unknown {
+  let current: unknown = doc;
+  for (const part of path.split(".")) {
+    if (current === null || typeof current !== "object" || Array.isArray(current)) return undefined;
+    current = (current as Document)[part];
+  }
+  return current;
+}
+
+/** The date a TTL index acts on: the value if a date, the earliest date of an array, else none. */
+function earliestDate(value: unknown): number | undefined {
+  const dates = (Array.isArray(value) ? value : [value]).filter(isDate).map((d) => d.getTime());
+  return dates.length > 0 ? Math.min(...dates) : undefined;
+}
+
+const TMP_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+
 export class ClusterState {
   readonly dbs = new Map<string, Map<string, CollectionData>>();
   readonly log: ChangeLog;
   readonly faults = new FaultInjector();
-  readonly users = new Map<string, { user: string; db: string; roles: Role[] }>();
+  /** `stale`: the roles other mongos still act on until `until` (ms on the cluster clock), sharded only. */
+  readonly users = new Map<string, { user: string; db: string; roles: Role[]; stale?: { roles: Role[]; until: number } }>();
   writeBlocking = false;
   readonly topology: Topology;
   readonly version: string;
@@ -65,6 +117,7 @@ export class ClusterState {
   readonly now: () => number;
   readonly maxEventsPerBatch: number;
   readonly accessControl: boolean;
+  readonly userCacheInvalidationIntervalSecs: number;
 
   constructor(readonly name: string, options: MemoryClusterOptions) {
     this.topology = options.topology ?? "replicaSet";
@@ -73,6 +126,7 @@ export class ClusterState {
     this.now = options.now ?? Date.now;
     this.maxEventsPerBatch = options.maxEventsPerBatch ?? 1000;
     this.accessControl = options.accessControl ?? true;
+    this.userCacheInvalidationIntervalSecs = options.userCacheInvalidationIntervalSecs ?? 30;
     this.log = new ChangeLog(this.now);
   }
 
@@ -94,6 +148,12 @@ export class ClusterState {
   }
 
   private append(entry: NewLogEntry): void {
+    // Writes to a time-series collection are writes to its buckets collection, `system.buckets.<name>`, which no
+    // whole-deployment change stream shows (docs: Mongo.watch reports "non-system collections"; time-series
+    // limitations: no change streams; SERVER-55075). The document-level events are logged there.
+    if (entry.documentKey && entry.ns?.coll && this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.kind === "timeseries") {
+      entry = { ...entry, ns: { db: entry.ns.db, coll: `system.buckets.${entry.ns.coll}` } };
+    }
     this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
   }
 
@@ -154,6 +214,7 @@ export class ClusterState {
     const data = this.writable(ns);
     const id = input._id === undefined ? new ObjectId() : input._id;
     checkId(id);
+    checkInsertSize({ _id: id, ...input });
     const bytes = toBson({ _id: id, ...input });
     // Decoding the whole document is only needed to check secondary unique indexes; `_id` alone is cheaper.
     const exactId = cloneValue(id);
@@ -172,6 +233,7 @@ export class ClusterState {
   insertBytes(ns: Namespace, bytes: Uint8Array): unknown {
     const data = this.writable(ns);
     const raw = Buffer.from(bytes);
+    checkInsertSize(raw);
     const doc = fromBson(raw);
     if (doc._id === undefined) throw serverError(2, "BadValue", "insertRawBson needs a document with an _id");
     checkId(doc._id);
@@ -207,6 +269,7 @@ export class ClusterState {
       throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
     }
     const { _id: _sameId, ...fields } = replacement;
+    checkUpdatedSize({ _id: target.stored.id, ...fields });
     const bytes = toBson({ _id: target.stored.id, ...fields });
     if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
     const doc = fromBson(bytes);
@@ -230,6 +293,7 @@ export class ClusterState {
     let modified = 0;
     for (const { stored, doc } of targets) {
       const description = applyUpdate(doc, update, false);
+      checkUpdatedSize(doc);
       const bytes = toBson(doc);
       if (bytes.equals(stored.bytes)) continue;
       const updated = fromBson(bytes);
@@ -273,6 +337,7 @@ export class ClusterState {
       throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
     }
     const { _id: _sameId, ...fields } = literal;
+    checkUpdatedSize({ _id: target.stored.id, ...fields });
     const bytes = toBson({ _id: target.stored.id, ...fields });
     if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
     const doc = fromBson(bytes);
@@ -330,7 +395,11 @@ export class ClusterState {
       data.addIndex(nsText(ns), { name: spec.name, key: cloneDocument(spec.key), options: cloneDocument(spec.options) });
       added.push(spec);
     }
-    if (added.length > 0) this.append({ operationType: "createIndexes", ns: { ...ns } });
+    // One oplog entry, so one event, per index built (jstests/change_streams/rename_across_dbs.js reads
+    // operationDescription.indexes[0] of each).
+    for (const spec of added) {
+      this.append({ operationType: "createIndexes", ns: { ...ns }, operationDescription: { indexes: [indexDescription(spec)] } });
+    }
   }
 
   setIndexExpiry(ns: Namespace, indexName: string, expireAfterSeconds: number): void {
@@ -360,17 +429,71 @@ export class ClusterState {
   renameCollection(from: Namespace, to: Namespace, dropTarget: boolean): void {
     const data = this.collection(from);
     if (!data) throw serverError(26, "NamespaceNotFound", `Source collection ${nsText(from)} does not exist`);
-    if (this.collection(to)) {
-      if (!dropTarget) throw serverError(48, "NamespaceExists", `Target namespace ${nsText(to)} exists`);
-      this.dbs.get(to.db)!.delete(to.coll);
+    if (this.collection(to) && !dropTarget) throw serverError(48, "NamespaceExists", `Target namespace ${nsText(to)} exists`);
+    if (from.db !== to.db) {
+      this.renameAcrossDatabases(from, to, data);
+      return;
     }
+    this.renameWithinDatabase(from, to);
+  }
+
+  private renameWithinDatabase(from: Namespace, to: Namespace): void {
+    const data = this.collection(from)!;
+    if (this.collection(to)) this.dbs.get(to.db)!.delete(to.coll);
     const fromDb = this.dbs.get(from.db)!;
     fromDb.delete(from.coll);
     if (fromDb.size === 0) this.dbs.delete(from.db);
     let toDb = this.dbs.get(to.db);
     if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
     toDb.set(to.coll, data);
-    this.append({ operationType: "rename", ns: { ...from }, to: { ...to } });
+    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } } });
+  }
+
+  /**
+   * A rename to another database is a copy through a temporary collection in the target database, then a
+   * rename over the target and a drop of the source (src/mongo/db/catalog/rename_collection.cpp,
+   * renameBetweenDBs). Change streams show exactly that: create, createIndexes, one insert per document on
+   * `tmpXXXXX.renameCollection`, rename of it to the target, drop of the source
+   * (jstests/change_streams/rename_across_dbs.js, jstests/change_streams/cross_db_rename_event_sequence.js).
+   */
+  private renameAcrossDatabases(from: Namespace, to: Namespace, data: CollectionData): void {
+    const suffix = Array.from({ length: 5 }, () => TMP_ALPHABET[Math.floor(Math.random() * TMP_ALPHABET.length)]).join("");
+    const tmp = { db: to.db, coll: `tmp${suffix}.renameCollection` };
+    const documents = data.ordered().map((d) => d.bytes);
+    this.fillTemporary(tmp, data.options, data.indexes, documents);
+    this.renameWithinDatabase(tmp, to);
+    this.dropCollection(from);
+  }
+
+  /**
+   * `$out`: results are written to `<db>.tmp.agg_out.<UUID>` created with the target's options and indexes, then
+   * renamed over the target (src/mongo/db/pipeline/document_source_out.cpp, initialize/finalize). Change streams
+   * show create, createIndexes and inserts on the temporary namespace, then its rename to the target.
+   */
+  out(sourceNs: Namespace, filter: Document, target: Namespace): void {
+    const existing = this.collection(target);
+    if (existing?.kind === "view") throw serverError(166, "CommandNotSupportedOnView", `Namespace ${nsText(target)} is a view, not a collection`);
+    const tmp = { db: target.db, coll: `tmp.agg_out.${new UUID().toHexString(true)}` };
+    const documents = this.find(sourceNs, filter).map(({ stored }) => stored.bytes);
+    this.fillTemporary(tmp, existing?.options ?? {}, existing?.indexes ?? [], documents);
+    this.renameWithinDatabase(tmp, target);
+  }
+
+  private fillTemporary(tmp: Namespace, options: Document, indexes: IndexSpec[], documents: Buffer[]): void {
+    const copy = new CollectionData("collection", cloneDocument(options));
+    this.addCollection(tmp, copy);
+    // One oplog entry, and so one createIndexes event, per index.
+    for (const index of indexes) {
+      if (index.name === "_id_") continue;
+      copy.addIndex(nsText(tmp), { name: index.name, key: cloneDocument(index.key), options: cloneDocument(index.options) });
+      this.append({ operationType: "createIndexes", ns: { ...tmp }, operationDescription: { indexes: [indexDescription(index)] } });
+    }
+    for (const bytes of documents) {
+      const doc = fromBson(bytes);
+      copy.checkUnique(nsText(tmp), doc, undefined);
+      copy.insert(doc, bytes);
+      this.append({ operationType: "insert", ns: { ...tmp }, documentKey: { _id: cloneValue(doc._id) }, documentBytes: bytes });
+    }
   }
 
   dropDatabase(name: string): void {
@@ -382,6 +505,39 @@ export class ClusterState {
     }
     this.dbs.delete(name);
     this.append({ operationType: "dropDatabase", ns: { db: name } });
+  }
+
+  /**
+   * mongod's TTL monitor pass (docs: "TTL Indexes", "Expiration of Data"): for every single-field index with
+   * expireAfterSeconds, deletes documents whose field is a date (or an array holding dates: the earliest counts)
+   * at or before now - expireAfterSeconds. Each deletion is an ordinary delete event. Not stopped by user write
+   * blocking (the monitor is an internal writer, src/mongo/db/ttl/ttl.cpp).
+   */
+  runTtlMonitor(): number {
+    const now = this.now();
+    let deleted = 0;
+    for (const [db, colls] of [...this.dbs]) {
+      if (INTERNAL_DATABASES.has(db)) continue;
+      for (const [coll, data] of [...colls]) {
+        if (data.kind !== "collection") continue;
+        for (const index of data.indexes) {
+          // Options are kept as BSON values (an Int32 here when set through the driver-shaped API).
+          const seconds = index.options.expireAfterSeconds === undefined ? NaN : Number(index.options.expireAfterSeconds);
+          const fields = Object.keys(index.key);
+          if (!Number.isFinite(seconds) || fields.length !== 1) continue;
+          const ns = { db, coll };
+          for (const { stored, doc } of this.find(ns)) {
+            if (stored.removed) continue;
+            const earliest = earliestDate(pathValue(doc, fields[0]));
+            if (earliest === undefined || earliest > now - seconds * 1000) continue;
+            data.remove(stored);
+            this.append({ operationType: "delete", ns: { ...ns }, documentKey: { _id: cloneValue(stored.id) } });
+            deleted++;
+          }
+        }
+      }
+    }
+    return deleted;
   }
 
   /** The document with this `_id` now, exact BSON values, or null. */

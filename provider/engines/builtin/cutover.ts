@@ -19,7 +19,7 @@ import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace } fr
 import { runReplay } from "./replay";
 import { reconcileSnapshot } from "./snapshot";
 import { COMPLETION_KEY, completionStore, readBlocking, writeBlocking, type CutoverStep, type MigrationState } from "./state";
-import { verifyNamespaces } from "./verify";
+import { verifyNamespaces, type ExpiryRule } from "./verify";
 import { withRetry } from "./retry";
 import { applyReadOnly, chooseWriteBlocking, findUsers, undoInstructions, writeBlockingBypass } from "./writeblock";
 import type { Namespace } from "../../cluster/port";
@@ -50,6 +50,20 @@ async function finishIndexes(env: RunEnv): Promise<void> {
   }
 }
 
+/** The source's TTL indexes per namespace: what its TTL monitor may delete while verification reads. */
+async function expiryRules(env: RunEnv): Promise<Map<string, ExpiryRule[]>> {
+  const rules = new Map<string, ExpiryRule[]>();
+  for (const info of await includedSourceCollections(env)) {
+    for (const ix of info.indexes) {
+      const fields = Object.keys(ix.key);
+      if (ix.options.expireAfterSeconds === undefined || fields.length !== 1 || ix.options.clustered) continue;
+      const name = `${info.db}.${info.name}`;
+      rules.set(name, [...(rules.get(name) ?? []), { field: fields[0], seconds: Number(ix.options.expireAfterSeconds) }]);
+    }
+  }
+  return rules;
+}
+
 async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
   const names = new Map<string, Namespace>();
   for (const c of await includedSourceCollections(env)) {
@@ -63,6 +77,40 @@ async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
 
 function deadline(what: string): never {
   throw new DeadlineExceededError(`cutover (${what})`);
+}
+
+/** mongos's default userCacheInvalidationIntervalSecs (docs: userCacheInvalidationIntervalSecs). */
+const DEFAULT_USER_CACHE_SECONDS = 30;
+
+/**
+ * On a sharded source the read-only roles reach each mongos only when it next checks its user cache, up to
+ * userCacheInvalidationIntervalSecs later; until then the application keeps writing through the other mongos,
+ * and a drain that ended before would lose those writes. So wait the interval (read from the source, the
+ * default when it cannot be read) past the role change before draining. The moment is checkpointed, so a rerun
+ * does not wait again from the start.
+ */
+async function waitForRolesOnEveryMongos(env: RunEnv): Promise<void> {
+  const { session, source, ctx } = env;
+  const info = await withRetry("serverInfo", ctx, () => source.serverInfo());
+  if (info.topology !== "sharded") return;
+  let effectiveAt = session.state.cutover?.readOnlyEffectiveAt;
+  if (!effectiveAt) {
+    const seconds = (await withRetry("userCacheInvalidationIntervalSecs", ctx, () => source.userCacheInvalidationSeconds())) ?? DEFAULT_USER_CACHE_SECONDS;
+    const at = new Date(ctx.now() + (seconds + 1) * 1000).toISOString();
+    await session.update((s) => {
+      if (s.cutover && !s.cutover.readOnlyEffectiveAt) s.cutover.readOnlyEffectiveAt = at;
+    });
+    effectiveAt = session.state.cutover?.readOnlyEffectiveAt ?? at;
+    env.log(
+      `cutover: the source is sharded; waiting ${seconds + 1}s (userCacheInvalidationIntervalSecs ${seconds}) until every mongos applies the read-only roles`,
+    );
+  }
+  const until = Date.parse(effectiveAt);
+  while (ctx.now() < until) {
+    if (ctx.now() >= env.stopAt) deadline("waiting for every mongos to apply the read-only roles");
+    await session.assertLease();
+    await ctx.sleep(Math.min(1000, until - ctx.now()));
+  }
 }
 
 export async function runCutover(env: RunEnv): Promise<CutoverReport> {
@@ -134,6 +182,7 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
       await withRetry("setUserWriteBlockMode", env.ctx, () => source.setUserWriteBlocking(true));
     } else if (mode === "readOnlyUsers") {
       await applyReadOnly(source, cut().savedRoles ?? []);
+      await waitForRolesOnEveryMongos(env);
     }
     await enterStep(env, "DRAINING");
   }
@@ -160,7 +209,10 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
     if (cut().step === "VERIFYING") {
       await env.hooks.beforeCutoverStep?.("VERIFYING");
       if (spec.verification !== "none") {
-        const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification);
+        const report = await verifyNamespaces(source, env.target, await namespacesToVerify(env), spec.verification, {
+          rules: await expiryRules(env),
+          now: env.ctx.now,
+        });
         await session.update((s) => {
           if (!s.cutover) return;
           s.cutover.lastVerification = report;

@@ -41,12 +41,22 @@ export function isSystemCollection(coll: string): boolean {
   return coll.startsWith("system.");
 }
 
+/**
+ * The temporary namespaces mongod writes through: `tmpXXXXX.renameCollection` for a rename across databases
+ * (src/mongo/db/catalog/rename_collection.cpp; jstests/change_streams/rename_across_dbs.js) and
+ * `tmp.agg_out.<UUID>` for `$out` (src/mongo/db/pipeline/document_source_out.cpp). They are never carried: the
+ * rename that ends them brings the final collection, which replay then re-reads whole from the source.
+ */
+export function isTemporaryCollection(coll: string): boolean {
+  return /^tmp[a-zA-Z0-9]{5}\.renameCollection$/.test(coll) || coll.startsWith("tmp.agg_out.");
+}
+
 export function namespaceMatcher(filter: NamespaceFilter): NamespaceMatcher {
   const include = filter.include.map(parsePattern);
   const exclude = filter.exclude.map(parsePattern);
   return {
     includes(db, coll) {
-      if (INTERNAL_DATABASES.has(db) || isSystemCollection(coll)) return false;
+      if (INTERNAL_DATABASES.has(db) || isSystemCollection(coll) || isTemporaryCollection(coll)) return false;
       if (include.length > 0 && !include.some((p) => matches(p, db, coll))) return false;
       return !exclude.some((p) => matches(p, db, coll));
     },

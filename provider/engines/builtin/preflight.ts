@@ -93,6 +93,18 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
   facts.captureMode = captureMode;
   if (capture.error) errors.push(capture.error);
   if (capture.warning) warnings.push(capture.warning);
+  // Before 6.0 a change stream shows no DDL beyond drop, rename and dropDatabase (showExpandedEvents is new in
+  // 6.0; docs: change-events, "Expanded Events"): a create, createIndexes or collMod (a view or validator
+  // changed) during the sync is neither mirrored nor detected.
+  if (captureMode === "changeStream" && (Number.parseInt(sInfo.version, 10) || 0) < 6) {
+    warnings.push({
+      code: "DDL_NOT_VISIBLE",
+      message:
+        `the source runs MongoDB ${sInfo.version}: its change streams do not show createIndexes, collMod (views, validators) or ` +
+        "create, so such changes made during the sync are not mirrored and not detected",
+      action: "run no DDL on the source between start and cutover, or repeat it on the target by hand before cutover",
+    });
+  }
   for (const c of all) {
     if (c.kind === "timeseries" && matcher.includes(c.db, c.name)) {
       errors.push({

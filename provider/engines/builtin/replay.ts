@@ -11,7 +11,7 @@
 // dropIndexes, modify, shardCollection, …) on a migrated namespace stops the sync with FAILED and a reason
 // that names the operation, because silently diverging is worse than stopping.
 import { BSON, type Document, type Timestamp } from "mongodb";
-import type { ChangeCursor, ChangeEvent, ClusterPort, Namespace, WriteOperation } from "../../cluster/port";
+import { splitsLargeChangeEvents, type ChangeCursor, type ChangeEvent, type ClusterPort, type Namespace, type WriteOperation } from "../../cluster/port";
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
 import { buildSyncIndexes, createCollectionsAndViews, includedSourceCollections, recopyCollection } from "./copy";
@@ -115,9 +115,19 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
       const to = ev.to;
       if (!to || coll === undefined) throw new DdlRefused("rename event without a target namespace");
       const toIncluded = env.matcher.includes(to.db, to.coll);
-      if (included && toIncluded) {
-        // Missing on the target (created and renamed before the copy reached it): the re-read below fills it.
-        await tolerateMissing(() => withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true)));
+      if (toIncluded) {
+        // On the source, `to` is now the renamed collection: whatever the target holds under that name is obsolete.
+        // Rename ours over it when we carry the old name; otherwise (an excluded or temporary old name, or one
+        // missing on the target because it was created and renamed before the copy reached it) drop it, and the
+        // re-read below fills it.
+        let renamed = false;
+        if (included) {
+          await tolerateMissing(async () => {
+            await withRetry("rename", env.ctx, () => env.target.renameCollection({ db, coll }, to, true));
+            renamed = true;
+          });
+        }
+        if (!renamed) await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection(to)));
       } else if (included) {
         await tolerateMissing(() => withRetry("drop", env.ctx, () => env.target.dropCollection({ db, coll })));
       }
@@ -134,6 +144,20 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
     }
     case "create": {
       if (!included) return;
+      // A time-series collection cannot be carried (preflight refuses one in scope), and its writes never reach
+      // the stream: refuse it by name rather than finish a cutover without it.
+      const listed = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
+      if (listed.some((c) => c.db === db && c.name === coll && c.kind === "timeseries")) {
+        const warning = `time-series collection ${db}.${coll} was created on the source during the sync and is NOT migrated by the builtin engine`;
+        await env.session.update((s) => {
+          if (!s.warnings.includes(warning)) s.warnings.push(warning);
+        });
+        throw new DdlRefused(
+          `the source created the time-series collection ${db}.${coll} during the sync; the builtin engine cannot carry time-series ` +
+            `collections (their writes never reach a change stream). Exclude it (namespaces.exclude: ["${db}.${coll}"]) and restart the ` +
+            `migration (\`atlas-migrate reset ${env.spec.migrationId}\` then \`pulumi up\`), moving it separately with mongodump/mongorestore, or use the mongosync engine.`,
+        );
+      }
       const infos = (await includedSourceCollections(env)).filter((c) => c.db === db && c.name === coll);
       await createCollectionsAndViews(env, infos);
       env.log(`replay: mirrored create of ${db}.${coll}`);
@@ -153,13 +177,78 @@ async function applyDdl(env: RunEnv, ev: ChangeEvent): Promise<void> {
   }
 }
 
+/**
+ * How replay reads the stream. Replay never uses `updateDescription` (it re-reads whole documents), and with
+ * updateLookup an update event carries the whole document besides it: dropping it keeps updates of large
+ * documents under the 16 MB event limit. What is still too large arrives split where the source can split it.
+ */
+const STREAM_SHAPE = { omitUpdateDescription: true, splitLargeEvents: true } as const;
+
 async function openCursor(env: RunEnv): Promise<ChangeCursor> {
   const s = env.session.state;
   const token = decodeBson<Document>(s.replay.resumeToken);
-  if (token) return env.source.watch({ resumeAfter: token });
+  if (token) return env.source.watch({ resumeAfter: token, ...STREAM_SHAPE });
   const t0 = decodeTimestamp(s.t0);
   if (!t0) throw new Error("migration has neither a resume token nor a start time T0");
-  return env.source.watch({ startAtOperationTime: t0 });
+  return env.source.watch({ startAtOperationTime: t0, ...STREAM_SHAPE });
+}
+
+/** A split event's fragments merged back into one event (jstests/change_streams/split_large_event.js). */
+function reassemble(fragments: ChangeEvent[]): ChangeEvent {
+  const whole = Object.assign({}, ...fragments) as ChangeEvent;
+  delete whole.splitEvent;
+  return whole;
+}
+
+/**
+ * The next batch with every split event whole: fragments come one per batch (each is ~16 MB), so a batch that
+ * ends inside a split event is followed up until its last fragment. The resume token is therefore never taken
+ * inside an event, and a restart never starts with half of one.
+ */
+export async function nextWholeBatch(cursor: ChangeCursor, maxWaitMs: number): Promise<ChangeEvent[]> {
+  const raw = await cursor.nextBatch(maxWaitMs);
+  const open = (): boolean => {
+    const last = raw[raw.length - 1];
+    return last?.splitEvent !== undefined && last.splitEvent.fragment < last.splitEvent.of;
+  };
+  for (let idle = 0; open(); ) {
+    const more = await cursor.nextBatch(maxWaitMs);
+    if (more.length === 0 && ++idle >= 100) throw new Error("the source's change stream stopped inside a split event");
+    raw.push(...more);
+  }
+  const events: ChangeEvent[] = [];
+  for (let i = 0; i < raw.length; i++) {
+    const split = raw[i].splitEvent;
+    if (!split) {
+      events.push(raw[i]);
+      continue;
+    }
+    // A stream resumed inside a split event starts at a later fragment: that event cannot be rebuilt.
+    if (split.fragment !== 1) throw new Error(`the source's change stream resumed inside a split event (fragment ${split.fragment} of ${split.of})`);
+    events.push(reassemble(raw.slice(i, i + split.of)));
+    i += split.of - 1;
+  }
+  return events;
+}
+
+/** BSONObjectTooLarge (10334), or a split that failed (7182500): a change event the stream cannot deliver. */
+function isEventTooLarge(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 10334 || code === 7182500;
+}
+
+async function eventTooLargeReason(env: RunEnv, err: unknown): Promise<string> {
+  const info = await env.source.serverInfo().catch(() => undefined);
+  const version = info ? ` (MongoDB ${info.version})` : "";
+  const canSplit = info ? splitsLargeChangeEvents(info.version) : false;
+  return (
+    `a change event on the source is larger than the 16 MB BSON limit and the source${version} ` +
+    (canSplit ? "could not split it" : "cannot split it ($changeStreamSplitLargeEvent needs MongoDB 6.0.9+ or 7.0+)") +
+    ` (${describeError(err)}); the sync cannot get past it and would fail on it at every run. ` +
+    (canSplit
+      ? "Shrink the document behind it on the source, or use the mongosync engine."
+      : "Upgrade the source to 6.0.9+ or 7.0+ and restart the sync, shrink the document behind it, or use the mongosync engine.")
+  );
 }
 
 /**
@@ -175,7 +264,11 @@ export async function peekPendingLag(
   const t0 = decodeTimestamp(state.t0);
   let cursor: ChangeCursor | undefined;
   try {
-    cursor = token ? await source.watch({ resumeAfter: token }) : t0 ? await source.watch({ startAtOperationTime: t0 }) : undefined;
+    cursor = token
+      ? await source.watch({ resumeAfter: token, ...STREAM_SHAPE })
+      : t0
+        ? await source.watch({ startAtOperationTime: t0, ...STREAM_SHAPE })
+        : undefined;
     if (!cursor) return { pending: false, lagSeconds: 0 };
     const events = await cursor.nextBatch(maxWaitMs);
     if (events.length === 0) return { pending: false, lagSeconds: 0 };
@@ -229,12 +322,16 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       let events: ChangeEvent[];
       try {
         cursor ??= await openCursor(env);
-        events = await cursor.nextBatch(maxWaitMs);
+        events = await nextWholeBatch(cursor, maxWaitMs);
       } catch (err) {
         await cursor?.close().catch(() => undefined);
         cursor = undefined;
         if (isHistoryLost(err)) {
           await markFailed(env, historyLostReason(spec.migrationId));
+          return "failed";
+        }
+        if (isEventTooLarge(err)) {
+          await markFailed(env, await eventTooLargeReason(env, err));
           return "failed";
         }
         failures++;

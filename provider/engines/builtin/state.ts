@@ -81,6 +81,8 @@ export interface MigrationState {
     writeBlocking: ResolvedWriteBlocking;
     startedAt: string;
     savedRoles?: SavedUserRoles[];
+    /** Sharded source, readOnlyUsers: when every mongos has applied the read-only roles (ISO). */
+    readOnlyEffectiveAt?: string;
     lastVerification?: VerificationReport;
   };
   failure?: string;

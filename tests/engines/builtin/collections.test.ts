@@ -63,3 +63,30 @@ describe("collections, views, indexes", () => {
     expectIdentical(await compare(r.source, r.target, { db: "a", coll: "sessions" }));
   });
 });
+
+describe("a time-series collection created during the sync (finding 6)", () => {
+  // Before: skipped silently — its measurements never reach a change stream (they are writes to
+  // system.buckets.<name>), and the cutover completed without it and without a word.
+  test("⇒ FAILED naming it and how to exclude it; the warning says it is not migrated", async () => {
+    const r = rig();
+    await seed(r.source, "iot", "devices", 5);
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    await r.source.db("iot").createCollection("weather", { timeseries: { timeField: "ts", metaField: "sensor" } });
+    await r.source.db("iot").collection<AnyDoc>("weather").insertOne({ _id: 1, ts: new Date(), sensor: "a", t: 21 });
+    const failed = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(failed.phase).toBe("FAILED");
+    expect(failed.reason).toMatch(/time-series collection iot\.weather/);
+    expect(failed.reason).toContain('namespaces.exclude: ["iot.weather"]');
+    expect(failed.warnings.join("\n")).toMatch(/iot\.weather .* NOT migrated/);
+  });
+
+  test("an excluded one is ignored and the sync goes on", async () => {
+    const r = rig({ spec: { namespaces: { include: [], exclude: ["iot.weather"] } } });
+    await seed(r.source, "iot", "devices", 5);
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("iot").createCollection("weather", { timeseries: { timeField: "ts" } });
+    await r.source.db("iot").collection<AnyDoc>("weather").insertOne({ _id: 1, ts: new Date() });
+    expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+  });
+});

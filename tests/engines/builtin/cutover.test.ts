@@ -167,3 +167,77 @@ describe("verification", () => {
     expect((await r2.engine.cutover(r2.spec, s2.handle, r2.ctx)).verification.summary).toMatch(/skipped/);
   });
 });
+
+describe("readOnlyUsers on a sharded source (finding 5)", () => {
+  // Before: the drain ended ~2 s after updateUser while other mongos still let the application write for up to
+  // userCacheInvalidationIntervalSecs (30 s by default): writes after the drain were lost, the source "blocked".
+  test.each([30, 90])("cutover waits userCacheInvalidationIntervalSecs (%is) before draining; no write is lost", async (interval) => {
+    const r = rig({
+      source: { topology: "sharded", version: "5.0.20", userCacheInvalidationIntervalSecs: interval },
+      spec: { writeBlocking: "readOnlyUsers" },
+      builtin: { readOnlyUsers: ["app@admin"] },
+    });
+    r.source.addUser("app", "admin", [{ role: "readWrite", db: "shop" }]);
+    await seed(r.source, "shop", "orders", 50);
+    const { handle } = await syncUntilReady(r);
+    const app = r.source.as("app", "admin").db("shop").collection<AnyDoc>("orders");
+    let writes = 0;
+    const engine = r.makeEngine({
+      hooks: {
+        // The application writes once through another mongos while the cutover drains.
+        afterReplayBatch: async () => {
+          if (writes++ === 0) await app.insertOne({ _id: 10_000 }).catch(() => undefined);
+        },
+      },
+    });
+    const started = r.ctx.now();
+    const report = await engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    // Every write the source accepted is on the target, and the application is blocked now: a write it could
+    // still make after COMPLETE would be lost.
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+    await expect(app.insertOne({ _id: 99_999 })).rejects.toThrow(/not authorized/);
+    expect(r.ctx.now() - started).toBeGreaterThanOrEqual(interval * 1000); // on the test's virtual clock
+    expect(r.ctx.lines.join("\n")).toMatch(new RegExp(`waiting ${interval + 1}s \\(userCacheInvalidationIntervalSecs ${interval}\\)`));
+  });
+});
+
+describe("the source's TTL monitor deletes while verification reads (finding 13)", () => {
+  // Before: every deletion between the drain and the hashes was a mismatch; with one document expiring before
+  // each attempt, all three attempts failed and the cutover stopped with the source blocked.
+  test("documents due to expire are left out of both sides; the cutover passes and says how many", async () => {
+    const r = rig();
+    const sessions = r.source.db("app").collection<AnyDoc>("sessions");
+    await sessions.createIndex({ at: 1 }, { expireAfterSeconds: 3600 });
+    await sessions.insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i, at: new Date(r.ctx.now()) })));
+    const { handle } = await syncUntilReady(r);
+    const t = r.ctx.now();
+    // Three sessions expiring 20, 40 and 60 seconds from now.
+    await sessions.insertMany([1, 2, 3].map((k) => ({ _id: 100 + k, at: new Date(t - 3_600_000 + k * 20_000) })));
+    let monitorDeleted = 0;
+    const engine = r.makeEngine({
+      hooks: {
+        beforeCutoverStep: async (step) => {
+          if (step !== "VERIFYING") return;
+          r.ctx.advance(20_000);
+          monitorDeleted += r.source.runTtlMonitor(); // write blocking does not stop it
+        },
+      },
+    });
+    const report = await engine.cutover(r.spec, handle, r.ctx);
+    expect(monitorDeleted).toBe(1);
+    expect(report.verification.passed).toBe(true);
+    expect(report.verification.summary).toMatch(/2 source documents due to expire under TTL indexes within 15 minutes left out/);
+    expect(report.verification.namespaces.find((n) => n.namespace === "app.sessions")).toMatchObject({ sourceCount: 10, targetCount: 10 });
+  });
+
+  test("a real difference in a TTL collection is still found", async () => {
+    const r = rig();
+    const sessions = r.source.db("app").collection<AnyDoc>("sessions");
+    await sessions.createIndex({ at: 1 }, { expireAfterSeconds: 3600 });
+    await sessions.insertMany(Array.from({ length: 5 }, (_, i) => ({ _id: i, at: new Date(r.ctx.now()) })));
+    const { handle } = await syncUntilReady(r);
+    await r.target.db("app").collection<AnyDoc>("sessions").updateOne({ _id: 2 }, { $set: { tampered: true } });
+    await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toThrow(/verification failed: app\.sessions/);
+  });
+});

@@ -101,3 +101,54 @@ describe("DDL replay", () => {
     expect(await targetCollections(r.target)).toEqual(["a.one"]);
   });
 });
+
+// Finding 9: mongod runs these through a temporary namespace (create, createIndexes, inserts on it, rename over
+// the target; MemoryCluster emits that sequence, see the conformance suite). Before: the createIndexes on the
+// temporary namespace stopped the sync with FAILED.
+describe("DDL through a temporary namespace", () => {
+  test("renameCollection across databases (over an existing target) is mirrored: indexes, documents, the source gone", async () => {
+    const r = rig();
+    await seed(r.source, "a", "src", 30);
+    await r.source.db("a").collection<AnyDoc>("src").createIndex({ n: 1 });
+    await seed(r.source, "b", "dst", 5, (i) => ({ _id: 1000 + i, old: true }));
+    const { handle } = await syncUntilReady(r);
+    expect(await targetCollections(r.target)).toEqual(["a.src", "b.dst"]);
+    await r.source.connect().renameCollection({ db: "a", coll: "src" }, { db: "b", coll: "dst" }, true);
+    await r.source.db("b").collection<AnyDoc>("dst").updateOne({ _id: 3 }, { $set: { moved: true } });
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.reason).toBeUndefined();
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await targetCollections(r.target)).toEqual(["b.dst"]);
+    expectIdentical(await compare(r.source, r.target, { db: "b", coll: "dst" }));
+    const indexes = (await r.target.connect().listCollections()).find((c) => c.name === "dst")!.indexes.map((i) => i.name);
+    expect(indexes.sort()).toEqual(["_id_", "n_1"]);
+    expect((await r.engine.cutover(r.spec, handle, r.ctx)).verification.passed).toBe(true);
+  });
+
+  test("$out into an indexed collection replaces its documents on the target", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 20, (i) => ({ _id: i, paid: i % 2 === 0 }));
+    await seed(r.source, "shop", "report", 3, (i) => ({ _id: 500 + i, stale: true }));
+    await r.source.db("shop").collection<AnyDoc>("report").createIndex({ paid: 1 });
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("shop").collection<AnyDoc>("orders").aggregate([{ $match: { paid: true } }, { $out: "report" }]).toArray();
+    const status = await r.engine.advance(r.spec, handle, r.ctx);
+    expect(status.reason).toBeUndefined();
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await targetCollections(r.target)).toEqual(["shop.orders", "shop.report"]);
+    const report = await compare(r.source, r.target, { db: "shop", coll: "report" });
+    expectIdentical(report);
+    expect(report.sourceCount).toBe(10);
+    expect((await r.engine.cutover(r.spec, handle, r.ctx)).verification.passed).toBe(true);
+  });
+
+  test("with an include list naming only the target collection, $out into it is still mirrored", async () => {
+    const r = rig({ spec: { namespaces: { include: ["shop.report", "shop.orders"], exclude: [] } } });
+    await seed(r.source, "shop", "orders", 6, (i) => ({ _id: i, paid: i < 4 }));
+    await seed(r.source, "shop", "report", 2, (i) => ({ _id: 900 + i }));
+    const { handle } = await syncUntilReady(r);
+    await r.source.db("shop").collection<AnyDoc>("orders").aggregate([{ $match: { paid: true } }, { $out: "report" }]).toArray();
+    expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "report" }));
+  });
+});

@@ -80,6 +80,18 @@ describe("builtin preflight", () => {
     expect(report.warnings.find((w) => w.code === "SOURCE_READ_PREFERENCE_IGNORED")?.message).toMatch(/readPreference=secondaryPreferred; the migration reads the primary/);
   });
 
+  // Finding 14: a 4.4/5.0 source's change stream shows no createIndexes/collMod/create; nothing said so.
+  test.each([
+    ["5.0.20", true],
+    ["4.4.29", true],
+    ["6.0.12", false],
+  ])("a %s source: DDL made during the sync is invisible, said in a warning (%s)", async (version, warned) => {
+    const r = rig({ source: { version }, spec: { writeBlocking: "none" } });
+    await seed(r.source, "shop", "orders", 3);
+    const report = await r.engine.preflight(r.spec, r.ctx);
+    expect(codes(report.warnings).includes("DDL_NOT_VISIBLE")).toBe(warned);
+  });
+
   test("target older than source", async () => {
     const r = rig({ source: { version: "7.0.14" }, target: { version: "6.0.20" } });
     const report = await r.engine.preflight(r.spec, r.ctx);
