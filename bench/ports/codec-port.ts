@@ -27,6 +27,7 @@ import type {
   CollectionStats,
   IdRange,
   Namespace,
+  ScanBatch,
   WriteOperation,
 } from "../../provider/cluster/port";
 
@@ -186,24 +187,28 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
       }
       return points;
     },
-    scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+    scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
       const size = Math.max(1, Math.floor(batchSize));
       return {
         [Symbol.asyncIterator]: () => {
           let position: { value: unknown; inclusive: boolean } | undefined =
             range.after !== undefined ? { value: range.after, inclusive: false } : range.from !== undefined ? { value: range.from, inclusive: true } : undefined;
           return {
-            next: async (): Promise<IteratorResult<Document[]>> => {
+            next: async (): Promise<IteratorResult<ScanBatch>> => {
               const store = storeOf(ns);
               const docs = store.ordered();
               let at = position ? store.lowerBound(position.value, position.inclusive) : 0;
               const end = range.before !== undefined ? store.lowerBound(range.before, true) : docs.length;
-              const batch: Document[] = [];
+              // Sizes as a driver reading raw BSON knows them (the reply's per-document lengths).
+              const batch: ScanBatch = [];
+              const sizes: number[] = [];
               for (; at < end && batch.length < size; at++) {
                 const doc = BSON.deserialize(docs[at].bytes, EXACT_BSON);
                 held?.handedOut(doc, docs[at].bytes.length);
                 batch.push(doc);
+                sizes.push(docs[at].bytes.length);
               }
+              batch.bsonSizes = sizes;
               if (batch.length === 0) return { done: true, value: undefined };
               position = { value: docs[at - 1].id, inclusive: false };
               return { done: false, value: batch };
