@@ -39,14 +39,35 @@ const MAX_PARTITIONS = 64;
 
 export type CopyOutcome = "done" | "stopped";
 
+/** The collections (not views) and views of a listing that this migration carries. */
+function includedOf(env: RunEnv, all: CollectionInfo[]): CollectionInfo[] {
+  return all.filter((c) => c.kind !== "timeseries" && env.matcher.includes(c.db, c.name) && !isSystemCollection(c.name));
+}
+
 /** The source collections (not views) and views this migration carries, fresh from the source. */
 export async function includedSourceCollections(env: RunEnv): Promise<CollectionInfo[]> {
-  const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
-  return all.filter((c) => c.kind !== "timeseries" && env.matcher.includes(c.db, c.name) && !isSystemCollection(c.name));
+  return includedOf(env, await withRetry("listCollections", env.ctx, () => env.source.listCollections()));
 }
 
 export function toNamespace(c: { db: string; name?: string; coll?: string }): Namespace {
   return { db: c.db, coll: (c.name ?? c.coll) as string };
+}
+
+/** Metadata round trips (collStats, checkpoints, createCollection, createIndexes) in flight at once. */
+const METADATA_WIDTH = 8;
+
+/** `fn` over every item, at most `width` at a time; results in item order; the first error is thrown. */
+async function inParallel<T, R>(items: T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
+  return out;
 }
 
 /** A source round trip at or above this (ms, on the engine's clock) makes the copy RTT-bound. */
@@ -54,17 +75,13 @@ const RTT_BOUND_MS = 2;
 /** An RTT-bound collection is split when each part still gets at least this many writes. */
 const WRITES_PER_PART = 4;
 
-async function planCopy(env: RunEnv): Promise<void> {
+async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
   const { spec, source } = env;
-  const infos = await includedSourceCollections(env);
-  const planned: PlannedCollection[] = [];
+  const infos = includedOf(env, all);
   const writeBytes = writeBatchBytes(env);
-  for (const info of infos) {
+  const planned = await inParallel(infos, METADATA_WIDTH, async (info): Promise<PlannedCollection> => {
     const ns = toNamespace(info);
-    if (info.kind === "view") {
-      planned.push({ db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 });
-      continue;
-    }
+    if (info.kind === "view") return { db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 };
     const asked = env.ctx.now();
     const stats = await withRetry("collStats", env.ctx, () => source.collectionStats(ns));
     const roundTripMs = env.ctx.now() - asked;
@@ -79,26 +96,25 @@ async function planCopy(env: RunEnv): Promise<void> {
       parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
     }
     const bounds = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
-  const name = nsString(ns);
+    const name = nsString(ns);
     // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, +inf)
-    for (let i = 0; i <= bounds.length; i++) {
+    const partitions = Array.from({ length: bounds.length + 1 }, (_, i) => {
       const p: PartitionState = { ns: name, index: i, done: false, documents: 0, bytes: 0 };
       if (i > 0) p.from = encodeBson(bounds[i - 1]);
       if (i < bounds.length) p.before = encodeBson(bounds[i]);
-      await env.session.putPartition(p);
-    }
-    planned.push({
+      return p;
+    });
+    await inParallel(partitions, METADATA_WIDTH, (p) => env.session.putPartition(p));
+    return {
       db: info.db,
       coll: info.name,
       kind: "collection",
       partitions: bounds.length + 1,
       documents: stats.count,
       bytes: stats.sizeBytes,
-    });
-  }
-  const skipped = (await source.listCollections()).filter(
-    (c) => c.kind === "timeseries" && env.matcher.includes(c.db, c.name),
-  );
+    };
+  });
+  const skipped = all.filter((c) => c.kind === "timeseries" && env.matcher.includes(c.db, c.name));
   await env.session.update((s) => {
     s.copy.planned = true;
     s.copy.collections = planned;
@@ -124,14 +140,13 @@ function optionsForCreate(info: CollectionInfo): Document {
 
 /** Creates collections (with options) and then views on the target. Idempotent. */
 export async function createCollectionsAndViews(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  for (const info of infos.filter((c) => c.kind === "collection")) {
-    await withRetry("createCollection", env.ctx, () =>
-      env.target.createCollection({ ...info, options: optionsForCreate(info), indexes: [] }),
-    );
-  }
-  for (const info of infos.filter((c) => c.kind === "view")) {
-    await withRetry("createView", env.ctx, () => env.target.createCollection({ ...info, indexes: [] }));
-  }
+  // Collections first (a view may be defined on one), each set in parallel.
+  await inParallel(infos.filter((c) => c.kind === "collection"), METADATA_WIDTH, (info) =>
+    withRetry("createCollection", env.ctx, () => env.target.createCollection({ ...info, options: optionsForCreate(info), indexes: [] })),
+  );
+  await inParallel(infos.filter((c) => c.kind === "view"), METADATA_WIDTH, (info) =>
+    withRetry("createView", env.ctx, () => env.target.createCollection({ ...info, indexes: [] })),
+  );
 }
 
 /** Index specs to build while syncing: no `_id_`/clustered, no unique (built at cutover), TTL made inert. */
@@ -146,11 +161,10 @@ export function indexesDuringSync(indexes: IndexSpec[]): IndexSpec[] {
 }
 
 export async function buildSyncIndexes(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  for (const info of infos.filter((c) => c.kind === "collection")) {
-    const indexes = indexesDuringSync(info.indexes);
-    if (indexes.length === 0) continue;
-    await withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexes));
-  }
+  const work = infos.filter((c) => c.kind === "collection" && indexesDuringSync(c.indexes).length > 0);
+  await inParallel(work, METADATA_WIDTH, (info) =>
+    withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexesDuringSync(info.indexes))),
+  );
 }
 
 /**
@@ -487,10 +501,11 @@ function percent(done: number, total: number): string {
  * call again to continue.
  */
 export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
-  if (!env.session.state.copy.planned) await planCopy(env);
+  const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
+  if (!env.session.state.copy.planned) await planCopy(env, all);
   const plan = env.session.state.copy.collections;
   const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
-  const infos = (await includedSourceCollections(env)).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
+  const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
   await createCollectionsAndViews(env, infos);
 
   // Partitions still to copy, and what earlier runs already copied.
@@ -498,17 +513,20 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   let copiedBefore = 0;
   let copiedBytesBefore = 0;
   const shared: CopyShared = { budget: new ByteBudget(env.spec.builtin.batchBytes), lease: leaseGate(env), writeBytes: writeBatchBytes(env) };
-  for (const c of plan.filter((x) => x.kind === "collection")) {
-    const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
-    // One scan batch is about one write (the reader reads the next while the writes are in flight).
-    const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.writeBytes / avg)));
-    for (let i = 0; i < c.partitions; i++) {
-      const name = `${c.db}.${c.coll}`;
-      const p = (await env.session.getPartition(name, i)) ?? { ns: name, index: i, done: false, documents: 0, bytes: 0 };
-      copiedBefore += p.documents;
-      copiedBytesBefore += p.bytes;
-      if (!p.done) todo.push({ p, scanDocs });
-    }
+  const wanted = plan
+    .filter((x) => x.kind === "collection")
+    .flatMap((c) => {
+      const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
+      // One scan batch is about one write (the reader reads the next while the writes are in flight).
+      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.writeBytes / avg)));
+      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, scanDocs }));
+    });
+  const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
+  for (const [k, w] of wanted.entries()) {
+    const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
+    copiedBefore += p.documents;
+    copiedBytesBefore += p.bytes;
+    if (!p.done) todo.push({ p, scanDocs: w.scanDocs });
   }
   const total = env.session.state.copy.totalDocuments;
   const startMetric = env.metrics.copiedDocuments;
