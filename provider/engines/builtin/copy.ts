@@ -278,13 +278,18 @@ interface CopyShared {
 /** Writes one partition may have in flight at once (each on its own pooled connection). */
 const WRITE_WINDOW = 4;
 
+/** Writes smaller than this cost a round trip for too little; a small budget then allows fewer in flight instead. */
+const MIN_WRITE_BYTES = 64 * 1024;
+
 /**
  * The size of one write: the budget spread over everything that may be in flight at once — every partition's
- * window of writes plus the batch each reader holds — so the budget, not the window, is what binds.
+ * window of writes plus the batch each reader holds — so the budget, not the window, is what binds; but not
+ * below MIN_WRITE_BYTES (or a quarter of a smaller budget).
  */
 function writeBatchBytes(env: RunEnv): number {
-  const readers = env.spec.builtin.parallelCollections;
-  return Math.max(1, Math.floor(env.spec.builtin.batchBytes / (readers * (WRITE_WINDOW + 1))));
+  const budget = env.spec.builtin.batchBytes;
+  const spread = Math.floor(budget / (env.spec.builtin.parallelCollections * (WRITE_WINDOW + 1)));
+  return Math.max(1, spread, Math.min(Math.floor(budget / 4), MIN_WRITE_BYTES));
 }
 
 interface WindowEntry {
