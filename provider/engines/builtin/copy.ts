@@ -182,11 +182,15 @@ export function overwriteOp(doc: Document): WriteOperation {
 
 /** True when the document holds the deprecated BSON undefined type anywhere (read by the driver as `undefined`). */
 export function holdsUndefined(value: unknown): boolean {
+  // On every copied document: plain loops, no intermediate arrays.
   if (value === undefined) return true;
-  if (Array.isArray(value)) return value.some(holdsUndefined);
-  if (value !== null && typeof value === "object" && (value as { _bsontype?: unknown })._bsontype === undefined && !(value instanceof Date)) {
-    return Object.values(value as Document).some(holdsUndefined);
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsUndefined(value[i])) return true;
+    return false;
   }
+  if ((value as { _bsontype?: unknown })._bsontype !== undefined || value instanceof Date) return false;
+  for (const k in value as Document) if (holdsUndefined((value as Document)[k])) return true;
   return false;
 }
 
@@ -369,7 +373,8 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         } else {
           await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
         }
-        entry.undefinedSeen = docs.some(holdsUndefined);
+        // Once the namespace carries the warning, its documents need not be looked at again.
+        entry.undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && docs.some(holdsUndefined);
         entry.done = true;
         advanceCheckpoint();
       } catch (err) {
