@@ -6,7 +6,7 @@ import { BSON, type Document } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import type { ClusterPort, ScanBatch, WriteOperation } from "../../../provider/cluster/port";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
-import { compare, expectIdentical, rig, seed, syncUntilReady, type Rig } from "./helpers";
+import { compare, expectIdentical, rig, seed, syncUntilReady, type AnyDoc, type Rig } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
 
@@ -147,7 +147,7 @@ describe("copy pipeline", () => {
   test("a document already in the range on the target (an earlier attempt) turns the partition to upserts", async () => {
     const r = rig({ builtin: { batchBytes: 64 * 1024 } });
     await seed(r.source, "shop", "orders", 1500, doc);
-    await r.target.db("shop").collection<Document>("orders").insertOne({ _id: 700, stale: true });
+    await r.target.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 700, stale: true });
     const { seen, open } = watchingOpen(r, "shop");
     const { status } = await syncUntilReady(r, r.makeEngine({ open }));
     expect(status.phase).toBe("READY_FOR_CUTOVER");
