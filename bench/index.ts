@@ -1,88 +1,255 @@
-// `npm run bench`: one run of the builtin engine's benchmarks, printed as ratios.
+// `npm run bench`: one run of the builtin engine's benchmarks, printed as ratios (never asserted anywhere).
 //
-//   1. engine copy vs a bare scan→insertMany loop over the same port (MemoryCluster)
-//   2. peak bytes the copier held vs the configured batch budget
-//   3. replay: catch-up events/s, and lag under a steady write rate
-//   4. where a mongod exists (MONGOMS_SYSTEM_BINARY): the same over MongoClusterPort, and the copy vs
-//      `mongodump | mongorestore` when those tools are installed; otherwise a line saying why it is skipped.
+//   copy: the engine (start + runCopy, product defaults) vs a bare scan→insertMany loop, over
+//     (a) CodecPort — the driver's BSON encode/decode and nothing else (the engine's own cost),
+//     (b) MemoryCluster — the test double (its own work dominates; shown so nobody quotes it as the engine's),
+//     (c) LatencyPort(CodecPort) at 1, 5 and 20 ms RTT with a per-connection write cap (a network to Atlas);
+//     300 B and 16 KB documents, collections with secondary, unique and TTL indexes. Rounds alternate which side
+//     goes first, each on fresh targets; figures are medians with the spread (min–max) of the paired ratios.
+//   held bytes: an untimed round per data set counting, from outside the engine, the document bytes handed out
+//     by source scans and not yet written to the target — process-wide — against the configured budget.
+//   create: start + advance to READY_FOR_CUTOVER end to end (includes the first change-stream poll).
+//   replay (MemoryCluster): catch-up events/s and lag under a steady writer.
+//   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
+//
+// Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
+// (per-connection write cap, default 8), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
 import { spawnSync } from "child_process";
 import { performance } from "perf_hooks";
 import { MemoryCluster } from "../provider/cluster/memory/memory-cluster";
 import { openCluster } from "../provider/cluster/open";
 import type { ClusterPort, Namespace } from "../provider/cluster/port";
-import { bareCopy, benchSpec, engineCopy, replayBench, seedPort } from "./builtin";
+import { DEFAULTS } from "../provider/schema";
+import { bareCopy, benchSpec, engineCopy, engineCreate, replayBench, seedPort, type Timing } from "./builtin";
+import { createCodecPort, HeldBytes } from "./ports/codec-port";
+import { withLatency } from "./ports/latency-port";
 
-const COLLECTIONS = 4;
-const DOCS_PER_COLLECTION = Number(process.env.BENCH_DOCS ?? 25_000);
-const DOC_BYTES = 300;
-const BATCH_BYTES = 1024 * 1024;
+const SCALE = Number(process.env.BENCH_SCALE ?? 1);
+const WRITE_BPS = Number(process.env.BENCH_WRITE_MBPS ?? 8) * 1e6;
+const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
+const BUDGET = DEFAULTS.batchBytes;
 
 function fmt(n: number, digits = 2): string {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits });
 }
 
-function namespaces(): Namespace[] {
-  return Array.from({ length: COLLECTIONS }, (_, i) => ({ db: "bench", coll: `c${i}` }));
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-async function seedAll(port: ClusterPort): Promise<void> {
-  for (const ns of namespaces()) await seedPort(port, ns, DOCS_PER_COLLECTION, DOC_BYTES);
+/** A data set: collection sizes (documents) of one document size. */
+interface DataSet {
+  label: string;
+  docBytes: number;
+  collections: number[];
 }
 
-interface Targets {
-  engine: string;
-  bare: string;
+const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
+/** In-memory sets: several collections of equal size. */
+const FLAT_SETS: DataSet[] = [
+  { label: "300 B", docBytes: 300, collections: [25_000, 25_000, 25_000, 25_000].map(scaled) },
+  { label: "16 KB", docBytes: 16_384, collections: [600, 600, 600, 600].map(scaled) },
+];
+/** Network sets: one dominant collection (below partitionDocuments) and three small ones, the usual shape. */
+const SKEWED_SETS: DataSet[] = [
+  { label: "300 B", docBytes: 300, collections: [40_000, 2_000, 2_000, 2_000].map(scaled) },
+  { label: "16 KB", docBytes: 16_384, collections: [600, 50, 50, 50].map(scaled) },
+];
+
+function namespaces(set: DataSet): Namespace[] {
+  return set.collections.map((_, i) => ({ db: "bench", coll: `c${i}` }));
 }
 
-/**
- * Copies the seeded data with the bare loop and with the engine, alternating for `targets.length` rounds
- * (fresh targets each round) and keeping each side's best time: a shared machine's noise hits both.
- */
-async function copyAndReplay(label: string, sourceUri: string, targets: Targets[]): Promise<void> {
-  const source = await openCluster(sourceUri);
-  let bareBest = { ms: Infinity, docs: 0 };
-  let engineBest = { ms: Infinity, docs: 0, peakBufferedBytes: 0 };
-  let spec = benchSpec("unused", sourceUri, targets[0].engine, BATCH_BYTES);
-  for (const [round, t] of targets.entries()) {
-    const bareTarget = await openCluster(t.bare);
-    const bare = await bareCopy(source, bareTarget, namespaces());
-    await bareTarget.close();
-    if (bare.ms < bareBest.ms) bareBest = bare;
-    spec = benchSpec(`bench-${round}-${Date.now()}`, sourceUri, t.engine, BATCH_BYTES);
-    const engine = await engineCopy(spec);
-    if (engine.ms < engineBest.ms) engineBest = engine;
+async function seed(port: ClusterPort, set: DataSet): Promise<void> {
+  for (const [i, ns] of namespaces(set).entries()) await seedPort(port, ns, set.collections[i], set.docBytes);
+}
+
+/** How a scenario makes ports: a registry the engine's `open` resolves `bench://name` URIs from. */
+interface Scenario {
+  label: string;
+  title: string;
+  sets: DataSet[];
+  rounds: number;
+  /** A fresh deployment (empty), optionally counting held bytes; connect() gives a port to it. */
+  makePort(name: string, held?: HeldBytes): Deployment;
+  /** Wraps a port as the engine and the bare loop see it (latency), default none. */
+  wrap?(port: ClusterPort): ClusterPort;
+}
+
+interface Deployment {
+  connect(): ClusterPort;
+}
+
+/** CodecPort's stores outlive a close, so every connection is the one port. */
+const codecDeployment = (name: string, held?: HeldBytes): Deployment => {
+  const port = createCodecPort(name, { held });
+  return { connect: () => port };
+};
+
+const registry = new Map<string, () => ClusterPort>();
+let serial = 0;
+async function open(uri: string): Promise<ClusterPort> {
+  const connect = registry.get(uri);
+  return connect ? connect() : openCluster(uri);
+}
+
+function register(connect: () => ClusterPort): string {
+  const uri = `bench://p${++serial}`;
+  registry.set(uri, connect);
+  return uri;
+}
+
+interface Row {
+  engine: Timing[];
+  bare: Timing[];
+  peakBytes?: number;
+  selfReportedPeak?: number;
+}
+
+async function runScenario(sc: Scenario, set: DataSet): Promise<Row> {
+  const wrap = sc.wrap ?? ((p: ClusterPort) => p);
+  const sourceDeployment = sc.makePort(`src-${++serial}`);
+  await seed(sourceDeployment.connect(), set);
+  const source = wrap(sourceDeployment.connect());
+  const sourceUri = register(() => wrap(sourceDeployment.connect()));
+  const nss = namespaces(set);
+  const row: Row = { engine: [], bare: [] };
+  for (let round = 0; round < sc.rounds; round++) {
+    const sides: Array<"bare" | "engine"> = round % 2 === 0 ? ["bare", "engine"] : ["engine", "bare"];
+    for (const side of sides) {
+      const targetDeployment = sc.makePort(`dst-${++serial}`);
+      if (side === "bare") row.bare.push(await bareCopy(source, wrap(targetDeployment.connect()), nss));
+      else {
+        const spec = benchSpec(`bench-${serial}`, sourceUri, register(() => wrap(targetDeployment.connect())));
+        row.engine.push(await engineCopy(spec, open));
+      }
+      (global as { gc?: () => void }).gc?.();
+    }
   }
-  const docs = COLLECTIONS * DOCS_PER_COLLECTION;
-  console.log(`[${label}] copy of ${fmt(docs, 0)} documents (~${DOC_BYTES} B each, ${COLLECTIONS} collections), best of ${targets.length}`);
-  console.log(`  bare scan→insertMany loop: ${fmt(bareBest.ms, 0)} ms (${fmt(bareBest.docs / (bareBest.ms / 1000), 0)} docs/s)`);
+  return row;
+}
+
+/** One untimed copy with a HeldBytes counter shared by the source and the target. */
+async function heldBytes(sc: Scenario, set: DataSet): Promise<{ peak: number; selfReported: number }> {
+  const wrap = sc.wrap ?? ((p: ClusterPort) => p);
+  const held = new HeldBytes();
+  const source = sc.makePort(`src-${++serial}`, held);
+  await seed(source.connect(), set);
+  held.reset();
+  const target = sc.makePort(`dst-${++serial}`, held);
+  const spec = benchSpec(`bench-held-${serial}`, register(() => wrap(source.connect())), register(() => wrap(target.connect())));
+  const r = await engineCopy(spec, open);
+  return { peak: held.peak, selfReported: r.peakBufferedBytes };
+}
+
+function report(sc: Scenario, set: DataSet, row: Row): void {
+  const docs = set.collections.reduce((a, b) => a + b, 0);
+  const wallRatios = row.engine.map((e, i) => e.ms / row.bare[i].ms);
+  const cpuRatios = row.engine.map((e, i) => e.cpuMs / row.bare[i].cpuMs);
+  const eMs = median(row.engine.map((t) => t.ms));
+  const bMs = median(row.bare.map((t) => t.ms));
+  const spread = (xs: number[]) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
   console.log(
-    `  engine copy (partitions, byte batches, upserts, checkpoints, indexes): ${fmt(engineBest.ms, 0)} ms ` +
-      `(${fmt(engineBest.docs / (engineBest.ms / 1000), 0)} docs/s)`,
+    `[${sc.label} ${set.label}] ${fmt(docs, 0)} docs in ${set.collections.length} collections (${set.collections.map((n) => fmt(n, 0)).join("/")}), ${sc.rounds} rounds`,
   );
-  console.log(`  ratio engine/bare time: ${fmt(engineBest.ms / bareBest.ms)}x`);
   console.log(
-    `  peak buffered bytes / batch budget: ${fmt(engineBest.peakBufferedBytes / BATCH_BYTES, 4)} ` +
-      `(${fmt(engineBest.peakBufferedBytes, 0)} B of ${fmt(BATCH_BYTES, 0)} B)`,
+    `  engine ${fmt(eMs, 0)} ms (${fmt(docs / (eMs / 1000), 0)} docs/s) | bare ${fmt(bMs, 0)} ms (${fmt(docs / (bMs / 1000), 0)} docs/s)` +
+      ` | engine/bare wall ${fmt(median(wallRatios))}x [${spread(wallRatios)}], CPU ${fmt(median(cpuRatios))}x [${spread(cpuRatios)}]`,
   );
-  const r = await replayBench(spec, openCluster, namespaces()[0], DOCS_PER_COLLECTION, 20_000, 2_000, 5);
-  console.log(`  replay catch-up: ${fmt(r.catchUpEvents, 0)} events at ${fmt(r.catchUpEventsPerSecond, 0)} events/s`);
+  if (row.peakBytes !== undefined) {
+    console.log(
+      `  held bytes (process-wide, measured at the ports): peak ${fmt(row.peakBytes / 1e6)} MB = ${fmt(row.peakBytes / BUDGET)} x budget ` +
+        `(${fmt(BUDGET / 1e6)} MB); engine's own peakBufferedBytes ${fmt((row.selfReportedPeak ?? 0) / 1e6)} MB`,
+    );
+  }
+}
+
+function codecScenarios(): Scenario[] {
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 0);
+  const codec = codecDeployment;
+  const list: Scenario[] = [
+    { label: "codec", title: "codec-only port", sets: FLAT_SETS, rounds: rounds || 7, makePort: codec },
+    {
+      label: "memory",
+      title: "MemoryCluster",
+      sets: FLAT_SETS,
+      rounds: rounds || 3,
+      makePort: (name) => {
+        const cluster = new MemoryCluster({ name });
+        return { connect: () => cluster.connect() };
+      },
+    },
+  ];
+  for (const rtt of [1, 5, 20]) {
+    list.push({
+      label: `rtt${rtt}`,
+      title: `latency port, ${rtt} ms RTT, ${fmt(WRITE_BPS / 1e6)} MB/s per connection`,
+      sets: SKEWED_SETS,
+      rounds: rounds || 3,
+      makePort: codec,
+      wrap: (p) => withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS }),
+    });
+  }
+  return ONLY ? list.filter((s) => ONLY.includes(s.label)) : list;
+}
+
+async function copyBench(): Promise<void> {
+  // Warm-up (discarded): JIT and allocation paths of both sides before anything is timed.
+  const warm: Scenario = { label: "warm-up", title: "", sets: [], rounds: 2, makePort: codecDeployment };
+  await runScenario(warm, { ...FLAT_SETS[0], collections: [5000, 5000] });
+  for (const sc of codecScenarios()) {
+    console.log(`-- ${sc.title}`);
+    for (const set of sc.sets) {
+      const row = await runScenario(sc, set);
+      if (sc.label !== "memory") {
+        const h = await heldBytes(sc, set);
+        row.peakBytes = h.peak;
+        row.selfReportedPeak = h.selfReported;
+      }
+      report(sc, set, row);
+    }
+  }
+}
+
+async function createBench(): Promise<void> {
+  for (const rtt of [0, 20]) {
+    if (ONLY && !ONLY.includes(rtt ? "rtt20" : "codec")) continue;
+    const wrap = (p: ClusterPort) => (rtt ? withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS }) : p);
+    const times: number[] = [];
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const source = createCodecPort(`create-src-${++serial}`);
+      const target = createCodecPort(`create-dst-${serial}`);
+      await seedPort(source, { db: "bench", coll: "small" }, 10, 300);
+      const spec = benchSpec(`bench-create-${serial}`, register(() => wrap(source)), register(() => wrap(target)));
+      const r = await engineCreate(spec, open);
+      times.push(r.ms);
+      starts.push(r.startMs);
+    }
+    console.log(
+      `[create ${rtt ? `${rtt} ms RTT` : "codec"}] 10-document source to READY_FOR_CUTOVER: median ${fmt(median(times), 0)} ms ` +
+        `(start ${fmt(median(starts), 0)} ms; the rest is copy + first change-stream poll)`,
+    );
+  }
+}
+
+async function replayMemory(): Promise<void> {
+  if (ONLY && !ONLY.includes("replay")) return;
+  const docs = scaled(25_000);
+  const source = MemoryCluster.create(`bench-replay-src-${Date.now()}`);
+  const target = MemoryCluster.create(`bench-replay-dst-${Date.now()}`);
+  await seedPort(source, { db: "bench", coll: "c0" }, docs, 300);
+  const spec = benchSpec(`bench-replay-${Date.now()}`, `memory://${source.name}`, `memory://${target.name}`, { replayBatchSize: 1000 });
+  await engineCopy(spec, openCluster);
+  const r = await replayBench(spec, openCluster, { db: "bench", coll: "c0" }, docs, 20_000, 2_000, 5);
+  console.log(`[replay MemoryCluster] catch-up: ${fmt(r.catchUpEvents, 0)} events at ${fmt(r.catchUpEventsPerSecond, 0)} events/s`);
   console.log(
-    `  replay under a steady ${fmt(r.steadyRatePerSecond, 0)} writes/s: applied ${fmt(r.steadyAppliedPerSecond, 0)} events/s ` +
-      `(ratio ${fmt(r.steadyAppliedPerSecond / r.steadyRatePerSecond)}), max lag ${r.maxLagSeconds} s, ` +
+    `  under a steady ${fmt(r.steadyRatePerSecond, 0)} writes/s: applied ${fmt(r.steadyAppliedPerSecond, 0)} events/s ` +
+      `(ratio ${fmt(r.steadyAppliedPerSecond / r.steadyRatePerSecond)}), max lag ${r.maxLagSeconds} s (whole seconds), ` +
       `drained ${fmt(r.drainMsAfterWritesStop, 0)} ms after writes stopped`,
   );
-  await source.close();
-}
-
-async function memoryRun(): Promise<void> {
-  const source = MemoryCluster.create("bench-source");
-  await seedAll(source);
-  const targets = [0, 1].map((i) => {
-    MemoryCluster.create(`bench-target-${i}`);
-    MemoryCluster.create(`bench-bare-${i}`);
-    return { engine: `memory://bench-target-${i}`, bare: `memory://bench-bare-${i}` };
-  });
-  await copyAndReplay("MemoryCluster", "memory://bench-source", targets);
 }
 
 interface ReplSetLike {
@@ -108,13 +275,18 @@ async function mongodRun(): Promise<void> {
     console.log("[mongod] skipped: mongodb-memory-server-core is not installed (npm ci)");
     return;
   }
+  const set = FLAT_SETS[0];
   const sets = await Promise.all([0, 1, 2].map(() => mms.MongoMemoryReplSet.create({ replSet: { count: 1 }, binary: { systemBinary: binary } })));
   try {
-    const [src, dst, bare] = sets.map((s) => s.getUri());
+    const [src, dst, bareUri] = sets.map((s) => s.getUri());
     const source = await openCluster(src);
-    await seedAll(source);
+    await seed(source, set);
+    const bareTarget = await openCluster(bareUri);
+    const bare = await bareCopy(source, bareTarget, namespaces(set));
+    await bareTarget.close();
     await source.close();
-    await copyAndReplay("mongod", src, [{ engine: dst, bare }]);
+    const engine = await engineCopy(benchSpec(`bench-mongod-${Date.now()}`, src, dst), openCluster);
+    console.log(`[mongod ${set.label}] engine ${fmt(engine.ms, 0)} ms, bare ${fmt(bare.ms, 0)} ms, engine/bare ${fmt(engine.ms / bare.ms)}x (one round)`);
     if (onPath("mongodump") && onPath("mongorestore")) {
       const restoreTarget = await mms.MongoMemoryReplSet.create({ replSet: { count: 1 }, binary: { systemBinary: binary } });
       sets.push(restoreTarget);
@@ -135,12 +307,13 @@ async function mongodRun(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  await runAll();
-}
-
-async function runAll(): Promise<void> {
-  console.log(`builtin engine benchmark (node ${process.version}; one run; figures vary with the machine)`);
-  await memoryRun();
+  console.log(
+    `builtin engine benchmark (node ${process.version}; one run; ratios, not absolute speed, are the point; ` +
+      `budget ${fmt(BUDGET / 1e6)} MB, parallelCollections ${DEFAULTS.parallelCollections}, partitionDocuments ${fmt(DEFAULTS.partitionDocuments, 0)})`,
+  );
+  await copyBench();
+  await createBench();
+  await replayMemory();
   await mongodRun();
 }
 

@@ -48,13 +48,104 @@ export const SHARED_TIERS = new Set(["M0", "M2", "M5", "FLEX"]);
 
 const HEX24 = /^[a-f0-9]{24}$/;
 
-/** Parses a connection string with the driver's own parser (no network: the client is never connected). */
-export function parseMongoUri(uri: string): { hosts: string[]; srvHost?: string; replicaSet?: string } {
+export interface ParsedMongoUri {
+  hosts: string[];
+  srvHost?: string;
+  replicaSet?: string;
+}
+
+// The fast path of parseMongoUri: `check` must answer in milliseconds, and loading the driver to build a
+// MongoClient costs hundreds of them on the first call. Connection strings in a plain shape (the common ones)
+// are vetted here; anything else — an unknown option, a value outside the rules below, IPv6, unusual characters
+// — goes to the driver's parser, whose error is the one the user sees. So this path only ever accepts what the
+// driver accepts (tests/unit/uri-fast-path.test.ts compares the two), never more.
+const BOOL = (v: string) => v === "true" || v === "false";
+const COUNT = (v: string) => /^(0|[1-9]\d{0,8})$/.test(v);
+const TEXT = (v: string) => /^[A-Za-z0-9._-]+$/.test(v);
+/** Option (lower-cased) → value rule, as the driver's connection_string.ts OPTIONS table checks them. */
+const FAST_OPTIONS: Record<string, (v: string) => boolean> = {
+  replicaset: TEXT,
+  authsource: TEXT,
+  appname: TEXT,
+  retrywrites: BOOL,
+  retryreads: BOOL,
+  tls: BOOL,
+  ssl: BOOL,
+  w: (v) => v === "majority" || COUNT(v),
+  readpreference: (v) => ["primary", "primaryPreferred", "secondary", "secondaryPreferred", "nearest"].includes(v),
+  maxpoolsize: COUNT,
+  connecttimeoutms: COUNT,
+  serverselectiontimeoutms: COUNT,
+  sockettimeoutms: COUNT,
+};
+const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const USERINFO = /^(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+$/;
+
+/** The parse of a plain connection string, or undefined when the driver must decide. */
+export function parsePlainMongoUri(uri: string): ParsedMongoUri | undefined {
+  const scheme = /^mongodb(\+srv)?:\/\//.exec(uri);
+  if (!scheme) return undefined;
+  const srv = scheme[1] !== undefined;
+  const rest = uri.slice(scheme[0].length);
+  const slash = rest.indexOf("/");
+  if (slash < 0 && rest.includes("?")) return undefined;
+  const authority = slash < 0 ? rest : rest.slice(0, slash);
+  const tail = slash < 0 ? "" : rest.slice(slash + 1);
+  const at = authority.lastIndexOf("@");
+  if (at >= 0) {
+    const [user, password, ...more] = authority.slice(0, at).split(":");
+    if (more.length > 0 || !USERINFO.test(user) || (password !== undefined && !USERINFO.test(password))) return undefined;
+  }
+  const hostList = authority.slice(at + 1).split(",");
+  const hosts: string[] = [];
+  for (const h of hostList) {
+    const [name, port, ...extra] = h.split(":");
+    if (extra.length > 0 || !name || name.length > 253 || !name.split(".").every((l) => LABEL.test(l) && !/^xn--/i.test(l))) return undefined;
+    // A name ending in a number is an IPv4 address to the URL parser: only a plain dotted quad here.
+    if (/^\d+$/.test(name.split(".").pop() as string) && !/^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/.test(name)) return undefined;
+    if (port !== undefined && !(/^[1-9]\d{0,4}$/.test(port) && Number(port) <= 65535)) return undefined;
+    if (srv && port !== undefined) return undefined;
+    hosts.push(`${name.toLowerCase()}:${port ?? 27017}`);
+  }
+  if (srv && (hosts.length !== 1 || hostList[0].split(".").length < 3)) return undefined;
+  const q = tail.indexOf("?");
+  const db = q < 0 ? tail : tail.slice(0, q);
+  if (db !== "" && !/^[A-Za-z0-9_-]{1,63}$/.test(db)) return undefined;
+  let replicaSet: string | undefined;
+  const seen = new Set<string>();
+  if (q >= 0 && q < tail.length - 1) {
+    for (const pair of tail.slice(q + 1).split("&")) {
+      const eq = pair.indexOf("=");
+      if (eq <= 0) return undefined;
+      const key = pair.slice(0, eq).toLowerCase();
+      const value = pair.slice(eq + 1);
+      const rule = FAST_OPTIONS[key];
+      if (!rule || !rule(value) || seen.has(key)) return undefined;
+      seen.add(key);
+      if (key === "replicaset") replicaSet = value;
+    }
+  }
+  if (seen.has("tls") && seen.has("ssl")) return undefined; // the driver insists they agree: let it say so
+  return srv ? { hosts: [], srvHost: hostList[0], replicaSet } : { hosts: hosts.sort(), replicaSet };
+}
+
+/**
+ * Parses a connection string: plain shapes here (no driver load), everything else with the driver's own parser
+ * (no network: the client is never connected).
+ */
+export function parseMongoUri(uri: string): ParsedMongoUri {
   if (uri.startsWith("memory://")) {
     const name = uri.slice("memory://".length).replace(/\/.*$/, "").replace(/^[^@]*@/, "");
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error("memory:// URIs name an in-memory cluster: memory://<name>");
     return { hosts: [`memory:${name}`] };
   }
+  const plain = parsePlainMongoUri(uri);
+  if (plain) return plain;
+  return parseWithDriver(uri);
+}
+
+/** The driver's parse (MongoClient's constructor parses and validates every option; it never connects). */
+export function parseWithDriver(uri: string): ParsedMongoUri {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const mongodb = require("mongodb") as typeof import("mongodb");
   const client = new mongodb.MongoClient(uri, { serverSelectionTimeoutMS: 1 });

@@ -104,6 +104,12 @@ export interface IdRange {
   from?: unknown;
 }
 
+/**
+ * A batch of scanned documents. A port that read them as raw BSON attaches each one's size in bytes
+ * (`bsonSizes[i]` for `batch[i]`), so the copier budgets with them instead of walking every document again.
+ */
+export type ScanBatch = Document[] & { bsonSizes?: number[] };
+
 /** The opaque resume token of a change stream (`{ _data: "…" }` on MongoDB). */
 export type ResumeToken = Document;
 
@@ -240,7 +246,7 @@ export interface ClusterPort {
    * Documents in `_id` order within the range, in batches of at most `batchSize` documents. Each yielded
    * batch is a fresh array the caller may keep.
    */
-  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]>;
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch>;
   /**
    * Applies the operations; `ordered: true` stops at the first error (and throws it). Unordered bulks run as
    * the driver sends them: every insert, then every update/replace, then every delete (one command per kind).

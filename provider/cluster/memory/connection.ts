@@ -24,6 +24,7 @@ import {
   type OplogWindow,
   type Privilege,
   type ResumeToken,
+  type ScanBatch,
   type ServerInfo,
   type UserInfo,
   type WriteOperation,
@@ -258,19 +259,19 @@ export class MemoryClusterConnection implements ClusterPort {
     });
   }
 
-  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
     const size = Math.max(1, Math.floor(batchSize));
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
   }
 
   /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
+  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<ScanBatch> {
     // Each batch starts after the last `_id` returned, so writes between batches behave like a cursor on
     // the `_id` index: documents inserted ahead of the position are seen, those behind are not.
     let position: { after: unknown } | { from: unknown } | undefined =
       range.after !== undefined ? { after: range.after } : range.from !== undefined ? { from: range.from } : undefined;
     let first = true;
-    const nextBatch = (): Promise<Document[]> =>
+    const nextBatch = (): Promise<ScanBatch> =>
       this.withFaults(first ? "scan" : "scanBatch", () => {
         first = false;
         this.requireRead(ns);
@@ -281,13 +282,18 @@ export class MemoryClusterConnection implements ClusterPort {
         if (position && "after" in position) at = data.lowerBound(position.after, false);
         else if (position) at = data.lowerBound(position.from, true);
         const end = range.before !== undefined ? data.lowerBound(range.before, true) : docs.length;
-        const batch: Document[] = [];
-        for (; at < end && batch.length < size; at++) batch.push(fromBson(docs[at].bytes, EXACT_BSON));
+        const batch: ScanBatch = [];
+        const sizes: number[] = [];
+        for (; at < end && batch.length < size; at++) {
+          batch.push(fromBson(docs[at].bytes, EXACT_BSON));
+          sizes.push(docs[at].bytes.length); // stored as BSON: the size is known without a walk
+        }
+        batch.bsonSizes = sizes;
         if (batch.length > 0) position = { after: docs[at - 1].id };
         return batch;
       });
     return {
-      next: async (): Promise<IteratorResult<Document[]>> => {
+      next: async (): Promise<IteratorResult<ScanBatch>> => {
         const batch = await nextBatch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },

@@ -1,16 +1,25 @@
 // Initial copy: collections with their options, then documents in `_id` partitions copied in parallel with
-// batches bounded by bytes, then views, then indexes. Every write is `replaceOne({_id}, doc, {upsert})`, so
-// copying a range twice (after a crash, or a retry) leaves exactly one copy of each document.
+// batches bounded by bytes, then views, then indexes.
 //
-// Resuming: each partition stores the last `_id` it wrote; a restart scans from just after it. At most one
-// batch per partition is re-copied.
+// The pipeline: per partition one reader and up to WRITE_WINDOW writes in flight behind it (the next batch is
+// read while earlier ones are written); all partitions share one byte budget (`batchBytes`, process-wide: what
+// has been read and not yet acknowledged by the target). Over a slow link (a measured round trip) smaller
+// collections are split too, so more readers and writers overlap their round trips. Batch sizes come from the
+// port's raw BSON sizes where it has them (no second walk of each document).
+//
+// Writes: the first pass into a partition's range inserts (nothing of that range is on the target yet); a
+// resumed or restarted pass upserts (`replaceOne({_id}, doc, {upsert})`), and an insert that meets an existing
+// `_id` falls back to upserts. Either way, copying a range twice leaves exactly one copy of each document.
+//
+// Resuming: each partition stores the last `_id` of the longest acknowledged prefix of its writes; a restart
+// scans from just after it. At most what was in flight (bounded by the budget) is re-copied.
 //
 // Index policy (why): secondary indexes are built after the data (faster, no per-document index upkeep);
 // TTL indexes are built inert (expireAfterSeconds = 2^31-1) so the target does not expire documents the
 // source still has, and get their real value at cutover; unique indexes are built at cutover, after the
 // drain, because replaying a change stream can pass through states that break uniqueness transiently.
 import { BSON, type Document } from "mongodb";
-import type { CollectionInfo, IndexSpec, Namespace, WriteOperation } from "../../cluster/port";
+import type { CollectionInfo, IndexSpec, Namespace, ScanBatch, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
@@ -30,52 +39,82 @@ const MAX_PARTITIONS = 64;
 
 export type CopyOutcome = "done" | "stopped";
 
+/** The collections (not views) and views of a listing that this migration carries. */
+function includedOf(env: RunEnv, all: CollectionInfo[]): CollectionInfo[] {
+  return all.filter((c) => c.kind !== "timeseries" && env.matcher.includes(c.db, c.name) && !isSystemCollection(c.name));
+}
+
 /** The source collections (not views) and views this migration carries, fresh from the source. */
 export async function includedSourceCollections(env: RunEnv): Promise<CollectionInfo[]> {
-  const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
-  return all.filter((c) => c.kind !== "timeseries" && env.matcher.includes(c.db, c.name) && !isSystemCollection(c.name));
+  return includedOf(env, await withRetry("listCollections", env.ctx, () => env.source.listCollections()));
 }
 
 export function toNamespace(c: { db: string; name?: string; coll?: string }): Namespace {
   return { db: c.db, coll: (c.name ?? c.coll) as string };
 }
 
-async function planCopy(env: RunEnv): Promise<void> {
-  const { spec, source } = env;
-  const infos = await includedSourceCollections(env);
-  const planned: PlannedCollection[] = [];
-  for (const info of infos) {
-    const ns = toNamespace(info);
-    if (info.kind === "view") {
-      planned.push({ db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 });
-      continue;
+/** Metadata round trips (collStats, checkpoints, createCollection, createIndexes) in flight at once. */
+const METADATA_WIDTH = 8;
+
+/** `fn` over every item, at most `width` at a time; results in item order; the first error is thrown. */
+async function inParallel<T, R>(items: T[], width: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i], i);
     }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, worker));
+  return out;
+}
+
+/** A source round trip at or above this (ms, on the engine's clock) makes the copy RTT-bound. */
+const RTT_BOUND_MS = 2;
+/** An RTT-bound collection is split when each part still gets at least this many writes. */
+const WRITES_PER_PART = 4;
+
+async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
+  const { spec, source } = env;
+  const infos = includedOf(env, all);
+  const writeBytes = writeBatchBytes(env);
+  const planned = await inParallel(infos, METADATA_WIDTH, async (info): Promise<PlannedCollection> => {
+    const ns = toNamespace(info);
+    if (info.kind === "view") return { db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 };
+    const asked = env.ctx.now();
     const stats = await withRetry("collStats", env.ctx, () => source.collectionStats(ns));
-    const parts =
+    const roundTripMs = env.ctx.now() - asked;
+    let parts =
       stats.count > spec.builtin.partitionDocuments
         ? Math.min(MAX_PARTITIONS, Math.ceil(stats.count / spec.builtin.partitionDocuments))
         : 1;
+    // Over a slow link one reader cannot keep the writers busy: split smaller collections too, as far as the
+    // parallelism allows and each part still gets a few writes (tests run on a virtual clock: never split).
+    if (roundTripMs >= RTT_BOUND_MS && stats.count > 1) {
+      const byBytes = Math.floor(stats.sizeBytes / (WRITES_PER_PART * writeBytes));
+      parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
+    }
     const bounds = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
     const name = nsString(ns);
     // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, +inf)
-    for (let i = 0; i <= bounds.length; i++) {
+    const partitions = Array.from({ length: bounds.length + 1 }, (_, i) => {
       const p: PartitionState = { ns: name, index: i, done: false, documents: 0, bytes: 0 };
       if (i > 0) p.from = encodeBson(bounds[i - 1]);
       if (i < bounds.length) p.before = encodeBson(bounds[i]);
-      await env.session.putPartition(p);
-    }
-    planned.push({
+      return p;
+    });
+    await inParallel(partitions, METADATA_WIDTH, (p) => env.session.putPartition(p));
+    return {
       db: info.db,
       coll: info.name,
       kind: "collection",
       partitions: bounds.length + 1,
       documents: stats.count,
       bytes: stats.sizeBytes,
-    });
-  }
-  const skipped = (await source.listCollections()).filter(
-    (c) => c.kind === "timeseries" && env.matcher.includes(c.db, c.name),
-  );
+    };
+  });
+  const skipped = all.filter((c) => c.kind === "timeseries" && env.matcher.includes(c.db, c.name));
   await env.session.update((s) => {
     s.copy.planned = true;
     s.copy.collections = planned;
@@ -101,14 +140,13 @@ function optionsForCreate(info: CollectionInfo): Document {
 
 /** Creates collections (with options) and then views on the target. Idempotent. */
 export async function createCollectionsAndViews(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  for (const info of infos.filter((c) => c.kind === "collection")) {
-    await withRetry("createCollection", env.ctx, () =>
-      env.target.createCollection({ ...info, options: optionsForCreate(info), indexes: [] }),
-    );
-  }
-  for (const info of infos.filter((c) => c.kind === "view")) {
-    await withRetry("createView", env.ctx, () => env.target.createCollection({ ...info, indexes: [] }));
-  }
+  // Collections first (a view may be defined on one), each set in parallel.
+  await inParallel(infos.filter((c) => c.kind === "collection"), METADATA_WIDTH, (info) =>
+    withRetry("createCollection", env.ctx, () => env.target.createCollection({ ...info, options: optionsForCreate(info), indexes: [] })),
+  );
+  await inParallel(infos.filter((c) => c.kind === "view"), METADATA_WIDTH, (info) =>
+    withRetry("createView", env.ctx, () => env.target.createCollection({ ...info, indexes: [] })),
+  );
 }
 
 /** Index specs to build while syncing: no `_id_`/clustered, no unique (built at cutover), TTL made inert. */
@@ -123,11 +161,10 @@ export function indexesDuringSync(indexes: IndexSpec[]): IndexSpec[] {
 }
 
 export async function buildSyncIndexes(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  for (const info of infos.filter((c) => c.kind === "collection")) {
-    const indexes = indexesDuringSync(info.indexes);
-    if (indexes.length === 0) continue;
-    await withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexes));
-  }
+  const work = infos.filter((c) => c.kind === "collection" && indexesDuringSync(c.indexes).length > 0);
+  await inParallel(work, METADATA_WIDTH, (info) =>
+    withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexesDuringSync(info.indexes))),
+  );
 }
 
 /**
@@ -145,11 +182,15 @@ export function overwriteOp(doc: Document): WriteOperation {
 
 /** True when the document holds the deprecated BSON undefined type anywhere (read by the driver as `undefined`). */
 export function holdsUndefined(value: unknown): boolean {
+  // On every copied document: plain loops, no intermediate arrays.
   if (value === undefined) return true;
-  if (Array.isArray(value)) return value.some(holdsUndefined);
-  if (value !== null && typeof value === "object" && (value as { _bsontype?: unknown })._bsontype === undefined && !(value instanceof Date)) {
-    return Object.values(value as Document).some(holdsUndefined);
+  if (value === null || typeof value !== "object") return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsUndefined(value[i])) return true;
+    return false;
   }
+  if ((value as { _bsontype?: unknown })._bsontype !== undefined || value instanceof Date) return false;
+  for (const k in value as Document) if (holdsUndefined((value as Document)[k])) return true;
   return false;
 }
 
@@ -165,75 +206,265 @@ function upsertOps(docs: Document[]): WriteOperation[] {
   return docs.map(overwriteOp);
 }
 
+/** True when a top-level field name starts with `$` (such a document cannot be a replacement; see overwriteOp). */
+function hasDollarField(doc: Document): boolean {
+  for (const k in doc) if (k.charCodeAt(0) === 36) return true;
+  return false;
+}
+
+/**
+ * First-pass writes into an `_id` range the target does not hold yet: plain inserts (no query per document on
+ * the target). A `$`-prefixed top-level field still goes through overwriteOp, as a replacement would.
+ */
+function insertOps(docs: Document[]): WriteOperation[] {
+  return docs.map((document) => (hasDollarField(document) ? overwriteOp(document) : { insertOne: { document } }));
+}
+
+/** DuplicateKey (11000) anywhere in a bulk write's errors. */
+function isDuplicateKey(err: unknown): boolean {
+  const e = err as { code?: unknown; writeErrors?: unknown };
+  if (Number(e?.code) === 11000) return true;
+  const list = Array.isArray(e?.writeErrors) ? e.writeErrors : e?.writeErrors ? [e.writeErrors] : [];
+  return list.some((w: { code?: unknown }) => Number(w?.code) === 11000);
+}
+
 export async function noteUndefined(env: RunEnv, ns: string): Promise<void> {
   const w = undefinedWarning(ns);
   if (!env.session.state.warnings.includes(w)) await env.session.update((s) => void (s.warnings.includes(w) || s.warnings.push(w)));
 }
 
 /**
- * Copies one partition from its checkpoint to its upper bound. Batches hold at most `batchBytes` of documents
- * (a single larger document goes alone). Transient errors restart the scan after the last written `_id`.
+ * The one process-wide budget of document bytes the copier holds: read from the source and not yet
+ * acknowledged by the target. A read reserves its estimated size before it is issued and settles to the real
+ * size after; a write gives its bytes back when the target acknowledges it. When nothing is held a read always
+ * proceeds, so a single document larger than the budget still moves (alone).
  */
-async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, shouldStop: () => boolean): Promise<CopyOutcome> {
+export class ByteBudget {
+  private held = 0;
+  peak = 0;
+  private waiters: Array<() => void> = [];
+
+  constructor(readonly capacity: number) {}
+
+  async reserve(bytes: number): Promise<void> {
+    while (this.held > 0 && this.held + bytes > this.capacity) await new Promise<void>((r) => this.waiters.push(r));
+    this.adjust(bytes);
+  }
+
+  adjust(delta: number): void {
+    this.held += delta;
+    if (this.held > this.peak) this.peak = this.held;
+    if (delta < 0) for (const wake of this.waiters.splice(0)) wake();
+  }
+}
+
+/**
+ * One lease check shared by every writer of the process: a write waits for a check that is in flight, or
+ * starts one. So every batch is still preceded by a check (at most one round trip old), without a serial
+ * round trip per batch per partition.
+ */
+function leaseGate(env: RunEnv): () => Promise<void> {
+  let inFlight: Promise<void> | undefined;
+  return () => {
+    inFlight ??= env.session.assertLease().finally(() => (inFlight = undefined));
+    return inFlight;
+  };
+}
+
+/** Per-copy settings shared by the partitions. */
+interface CopyShared {
+  budget: ByteBudget;
+  lease: () => Promise<void>;
+  /** Target size of one write (bytes): the budget spread over every read and write that may be in flight. */
+  writeBytes: number;
+}
+
+/** Writes one partition may have in flight at once (each on its own pooled connection). */
+const WRITE_WINDOW = 4;
+
+/** Writes smaller than this cost a round trip for too little; a small budget then allows fewer in flight instead. */
+const MIN_WRITE_BYTES = 64 * 1024;
+
+/**
+ * The size of one write: the budget spread over everything that may be in flight at once — every partition's
+ * window of writes plus the batch each reader holds — so the budget, not the window, is what binds; but not
+ * below MIN_WRITE_BYTES (or a quarter of a smaller budget).
+ */
+function writeBatchBytes(env: RunEnv): number {
+  const budget = env.spec.builtin.batchBytes;
+  const spread = Math.floor(budget / (env.spec.builtin.parallelCollections * (WRITE_WINDOW + 1)));
+  return Math.max(1, spread, Math.min(Math.floor(budget / 4), MIN_WRITE_BYTES));
+}
+
+interface WindowEntry {
+  lastId: unknown;
+  documents: number;
+  bytes: number;
+  done: boolean;
+  undefinedSeen: boolean;
+}
+
+/**
+ * Copies one partition from its checkpoint to its upper bound: one reader, up to WRITE_WINDOW writes in flight
+ * behind it. The checkpoint advances over the longest prefix of acknowledged writes (in `_id` order), so a
+ * crash re-copies at most what was in flight (bounded by the byte budget). Transient errors let the writes in
+ * flight settle, then restart the scan after the last checkpointed `_id`.
+ *
+ * Writes are inserts on the first pass into the partition's range; a resumed or restarted pass (the target may
+ * hold documents past the checkpoint) upserts. An insert that meets an existing `_id` (a leftover of an earlier
+ * attempt) turns the rest of the partition to upserts and rewrites that batch as upserts: the end state is the
+ * same as upserting everything.
+ */
+async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, shared: CopyShared, shouldStop: () => boolean): Promise<CopyOutcome> {
   const [db, ...rest] = p.ns.split(".");
   const ns: Namespace = { db, coll: rest.join(".") };
-  const budget = env.spec.builtin.batchBytes;
   const before = decodeBson(p.before);
+  const { budget } = shared;
   let failures = 0;
-
-  let pending: Document[] = [];
-  let pendingBytes = 0;
-  const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const docs = pending;
-    const bytes = pendingBytes;
-    pending = [];
-    pendingBytes = 0;
-    await env.session.assertLease();
-    await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
-    if (docs.some(holdsUndefined)) await noteUndefined(env, p.ns);
-    p.lastId = encodeBson(docs[docs.length - 1]._id);
-    p.documents += docs.length;
-    p.bytes += bytes;
-    await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
-    env.metrics.copiedDocuments += docs.length;
-    env.metrics.copiedBytes += bytes;
-    failures = 0;
-    await env.hooks.afterCopyBatch?.({ ns: p.ns, partition: p.index, documents: docs.length });
-  };
+  let inserting = p.documents === 0 && p.lastId === undefined ? true : p.clean === true;
+  let estimate = Math.max(1, Math.min(shared.writeBytes, budget.capacity));
 
   for (;;) {
-    const lastId = decodeBson(p.lastId);
-    const range =
-      lastId !== undefined ? { after: lastId, before } : { from: decodeBson(p.from), before };
-    try {
-      for await (const batch of env.source.scan(ns, range, scanDocs)) {
-        const sizes = batch.map((d) => BSON.calculateObjectSize(d));
-        const batchBytes = sizes.reduce((a, b) => a + b, 0);
-        env.metrics.peakBufferedBytes = Math.max(env.metrics.peakBufferedBytes, pendingBytes + batchBytes);
-        for (let i = 0; i < batch.length; i++) {
-          if (pending.length > 0 && pendingBytes + sizes[i] > budget) await flush();
-          pending.push(batch[i]);
-          pendingBytes += sizes[i];
+    // ---- the window of writes behind the reader --------------------------------------------------------
+    const entries: WindowEntry[] = [];
+    const running = new Set<Promise<void>>();
+    let writeError: unknown;
+    let checkpointing: Promise<void> = Promise.resolve();
+    let checkpointError: unknown;
+
+    /** Moves the checkpoint over the acknowledged prefix; one checkpoint write at a time, in order. */
+    const advanceCheckpoint = (): void => {
+      checkpointing = checkpointing.then(async () => {
+        if (checkpointError !== undefined) return;
+        const prefix: WindowEntry[] = [];
+        while (entries.length > 0 && entries[0].done) prefix.push(entries.shift() as WindowEntry);
+        if (prefix.length === 0) return;
+        const last = prefix[prefix.length - 1];
+        const docs = prefix.reduce((n, e) => n + e.documents, 0);
+        const bytes = prefix.reduce((n, e) => n + e.bytes, 0);
+        try {
+          if (prefix.some((e) => e.undefinedSeen)) await noteUndefined(env, p.ns);
+          p.lastId = encodeBson(last.lastId);
+          p.documents += docs;
+          p.bytes += bytes;
+          p.clean = false;
+          await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
+          env.metrics.copiedDocuments += docs;
+          env.metrics.copiedBytes += bytes;
+          for (const e of prefix) await env.hooks.afterCopyBatch?.({ ns: p.ns, partition: p.index, documents: e.documents });
+        } catch (err) {
+          checkpointError = err;
         }
-        // Write now if the next scan batch (about this one's size) would not fit beside what is pending:
-        // what the copier holds at once — pending plus the batch just read — then stays within the budget.
-        if (pendingBytes + batchBytes > budget) await flush();
-        if (shouldStop()) return "stopped"; // another task failed: keep the checkpoint, drop the rest
-        if (env.ctx.now() >= env.stopAt) {
-          await flush();
-          return "stopped";
+      });
+    };
+
+    const write = async (docs: Document[], bytes: number, entry: WindowEntry): Promise<void> => {
+      try {
+        await shared.lease();
+        if (inserting) {
+          try {
+            await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, insertOps(docs), false, CARRY_AS_STORED));
+          } catch (err) {
+            if (!isDuplicateKey(err)) throw err;
+            inserting = false;
+            env.log(`copy ${p.ns}: the target already holds some of these _ids (an earlier attempt); writing this partition with upserts`);
+            await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
+          }
+        } else {
+          await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
         }
+        // Once the namespace carries the warning, its documents need not be looked at again.
+        entry.undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && docs.some(holdsUndefined);
+        entry.done = true;
+        advanceCheckpoint();
+      } catch (err) {
+        writeError ??= err;
+      } finally {
+        budget.adjust(-bytes);
       }
-      await flush();
+    };
+
+    const dispatch = async (docs: Document[], bytes: number): Promise<void> => {
+      while (running.size >= WRITE_WINDOW && writeError === undefined) await Promise.race(running);
+      if (writeError !== undefined) {
+        budget.adjust(-bytes);
+        return;
+      }
+      const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen: false };
+      entries.push(entry);
+      const task = write(docs, bytes, entry).finally(() => running.delete(task));
+      running.add(task);
+    };
+
+    /** Lets every write in flight settle and its checkpoint land; the first failure, if any, is thrown. */
+    const drain = async (): Promise<void> => {
+      while (running.size > 0) await Promise.race(running);
+      await checkpointing;
+      if (writeError !== undefined) throw writeError;
+      if (checkpointError !== undefined) throw checkpointError;
+    };
+
+    // ---- the reader --------------------------------------------------------------------------------------
+    const lastId = decodeBson(p.lastId);
+    const range = lastId !== undefined ? { after: lastId, before } : { from: decodeBson(p.from), before };
+    const it = env.source.scan(ns, range, scanDocs)[Symbol.asyncIterator]();
+    try {
+      try {
+        for (;;) {
+          await budget.reserve(estimate);
+          let next: IteratorResult<ScanBatch>;
+          try {
+            next = await it.next();
+          } catch (err) {
+            budget.adjust(-estimate);
+            throw err;
+          }
+          if (next.done) {
+            budget.adjust(-estimate);
+            break;
+          }
+          const batch = next.value;
+          // Sizes from the port when it read raw BSON; measured here only when it could not say.
+          const sizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
+          let batchBytes = 0;
+          for (const n of sizes) batchBytes += n;
+          budget.adjust(batchBytes - estimate);
+          estimate = Math.max(1, Math.min(budget.capacity, batchBytes));
+          // Writes of at most writeBytes each (a larger single document alone).
+          let from = 0;
+          let bytes = 0;
+          for (let i = 0; i < batch.length; i++) {
+            if (i > from && bytes + sizes[i] > shared.writeBytes) {
+              await dispatch(batch.slice(from, i), bytes);
+              from = i;
+              bytes = 0;
+            }
+            bytes += sizes[i];
+          }
+          await dispatch(from === 0 ? batch : batch.slice(from), bytes);
+          if (writeError !== undefined || checkpointError !== undefined) break;
+          if (shouldStop() || env.ctx.now() >= env.stopAt) {
+            // Another task failed, or the deadline is near: what is in flight lands and is checkpointed.
+            await drain();
+            p.clean = inserting;
+            await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
+            return "stopped";
+          }
+        }
+      } finally {
+        await it.return?.().catch(() => undefined);
+      }
+      await drain();
       p.done = true;
       await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
       return "done";
     } catch (err) {
-      pending = [];
-      pendingBytes = 0;
+      // Nothing of this pass may keep writing once we leave: let the window settle (its errors are this one's).
+      await drain().catch(() => undefined);
       failures++;
       if (!isRetryable(err) || failures >= DEFAULT_RETRY.attempts) throw err;
+      // The target may now hold documents past the checkpoint: upsert from here on.
+      inserting = false;
       env.metrics.retries++;
       const delay = backoffMs(failures);
       env.log(`copy ${p.ns}: transient error (${(err as Error).message}); resuming after the last copied _id in ${delay} ms`);
@@ -280,27 +511,32 @@ function percent(done: number, total: number): string {
  * call again to continue.
  */
 export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
-  if (!env.session.state.copy.planned) await planCopy(env);
+  const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
+  if (!env.session.state.copy.planned) await planCopy(env, all);
   const plan = env.session.state.copy.collections;
   const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
-  const infos = (await includedSourceCollections(env)).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
+  const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
   await createCollectionsAndViews(env, infos);
 
   // Partitions still to copy, and what earlier runs already copied.
   const todo: Array<{ p: PartitionState; scanDocs: number }> = [];
   let copiedBefore = 0;
   let copiedBytesBefore = 0;
-  for (const c of plan.filter((x) => x.kind === "collection")) {
-    const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
-    // A quarter of the budget per scan batch: the copier holds at most the pending batch plus one scan batch.
-    const scanDocs = Math.max(1, Math.min(10_000, Math.floor(env.spec.builtin.batchBytes / 4 / avg)));
-    for (let i = 0; i < c.partitions; i++) {
-      const name = `${c.db}.${c.coll}`;
-      const p = (await env.session.getPartition(name, i)) ?? { ns: name, index: i, done: false, documents: 0, bytes: 0 };
-      copiedBefore += p.documents;
-      copiedBytesBefore += p.bytes;
-      if (!p.done) todo.push({ p, scanDocs });
-    }
+  const shared: CopyShared = { budget: new ByteBudget(env.spec.builtin.batchBytes), lease: leaseGate(env), writeBytes: writeBatchBytes(env) };
+  const wanted = plan
+    .filter((x) => x.kind === "collection")
+    .flatMap((c) => {
+      const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
+      // One scan batch is about one write (the reader reads the next while the writes are in flight).
+      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.writeBytes / avg)));
+      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, scanDocs }));
+    });
+  const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
+  for (const [k, w] of wanted.entries()) {
+    const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
+    copiedBefore += p.documents;
+    copiedBytesBefore += p.bytes;
+    if (!p.done) todo.push({ p, scanDocs: w.scanDocs });
   }
   const total = env.session.state.copy.totalDocuments;
   const startMetric = env.metrics.copiedDocuments;
@@ -330,9 +566,10 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   };
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, stop));
+    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, shared, stop));
   } finally {
     env.hooks = hooks;
+    env.metrics.peakBufferedBytes = Math.max(env.metrics.peakBufferedBytes, shared.budget.peak);
   }
   await progress(true);
   if (outcome === "stopped") return outcome;
@@ -361,8 +598,8 @@ export async function recopyCollection(env: RunEnv, ns: Namespace): Promise<numb
     copied += docs.length;
   };
   for await (const batch of env.source.scan(ns, {}, 1000)) {
-    for (const doc of batch) {
-      const size = BSON.calculateObjectSize(doc);
+    for (const [i, doc] of batch.entries()) {
+      const size = batch.bsonSizes?.[i] ?? BSON.calculateObjectSize(doc);
       if (pending.length > 0 && bytes + size > budget) await flush();
       pending.push(doc);
       bytes += size;

@@ -113,6 +113,11 @@ export interface PartitionState {
   done: boolean;
   documents: number;
   bytes: number;
+  /**
+   * Written by a graceful stop of a first (insert) pass, every write landed and counted: the target holds
+   * nothing of this range past `lastId`, so the next pass may still insert rather than upsert (copy.ts).
+   */
+  clean?: boolean;
 }
 
 export function partitionKey(ns: string, index: number): string {

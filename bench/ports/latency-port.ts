@@ -1,0 +1,91 @@
+// LatencyPort: wraps any ClusterPort in the shape of a real network to Atlas — every call costs one round
+// trip (`rttMs`), and a bulk write also costs its bytes at a per-connection throughput (`writeBytesPerSecond`).
+//
+// Per connection, as the driver works: each operation in flight holds its own pooled connection (driver
+// default maxPoolSize 100), so concurrent calls overlap their round trips and each is paced at the cap, while
+// one stream of calls is paced at RTT + bytes/cap per call. A scan costs one round trip per batch (a getMore),
+// a change-stream poll one per call, checkpoint reads/writes one each.
+//
+// The wrapper itself is cheap (timers only) and identical for the engine and the bare loop it is compared with.
+import type { Document } from "mongodb";
+import { BSON } from "mongodb";
+import type {
+  BulkWriteOptions,
+  BulkWriteOutcome,
+  ChangeCursor,
+  ChangeStreamStart,
+  CheckpointStore,
+  ClusterPort,
+  IdRange,
+  Namespace,
+  WriteOperation,
+} from "../../provider/cluster/port";
+
+export interface LatencyOptions {
+  rttMs: number;
+  /** Bytes per second one connection carries for writes. */
+  writeBytesPerSecond: number;
+}
+
+const delay = (ms: number) => (ms > 0 ? new Promise<void>((r) => setTimeout(r, ms)) : Promise.resolve());
+
+/** Wire bytes of a bulk write: CodecPort reports them (no second walk here); other ports are estimated once. */
+function wireBytes(ops: WriteOperation[], outcome: BulkWriteOutcome): number {
+  const reported = (outcome as { wireBytes?: number }).wireBytes;
+  if (reported !== undefined) return reported;
+  let n = 0;
+  for (const op of ops) n += BSON.calculateObjectSize(op as Document);
+  return n;
+}
+
+export function withLatency(inner: ClusterPort, options: LatencyOptions): ClusterPort {
+  const { rttMs } = options;
+  const trip = <T>(body: () => Promise<T>): Promise<T> => delay(rttMs).then(body);
+
+  const overrides: Partial<ClusterPort> = {
+    description: `${inner.description} (+${rttMs} ms RTT, ${Math.round(options.writeBytesPerSecond / 1e6)} MB/s per connection)`,
+    scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+      return {
+        [Symbol.asyncIterator]: () => {
+          const it = inner.scan(ns, range, batchSize)[Symbol.asyncIterator]();
+          return {
+            next: () => trip(() => it.next()),
+            return: async () => (it.return ? it.return() : { done: true, value: undefined }),
+          };
+        },
+      };
+    },
+    async bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, o?: BulkWriteOptions): Promise<BulkWriteOutcome> {
+      const outcome = await inner.bulkWrite(ns, ops, ordered, o);
+      await delay(rttMs + (1000 * wireBytes(ops, outcome)) / options.writeBytesPerSecond);
+      return outcome;
+    },
+    async watch(start: ChangeStreamStart): Promise<ChangeCursor> {
+      const cursor = await trip(() => inner.watch(start));
+      return {
+        nextBatch: (maxWaitMs) => trip(() => cursor.nextBatch(maxWaitMs)),
+        resumeToken: () => cursor.resumeToken(),
+        close: () => cursor.close(),
+      };
+    },
+    checkpoints(migrationId: string): CheckpointStore {
+      const store = inner.checkpoints(migrationId);
+      return {
+        get: (key) => trip(() => store.get(key)),
+        put: (key, value) => trip(() => store.put(key, value)),
+        compareAndSet: (key, v, value) => trip(() => store.compareAndSet(key, v, value)),
+        clear: () => trip(() => store.clear()),
+      };
+    },
+    close: () => inner.close(),
+  };
+
+  return new Proxy(overrides as ClusterPort, {
+    get(target, prop) {
+      if (prop in target) return (target as unknown as Record<string | symbol, unknown>)[prop];
+      const value = (inner as unknown as Record<string | symbol, unknown>)[prop];
+      // Every other call is one round trip.
+      return typeof value === "function" ? (...args: unknown[]) => trip(() => (value as (...a: unknown[]) => Promise<unknown>).apply(inner, args)) : value;
+    },
+  });
+}

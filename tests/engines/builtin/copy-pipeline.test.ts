@@ -1,0 +1,226 @@
+// The copy pipeline (copy.ts): one process-wide byte budget, reads overlapping writes, inserts on a first pass
+// (upserts when the target may already hold the range), batch sizes from the port's raw BSON sizes, and
+// RTT-bound collections split at plan. Nothing here times anything: concurrency is observed by counting what
+// is in flight while a write is held open for a few event-loop turns (as a network would), on the virtual clock.
+import { BSON, type Document } from "mongodb";
+import { MemoryCluster } from "../../../testing/memory-cluster";
+import type { ClusterPort, ScanBatch, WriteOperation } from "../../../provider/cluster/port";
+import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
+import { compare, expectIdentical, rig, seed, syncUntilReady, type AnyDoc, type Rig } from "./helpers";
+
+afterEach(() => MemoryCluster.reset());
+
+const turns = async (n: number) => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
+};
+
+interface Observed {
+  /** Document bytes handed out by source scans and not yet acknowledged by a target write. */
+  held: number;
+  peakHeld: number;
+  writesInFlight: number;
+  peakWritesInFlight: number;
+  /** Scan batches requested while at least one copy write was in flight. */
+  readsDuringWrites: number;
+  ops: { insertOne: number; replaceOne: number; updateOne: number; deleteOne: number };
+  docsPerWrite: number[];
+}
+
+function carried(op: WriteOperation): Document | undefined {
+  if ("insertOne" in op) return op.insertOne.document;
+  if ("replaceOne" in op) return op.replaceOne.replacement;
+  return undefined;
+}
+
+/**
+ * Ports over the rig's MemoryClusters that watch the copy: source scans and target writes of `db`. Writes stay
+ * in flight for `writeTurns` event-loop turns; `claimSizeFactor` makes the source report each document's size
+ * that many times larger (to see whose sizes the copier batches by); `statsTurnMs` advances the virtual clock
+ * during collectionStats (a slow link's round trip as the engine's clock sees it).
+ */
+function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFactor?: number; statsTurnMs?: number } = {}) {
+  const seen: Observed = {
+    held: 0,
+    peakHeld: 0,
+    writesInFlight: 0,
+    peakWritesInFlight: 0,
+    readsDuringWrites: 0,
+    ops: { insertOne: 0, replaceOne: 0, updateOne: 0, deleteOne: 0 },
+    docsPerWrite: [],
+  };
+  const sizes = new WeakMap<object, number>();
+  const open = async (uri: string): Promise<ClusterPort> => {
+    const port = MemoryCluster.resolve(uri).connect();
+    if (uri === r.spec.source.uri) {
+      const scan = port.scan.bind(port);
+      port.scan = (ns, range, batchSize) => ({
+        [Symbol.asyncIterator]: () => {
+          const it = scan(ns, range, batchSize)[Symbol.asyncIterator]();
+          return {
+            next: async () => {
+              if (ns.db === db && seen.writesInFlight > 0) seen.readsDuringWrites++;
+              const next = await it.next();
+              if (!next.done && ns.db === db) {
+                const batch: ScanBatch = next.value;
+                for (const d of batch) {
+                  const n = BSON.calculateObjectSize(d); // the double may measure; the engine should not need to
+                  sizes.set(d, n);
+                  seen.held += n;
+                }
+                seen.peakHeld = Math.max(seen.peakHeld, seen.held);
+                if (o.claimSizeFactor) batch.bsonSizes = batch.map((d) => (sizes.get(d) as number) * (o.claimSizeFactor as number));
+              }
+              return next;
+            },
+          };
+        },
+      });
+      const stats = port.collectionStats.bind(port);
+      port.collectionStats = async (ns) => {
+        if (o.statsTurnMs) r.ctx.advance(o.statsTurnMs);
+        return stats(ns);
+      };
+    }
+    if (uri === r.spec.target.uri) {
+      const bulkWrite = port.bulkWrite.bind(port);
+      port.bulkWrite = async (ns, ops, ordered, options) => {
+        if (ns.db !== db || ordered) return bulkWrite(ns, ops, ordered, options);
+        seen.writesInFlight++;
+        seen.peakWritesInFlight = Math.max(seen.peakWritesInFlight, seen.writesInFlight);
+        seen.docsPerWrite.push(ops.length);
+        for (const op of ops) seen.ops[Object.keys(op)[0] as keyof Observed["ops"]]++;
+        try {
+          await turns(o.writeTurns ?? 0);
+          return await bulkWrite(ns, ops, ordered, options);
+        } finally {
+          seen.writesInFlight--;
+          for (const op of ops) {
+            const d = carried(op);
+            const n = d ? sizes.get(d) : undefined;
+            if (d && n !== undefined) {
+              sizes.delete(d);
+              seen.held -= n;
+            }
+          }
+        }
+      };
+    }
+    return port;
+  };
+  return { seen, open };
+}
+
+const doc = (i: number) => ({ _id: i, n: i, pad: "p".repeat(80) });
+
+describe("copy pipeline", () => {
+  test("what the copier holds, across all partitions at once, stays within batchBytes", async () => {
+    const r = rig({ builtin: { batchBytes: 16 * 1024, partitionDocuments: 100, parallelCollections: 4 } });
+    for (const c of ["a", "b", "c", "d"]) await seed(r.source, "shop", c, 400, (i) => ({ _id: i, pad: "q".repeat(900) }));
+    const { seen, open } = watchingOpen(r, "shop", { writeTurns: 3 });
+    const { status } = await syncUntilReady(r, r.makeEngine({ open }));
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(seen.peakHeld).toBeGreaterThan(0);
+    expect(seen.peakHeld).toBeLessThanOrEqual(16 * 1024);
+    for (const c of ["a", "b", "c", "d"]) expectIdentical(await compare(r.source, r.target, { db: "shop", coll: c }));
+  });
+
+  test("one partition reads its next batch while earlier writes are in flight, with several writes at once", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 4 } });
+    await seed(r.source, "shop", "orders", 2000, doc);
+    const { seen, open } = watchingOpen(r, "shop", { writeTurns: 5 });
+    const { status } = await syncUntilReady(r, r.makeEngine({ open }));
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(seen.readsDuringWrites).toBeGreaterThan(0);
+    expect(seen.peakWritesInFlight).toBeGreaterThan(1); // one collection, one partition
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("a first pass inserts (no upsert per document)", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    const { seen, open } = watchingOpen(r, "shop");
+    await syncUntilReady(r, r.makeEngine({ open }));
+    expect(seen.ops).toEqual({ insertOne: 1500, replaceOne: 0, updateOne: 0, deleteOne: 0 });
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("a document already in the range on the target (an earlier attempt) turns the partition to upserts", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    await r.target.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 700, stale: true });
+    const { seen, open } = watchingOpen(r, "shop");
+    const { status } = await syncUntilReady(r, r.makeEngine({ open }));
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(seen.ops.replaceOne).toBeGreaterThan(0);
+    expect(r.ctx.lines.join("\n")).toMatch(/already holds some of these _ids/);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("after a crash the resumed partition upserts (the target may hold writes past the checkpoint)", async () => {
+    const r = rig({ builtin: { batchBytes: 8 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    const crashing = watchingOpen(r, "shop", { writeTurns: 2 });
+    const handle = await r.engine.start(r.spec, r.ctx);
+    r.target.faults.failNext("checkpoint.put", 1, () => new Error("process killed"), { skip: 10 });
+    await expect(r.makeEngine({ open: crashing.open }).advance(r.spec, handle, r.ctx)).rejects.toThrow(/process killed/);
+    const rerun = watchingOpen(r, "shop");
+    const status = await r.makeEngine({ open: rerun.open }).advance(r.spec, handle, r.ctx);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(rerun.seen.ops.insertOne).toBe(0);
+    expect(rerun.seen.ops.replaceOne).toBeGreaterThan(0);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("a graceful stop leaves the range clean: the next pass still inserts, nothing is written twice", async () => {
+    const r = rig({ builtin: { batchBytes: 8 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    let batches = 0;
+    const first = watchingOpen(r, "shop", { writeTurns: 2 });
+    const stopper = r.makeEngine({
+      open: first.open,
+      hooks: { afterCopyBatch: () => void (++batches === 5 && r.ctx.advance(24 * 3600 * 1000)) },
+    });
+    const handle = await stopper.start(r.spec, r.ctx);
+    expect((await stopper.advance(r.spec, handle, r.ctx)).phase).toBe("COPYING");
+    r.ctx.deadline = r.ctx.now() + 600_000;
+    const second = watchingOpen(r, "shop");
+    expect((await r.makeEngine({ open: second.open }).advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+    expect(first.seen.ops.insertOne + second.seen.ops.insertOne).toBe(1500);
+    expect(first.seen.ops.replaceOne + second.seen.ops.replaceOne).toBe(0);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("batches are sized by the sizes the port reports (raw BSON), not by measuring each document again", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 4 } });
+    await seed(r.source, "shop", "orders", 600, doc);
+    const honest = watchingOpen(r, "shop");
+    await syncUntilReady(r, r.makeEngine({ open: honest.open }));
+
+    const r2 = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 4 } });
+    await seed(r2.source, "shop", "orders", 600, doc);
+    const inflated = watchingOpen(r2, "shop", { claimSizeFactor: 10 });
+    await syncUntilReady(r2, r2.makeEngine({ open: inflated.open }));
+    // Documents claimed 10x larger go 10x fewer to a write.
+    expect(Math.max(...inflated.seen.docsPerWrite) * 5).toBeLessThanOrEqual(Math.max(...honest.seen.docsPerWrite));
+    expectIdentical(await compare(r2.source, r2.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("over a slow link a collection below partitionDocuments is split into parallel partitions", async () => {
+    const planOf = async (r: Rig) => {
+      const session = new StateSession(r.target.connect().checkpoints(r.spec.migrationId), newOwnerId("look"), r.ctx.now);
+      return (await session.load())?.copy.collections.find((c) => c.coll === "orders")?.partitions;
+    };
+    const slow = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 4 } });
+    await seed(slow.source, "shop", "orders", 4000, doc); // ~420 KB: enough writes for parallelCollections parts
+    const s = watchingOpen(slow, "shop", { statsTurnMs: 20 });
+    expect((await syncUntilReady(slow, slow.makeEngine({ open: s.open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(await planOf(slow)).toBe(4);
+    expectIdentical(await compare(slow.source, slow.target, { db: "shop", coll: "orders" }));
+
+    const fast = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 4 } });
+    await seed(fast.source, "shop", "orders", 4000, doc);
+    const f = watchingOpen(fast, "shop");
+    await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
+    expect(await planOf(fast)).toBe(1);
+  });
+});
