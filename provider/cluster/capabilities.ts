@@ -15,7 +15,7 @@
 //                            exclusive); a server that ignores the bound returns the document. Needs one
 //                            non-empty collection; without one the answer is "unknown" and treated as missing.
 //   collStats                the $collStats aggregation stage with storageStats answers
-import type { Document, MongoClient } from "mongodb";
+import { ReadPreference, type Document, type MongoClient } from "mongodb";
 import { describeError, redact } from "../errors";
 import type { Namespace, Topology } from "./port";
 
@@ -83,11 +83,17 @@ async function probeChangeStreams(client: MongoClient): Promise<Capability> {
   });
 }
 
+/**
+ * The probes read migrated collections from the primary, like every read of MongoClusterPort (a secondary that
+ * lags could still be empty where the primary is not, and the answer would be "unknown").
+ */
+function primaryCollection(client: MongoClient, ns: Namespace) {
+  return client.db(ns.db).collection(ns.coll, { readPreference: ReadPreference.primary });
+}
+
 /** The smallest `_id` of a collection, without min/max (so it works where they are ignored). */
 async function firstId(client: MongoClient, ns: Namespace): Promise<{ found: boolean; id?: unknown }> {
-  const [doc] = await client
-    .db(ns.db)
-    .collection(ns.coll)
+  const [doc] = await primaryCollection(client, ns)
     .find({}, { sort: { _id: 1 }, limit: 1, projection: { _id: 1 }, promoteValues: false, promoteLongs: false, bsonRegExp: true })
     .toArray();
   return doc ? { found: true, id: doc._id } : { found: false };
@@ -99,9 +105,7 @@ export async function probeIndexBounds(client: MongoClient, ns: Namespace | unde
   try {
     const first = await firstId(client, ns);
     if (!first.found) return { supported: false, answer: `unknown: ${ns.db}.${ns.coll} is empty (the _id-range plan without bounds is used)` };
-    const below = await client
-      .db(ns.db)
-      .collection(ns.coll)
+    const below = await primaryCollection(client, ns)
       .find({}, { hint: { _id: 1 }, max: { _id: first.id as never }, limit: 1, projection: { _id: 1 } })
       .toArray();
     return below.length === 0
@@ -165,7 +169,7 @@ export async function probeCapabilities(client: MongoClient, options: ProbeOptio
   const statsNs = options.sample ?? { db: "admin", coll: "system.version" };
   const collStats = await attempt(async () => {
     try {
-      await client.db(statsNs.db).collection(statsNs.coll).aggregate([{ $collStats: { storageStats: {} } }]).toArray();
+      await primaryCollection(client, statsNs).aggregate([{ $collStats: { storageStats: {} } }]).toArray();
     } catch (err) {
       if ((err as { code?: number }).code !== 26) throw err; // NamespaceNotFound: the stage exists
     }
