@@ -21,7 +21,7 @@ type Loose = { _id: string | number | Int32; [key: string]: unknown };
 const tier = ferretdbTier();
 
 // Sizes. FerretDB v1 (SQLite) runs an upsert that inserts as a scan of the collection (measured: 20 such upserts
-// of these rich documents take 2–4 s into 300 of them, 20 inserts 10–40 ms), so each document the engine upserts
+// of these 330-byte documents take 2–4 s into 300 of them, 20 inserts 10–40 ms), so each document the engine upserts
 // costs in proportion to what the target already holds: with 4000 and 6000 documents this file took over five
 // minutes. What the tests claim needs several partitions and many batches, not volume; volume is measured, not
 // tested: tests/ferretdb/snapshot-bench.ts.
