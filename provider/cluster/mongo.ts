@@ -402,18 +402,25 @@ export class MongoClusterPort implements ClusterPort {
     return this.run(`splitPoints ${ns.db}.${ns.coll}`, async () => {
       if (parts <= 1) return [];
       const total = await this.collection(ns).countDocuments({});
-      const points: unknown[] = [];
-      let lastAt = 0;
+      const positions: number[] = [];
       for (let i = 1; i < parts; i++) {
         const at = Math.floor((i * total) / parts);
-        if (at <= lastAt || at >= total) continue;
-        // Walk the `_id` index only (covered query): cheap even for large collections.
-        const [doc] = await this.collection(ns)
-          .find({}, { ...EXACT_BSON, hint: { _id: 1 }, sort: { _id: 1 }, skip: at, limit: 1, projection: { _id: 1 } })
-          .toArray();
-        if (!doc) break;
-        points.push(doc._id);
-        lastAt = at;
+        if (at > (positions[positions.length - 1] ?? 0) && at < total) positions.push(at);
+      }
+      if (positions.length === 0) return [];
+      // One walk of the `_id` index (covered: only `_id` is projected), taking the `_id` at each position and
+      // stopping after the last: O(documents) index keys in all, where a `skip` per point re-walked the index from
+      // its start each time (issue 8 finding 14) and made FerretDB sort the whole collection once per point.
+      const cursor = this.collection(ns).find({}, { ...EXACT_BSON, hint: { _id: 1 }, sort: { _id: 1 }, projection: { _id: 1 }, batchSize: 10_000 });
+      const points: unknown[] = [];
+      try {
+        for (let at = 0; points.length < positions.length; at++) {
+          const doc = await cursor.next();
+          if (!doc) break; // documents deleted since the count: fewer, still ordered, points
+          if (at === positions[points.length]) points.push(doc._id);
+        }
+      } finally {
+        await cursor.close().catch(() => undefined);
       }
       return points;
     });
