@@ -19,7 +19,7 @@ export interface FerretProbe {
 
 export function probeFerretDB(binary: string): FerretProbe {
   const st = fs.statSync(binary);
-  const key = crypto.createHash("sha256").update(`${path.resolve(binary)}:${st.size}:${st.mtimeMs}:v4`).digest("hex").slice(0, 16);
+  const key = crypto.createHash("sha256").update(`${path.resolve(binary)}:${st.size}:${st.mtimeMs}:v5`).digest("hex").slice(0, 16);
   const cache = path.join(os.tmpdir(), `ferretdb-probe-${key}.json`);
   try {
     return JSON.parse(fs.readFileSync(cache, "utf8")) as FerretProbe;
