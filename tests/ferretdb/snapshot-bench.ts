@@ -2,12 +2,12 @@
 // asserts; not a jest suite. Run it with a ferretdb binary:
 //
 //   export FERRETDB_BIN="$(bash scripts/ferretdb.sh)"
-//   node -r ./tests/ferretdb/register-ts.js tests/ferretdb/snapshot-bench.ts [documents=100000] [batchBytes]
+//   node -r ./tests/ferretdb/register-ts.js tests/ferretdb/snapshot-bench.ts [documents=100000] [batchBytes] [parallelCollections]
 //
 // Two fresh FerretDB processes (SQLite, each its own directory); the source gets `documents` order-like
 // documents (ObjectId `_id`, ~230 bytes of BSON) and two secondary indexes; the engine runs preflight, start,
 // advance (the copy) and cutover (reconcile, indexes, full verification by counts and hashes) with the product's
-// defaults unless batchBytes is given. Phases are timed on the wall clock and printed with documents/s, plus
+// defaults unless batchBytes / parallelCollections are given. Phases are timed on the wall clock and printed with documents/s, plus
 // a bare scan of the source through MongoClusterPort (what reading costs without writing anything).
 import { Int32, MongoClient, ObjectId, type Document } from "mongodb";
 import { MongoClusterPort } from "../../provider/cluster/mongo";
@@ -33,7 +33,8 @@ async function main(): Promise<void> {
   const binary = process.env.FERRETDB_BIN;
   if (!binary) throw new Error('set FERRETDB_BIN (export FERRETDB_BIN="$(bash scripts/ferretdb.sh)")');
   const documents = Number(process.argv[2] ?? 100_000);
-  const batchBytes = process.argv[3] ? Number(process.argv[3]) : undefined;
+  const batchBytes = process.argv[3] && process.argv[3] !== "-" ? Number(process.argv[3]) : undefined;
+  const parallelCollections = process.argv[4] ? Number(process.argv[4]) : undefined;
   let source: FerretInstance | undefined;
   let target: FerretInstance | undefined;
   const client: { c?: MongoClient } = {};
@@ -69,7 +70,10 @@ async function main(): Promise<void> {
       writeBlocking: "none",
       verification: "full",
     });
-    const spec = batchBytes ? { ...base, builtin: { ...base.builtin, batchBytes } } : base;
+    const spec = {
+      ...base,
+      builtin: { ...base.builtin, ...(batchBytes ? { batchBytes } : {}), ...(parallelCollections ? { parallelCollections } : {}) },
+    };
     console.log(`builtin settings: ${JSON.stringify(spec.builtin)}`);
     const engine = createBuiltinEngine();
     const ctx = makeContext({ deadlineMs: 24 * 3600_000, realTime: true });
