@@ -401,6 +401,11 @@ export class MongoClusterPort implements ClusterPort {
   splitPoints(ns: Namespace, parts: number): Promise<unknown[]> {
     return this.run(`splitPoints ${ns.db}.${ns.coll}`, async () => {
       if (parts <= 1) return [];
+      // Where find ignores index bounds (FerretDB v1) every range is a read and in-memory sort of the whole
+      // collection, so more ranges multiply the work: one range (no points). Measured on 100 000 documents
+      // FerretDB → FerretDB (tests/ferretdb/snapshot-bench.ts): the copy took 36 s in one range, 316 s in four.
+      if (this.boundsHonoured === undefined) this.learnIndexBounds(await probeIndexBounds(this.client, ns));
+      if (this.boundsHonoured === false) return [];
       const total = await this.collection(ns).countDocuments({});
       const positions: number[] = [];
       for (let i = 1; i < parts; i++) {

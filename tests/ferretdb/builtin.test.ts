@@ -7,6 +7,7 @@ import { spawn } from "child_process";
 import { createHash } from "crypto";
 import * as path from "path";
 import { Binary, BSON, BSONRegExp, Double, Int32, Long, MongoClient, ObjectId, Timestamp, type Document } from "mongodb";
+import { MongoClusterPort } from "../../provider/cluster/mongo";
 import { createBuiltinEngine } from "../../provider/engines/builtin";
 import type { MigrationSpec } from "../../provider/engines/engine";
 import { makeContext } from "../support/context";
@@ -23,11 +24,14 @@ const tier = ferretdbTier();
 // Sizes. FerretDB v1 (SQLite) runs an upsert that inserts as a scan of the collection (measured: 20 such upserts
 // of these 330-byte documents take 2–4 s into 300 of them, 20 inserts 10–40 ms), so each document the engine upserts
 // costs in proportion to what the target already holds: with 4000 and 6000 documents this file took over five
-// minutes. What the tests claim needs several partitions and many batches, not volume; volume is measured, not
+// minutes. What the tests claim needs many batches, not volume; volume is measured, not
 // tested: tests/ferretdb/snapshot-bench.ts.
 const ORDERS = 300;
 const ITEMS = 500;
-/** 16 KiB batches (~36 rich or ~52 padded documents each) and 120-document partitions (3–5 per collection). */
+/**
+ * 16 KiB batches (~36 rich or ~52 padded documents each). partitionDocuments would cut 3–5 partitions per collection
+ * on mongod; on FerretDB splitPoints gives none (it ignores min/max, so every range is a full read and sort).
+ */
 const SMALL_BATCHES = { batchBytes: 16 * 1024, partitionDocuments: 120 } as const;
 const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
 
@@ -143,6 +147,20 @@ describeTier(tier, "builtin engine FerretDB → FerretDB over the wire", () => {
     const readOnly = await engine.preflight(specFor(db, { writeBlocking: "readOnlyUsers" }, { readOnlyUsers: ["app@admin"] }), ctx);
     expect(readOnly.errors.map((e) => e.code)).toEqual(["READ_ONLY_USERS_UNAVAILABLE"]);
     expect(readOnly.errors[0].message).toMatch(/listCommands does not name usersInfo/);
+  });
+
+  test("splitPoints gives one range on FerretDB (min/max ignored: each range would read and sort everything)", async () => {
+    const items = sourceClient.db("split").collection<Loose>("items");
+    await items.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: new Int32(i) })));
+    const port = await MongoClusterPort.connect(source!.uri);
+    try {
+      expect(await port.splitPoints({ db: "split", coll: "items" }, 4)).toEqual([]);
+      const ids: number[] = [];
+      for await (const batch of port.scan({ db: "split", coll: "items" }, {}, 7)) ids.push(...batch.map((d) => Number(d._id)));
+      expect(ids).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    } finally {
+      await port.close();
+    }
   });
 
   test("snapshot migration: every stored BSON type, mixed _id types, indexes, writes during the copy, cutover, verification", async () => {

@@ -57,6 +57,7 @@ export function conformanceCapabilities(binary: string): ConformanceCapabilities
   note("ttlIndexes", catalog.ttlIndexes);
   note("infinity", types.infinity);
   note("dollarFields", types.dollarFields);
+  note("indexBounds", caps.indexBounds);
   // The FerretDB tier runs without authentication (tests/ferretdb/ferretdb-server.ts).
   return { writeBlocking: caps.userWriteBlocking.supported, truncation: false, accessControl: false, lacks };
 }
