@@ -5,7 +5,7 @@
 //   node -r ./tests/ferretdb/register-ts.js tests/ferretdb/snapshot-bench.ts [documents=100000] [batchBytes] [parallelCollections]
 //
 // Two fresh FerretDB processes (SQLite, each its own directory); the source gets `documents` order-like
-// documents (ObjectId `_id`, ~230 bytes of BSON) and two secondary indexes; the engine runs preflight, start,
+// documents (ObjectId `_id`, ~245 bytes of BSON) and two secondary indexes; the engine runs preflight, start,
 // advance (the copy) and cutover (reconcile, indexes, full verification by counts and hashes) with the product's
 // defaults unless batchBytes / parallelCollections are given. Phases are timed on the wall clock and printed with documents/s, plus
 // a bare scan of the source through MongoClusterPort (what reading costs without writing anything).
