@@ -11,11 +11,11 @@
 //                            (mongod refuses it there: "only supported on replica sets / sharded clusters")
 //   connectionStatus         connectionStatus {showPrivileges: true} answers; whether it lists privileges
 //   userManagement           listCommands names usersInfo and updateUser (readOnlyUsers write blocking)
-//   indexBounds              find with hint {_id: 1} and max {_id: <smallest _id>} returns nothing (max is
-//                            exclusive); a server that ignores the bound returns the document. Needs one
-//                            non-empty collection; without one the answer is "unknown" and treated as missing.
+//   indexBounds              find {_id: X} with hint {_id: 1} and max {_id: X} returns nothing (max is
+//                            exclusive); a server that ignores the bound returns X. Needs one non-empty
+//                            collection; without one the answer is "unknown" and treated as missing.
 //   collStats                the $collStats aggregation stage with storageStats answers
-import type { Document, MongoClient } from "mongodb";
+import { ReadPreference, type Document, type MongoClient } from "mongodb";
 import { describeError, redact } from "../errors";
 import type { Namespace, Topology } from "./port";
 
@@ -83,30 +83,34 @@ async function probeChangeStreams(client: MongoClient): Promise<Capability> {
   });
 }
 
-/** The smallest `_id` of a collection, without min/max (so it works where they are ignored). */
-async function firstId(client: MongoClient, ns: Namespace): Promise<{ found: boolean; id?: unknown }> {
-  const [doc] = await client
-    .db(ns.db)
-    .collection(ns.coll)
-    .find({}, { sort: { _id: 1 }, limit: 1, projection: { _id: 1 }, promoteValues: false, promoteLongs: false, bsonRegExp: true })
-    .toArray();
-  return doc ? { found: true, id: doc._id } : { found: false };
+/**
+ * The probes read migrated collections from the primary, like every read of MongoClusterPort (a secondary that
+ * lags could still be empty where the primary is not, and the answer would be "unknown").
+ */
+function primaryCollection(client: MongoClient, ns: Namespace) {
+  return client.db(ns.db).collection(ns.coll, { readPreference: ReadPreference.primary });
 }
 
-/** Does find honour `max` on the `_id` index? Probed on one non-empty collection. */
+const EXACT = { promoteValues: false, promoteLongs: false, bsonRegExp: true } as const;
+
+/**
+ * Does find honour `max` on the `_id` index? Probed on one non-empty collection, with an `_id` X found there:
+ * `find({_id: {$eq: X}}, {hint: {_id: 1}, max: {_id: X}})` is empty where max (exclusive) is honoured and gives
+ * X back where it is ignored. Neither query sorts: FerretDB v1 has no sort pushdown and sorts the whole
+ * collection in memory for a sorted find (83 s for 100 000 documents here), while an `_id` equality and a
+ * limit without sort are pushed down to SQLite. (`$eq`: a regex `_id` is then matched as a value, not a pattern.)
+ */
 export async function probeIndexBounds(client: MongoClient, ns: Namespace | undefined): Promise<Capability> {
   if (!ns) return { supported: false, answer: "unknown: no non-empty collection to probe with (the _id-range plan without bounds is used)" };
   try {
-    const first = await firstId(client, ns);
-    if (!first.found) return { supported: false, answer: `unknown: ${ns.db}.${ns.coll} is empty (the _id-range plan without bounds is used)` };
-    const below = await client
-      .db(ns.db)
-      .collection(ns.coll)
-      .find({}, { hint: { _id: 1 }, max: { _id: first.id as never }, limit: 1, projection: { _id: 1 } })
-      .toArray();
+    const coll = primaryCollection(client, ns);
+    const [any] = await coll.find({}, { limit: 1, projection: { _id: 1 }, ...EXACT }).toArray();
+    if (!any) return { supported: false, answer: `unknown: ${ns.db}.${ns.coll} is empty (the _id-range plan without bounds is used)` };
+    const id = any._id as never;
+    const below = await coll.find({ _id: { $eq: id } }, { hint: { _id: 1 }, max: { _id: id }, limit: 1, projection: { _id: 1 }, ...EXACT }).toArray();
     return below.length === 0
-      ? { supported: true, answer: `ok: find max {_id: <first _id>} on ${ns.db}.${ns.coll} returned nothing` }
-      : { supported: false, answer: `find max {_id: <first _id>} on ${ns.db}.${ns.coll} returned the bound itself: max is ignored` };
+      ? { supported: true, answer: `ok: find {_id: X} with max {_id: X} on ${ns.db}.${ns.coll} returned nothing` }
+      : { supported: false, answer: `find {_id: X} with max {_id: X} on ${ns.db}.${ns.coll} returned X itself: max is ignored` };
   } catch (err) {
     return { supported: false, answer: errorAnswer(err) };
   }
@@ -165,7 +169,7 @@ export async function probeCapabilities(client: MongoClient, options: ProbeOptio
   const statsNs = options.sample ?? { db: "admin", coll: "system.version" };
   const collStats = await attempt(async () => {
     try {
-      await client.db(statsNs.db).collection(statsNs.coll).aggregate([{ $collStats: { storageStats: {} } }]).toArray();
+      await primaryCollection(client, statsNs).aggregate([{ $collStats: { storageStats: {} } }]).toArray();
     } catch (err) {
       if ((err as { code?: number }).code !== 26) throw err; // NamespaceNotFound: the stage exists
     }

@@ -86,6 +86,10 @@ export async function startFerretDB(options: FerretOptions): Promise<FerretInsta
       ...(options.replSetName ? [`--repl-set-name=${options.replSetName}`] : []),
     ];
     const child = spawn(options.binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    // A test process that exits without stopping it (a crash, process.exit in a script) takes it along.
+    const reap = () => void (exited(child) || child.kill("SIGKILL"));
+    process.once("exit", reap);
+    child.once("exit", () => process.removeListener("exit", reap));
     let output = "";
     const keep = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);

@@ -48,6 +48,21 @@ async function storesType(coll, id, value, check) {
       negativeZero: await each(5, new Double(-0), (v) => (Object.is(v.valueOf(), -0) ? undefined : `-0 came back as ${v.valueOf()}`)),
       regexFlags: await each(6, new BSONRegExp("a", "imsx"), (v) => (v.options === "imsx" ? undefined : `flags imsx came back as "${v.options}"`)),
       infinity: await each(7, new Double(-Infinity)),
+      // A top-level field named "$p" (MongoDB 5.0+ stores it; docs: "Field Names with Periods and Dollar Signs").
+      dollarFields: await (async () => {
+        const c = new MongoClient(server.uri);
+        try {
+          await c.connect();
+          const types = c.db("probe").collection("types");
+          await types.insertOne({ _id: 8, $p: 1 });
+          const back = await types.findOne({ _id: 8 });
+          return back && back.$p === 1 ? { supported: true, answer: "ok: stored and read back" } : { supported: false, answer: "inserted but $p did not come back" };
+        } catch (err) {
+          return { supported: false, answer: errorAnswer(err) };
+        } finally {
+          await c.close().catch(() => undefined);
+        }
+      })(),
     };
     // Collection options a target must accept to receive a source's catalog (a throwaway database).
     const catalogDb = client.db("probe_catalog");
