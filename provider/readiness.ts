@@ -43,6 +43,16 @@ export interface StoredMigrationState {
   reason?: string | null;
   progress?: { percent?: number; copiedDocuments?: number; totalDocuments?: number } | null;
   cutover?: boolean | null;
+  /** The engine's handle; the builtin engine records its capture mode there ("snapshot" has no lag to measure). */
+  handle?: { data?: Record<string, unknown> } | null;
+}
+
+/**
+ * A builtin migration in snapshot mode (a source without change streams: standalone, FerretDB) streams nothing, so
+ * it has no lag: its cutover blocks writes and re-copies what changed (provider/engines/builtin/snapshot.ts).
+ */
+export function isSnapshotMode(olds: StoredMigrationState): boolean {
+  return olds.engine === "builtin" && olds.handle?.data?.captureMode === "snapshot";
 }
 
 /** The new inputs readiness looks at. */
@@ -138,10 +148,12 @@ export function cutoverReadiness(olds: StoredMigrationState, news: ReadinessInpu
     );
   }
 
-  if (olds.lagSeconds === null || olds.lagSeconds === undefined) {
+  // Snapshot mode has no lag to judge; the reconciliation's write pause is what the reviewer accepts (preflight
+  // warned of it).
+  if (!isSnapshotMode(olds) && (olds.lagSeconds === null || olds.lagSeconds === undefined)) {
     return refused("LAG_UNKNOWN", "the last status read reported no lag", "run `pulumi refresh`, then preview again");
   }
-  if (olds.lagSeconds > limits.maxLagSeconds) {
+  if (typeof olds.lagSeconds === "number" && olds.lagSeconds > limits.maxLagSeconds) {
     return refused(
       "LAG_TOO_HIGH",
       `the lag was ${olds.lagSeconds} s at the last status read; cutoverReadiness.maxLagSeconds is ${limits.maxLagSeconds}`,
@@ -186,7 +198,9 @@ export function describeReadiness(r: Readiness, olds?: StoredMigrationState, new
   const checked = olds.statusCheckedAt ? Date.parse(olds.statusCheckedAt) : NaN;
   const facts = [
     `${olds.phase}`,
-    `lag ${olds.lagSeconds} s (at most ${limits.maxLagSeconds})`,
+    isSnapshotMode(olds)
+      ? "snapshot mode: no lag; the cutover blocks writes while it re-copies what changed"
+      : `lag ${olds.lagSeconds} s (at most ${limits.maxLagSeconds})`,
     Number.isFinite(checked) ? `status read ${minutes(Math.max(0, now - checked))} ago (at most ${limits.maxStatusAgeMinutes} min)` : "",
     `verification "${effectiveVerification(olds.engine, news.verificationMode)}"`,
   ];

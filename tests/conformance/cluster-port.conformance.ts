@@ -88,6 +88,7 @@ export type ConformanceNeed =
   | "infinity" // Double ±Infinity values
   | "timeseries" // createCollection { timeseries }
   | "dollarFields" // top-level $-prefixed field names in stored documents (MongoDB 5.0+)
+  | "documentSizeLimit" // an update whose result exceeds 16 MiB is refused (17419)
   | "indexBounds"; // find honours min/max on the `_id` index (else MongoClusterPort.splitPoints gives one range)
 
 const ORDER_DB_PREFIX = "conf_";
@@ -944,7 +945,7 @@ export function runClusterPortConformance(
     // (BSONObjMaxInternalSize) or it fails the getMore with BSONObjectTooLarge (10334); $changeStreamSplitLargeEvent
     // (6.0.9+/7.0+) splits it into fragments instead (jstests/change_streams/split_large_event.js).
 
-    test("an update whose result exceeds 16 MiB is refused (17419) and the document stays as it was", async () => {
+    needs("documentSizeLimit")("an update whose result exceeds 16 MiB is refused (17419) and the document stays as it was", async () => {
       const db = freshDb("toolarge");
       const app = subject.collection(db, "big");
       await app.insertOne({ _id: "big", a: "x".repeat(9 * MB) });

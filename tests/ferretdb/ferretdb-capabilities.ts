@@ -12,14 +12,14 @@ import type { ConformanceCapabilities, ConformanceNeed } from "../conformance/cl
 export interface FerretProbe {
   caps: ServerCapabilities;
   /** Which BSON values the server stores and gives back unchanged. */
-  types: Record<"minMaxKeys" | "decimal128" | "javascript" | "nestedArrays" | "negativeZero" | "regexFlags" | "infinity" | "dollarFields", Capability>;
+  types: Record<"minMaxKeys" | "decimal128" | "javascript" | "nestedArrays" | "negativeZero" | "regexFlags" | "infinity" | "dollarFields" | "documentSizeLimit", Capability>;
   /** Which collection options createCollection accepts. */
-  catalog: Record<"validators" | "collations" | "views" | "cappedCollections" | "ttlIndexes", Capability>;
+  catalog: Record<"validators" | "collations" | "views" | "cappedCollections" | "ttlIndexes" | "timeseries", Capability>;
 }
 
 export function probeFerretDB(binary: string): FerretProbe {
   const st = fs.statSync(binary);
-  const key = crypto.createHash("sha256").update(`${path.resolve(binary)}:${st.size}:${st.mtimeMs}:v5`).digest("hex").slice(0, 16);
+  const key = crypto.createHash("sha256").update(`${path.resolve(binary)}:${st.size}:${st.mtimeMs}:v6`).digest("hex").slice(0, 16);
   const cache = path.join(os.tmpdir(), `ferretdb-probe-${key}.json`);
   try {
     return JSON.parse(fs.readFileSync(cache, "utf8")) as FerretProbe;
@@ -57,6 +57,8 @@ export function conformanceCapabilities(binary: string): ConformanceCapabilities
   note("ttlIndexes", catalog.ttlIndexes);
   note("infinity", types.infinity);
   note("dollarFields", types.dollarFields);
+  note("documentSizeLimit", types.documentSizeLimit);
+  note("timeseries", catalog.timeseries);
   note("indexBounds", caps.indexBounds);
   // The FerretDB tier runs without authentication (tests/ferretdb/ferretdb-server.ts).
   return { writeBlocking: caps.userWriteBlocking.supported, truncation: false, accessControl: false, lacks };

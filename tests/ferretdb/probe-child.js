@@ -63,6 +63,21 @@ async function storesType(coll, id, value, check) {
           await c.close().catch(() => undefined);
         }
       })(),
+      // mongod refuses an update whose result exceeds 16 MiB (BSONObjMaxUserSize; code 17419).
+      documentSizeLimit: await (async () => {
+        const c = new MongoClient(server.uri);
+        try {
+          await c.connect();
+          const big = c.db("probe").collection("big");
+          await big.insertOne({ _id: 1, a: "x".repeat(9 * 1024 * 1024) });
+          await big.updateOne({ _id: 1 }, { $set: { b: "y".repeat(8 * 1024 * 1024) } });
+          return { supported: false, answer: "an update to a ~17 MiB document was accepted" };
+        } catch (err) {
+          return err && err.code === 17419 ? { supported: true, answer: "ok: refused with 17419" } : { supported: false, answer: errorAnswer(err) };
+        } finally {
+          await c.close().catch(() => undefined);
+        }
+      })(),
     };
     // Collection options a target must accept to receive a source's catalog (a throwaway database).
     const catalogDb = client.db("probe_catalog");
@@ -80,6 +95,7 @@ async function storesType(coll, id, value, check) {
       collations: await creates("collated", { collation: { locale: "fr", strength: 2 } }),
       views: await creates("view", { viewOn: "base", pipeline: [] }),
       cappedCollections: await creates("capped", { capped: true, size: 65536, max: 100 }),
+      timeseries: await creates("series", { timeseries: { timeField: "t" } }),
       ttlIndexes: await (async () => {
         try {
           await catalogDb.collection("base").createIndex({ at: 1 }, { expireAfterSeconds: 3600 });

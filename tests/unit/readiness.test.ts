@@ -10,6 +10,15 @@ test("no cutover asked: always ok", () => {
   expect(cutoverReadiness({ phase: "COPYING" }, { cutover: false }, NOW)).toEqual({ ok: true });
 });
 
+test("a builtin migration in snapshot mode has no lag and is ready; preview says why no lag is shown", () => {
+  const snapshot: StoredMigrationState = { ...ready, lagSeconds: null, handle: { data: { captureMode: "snapshot" } } };
+  const r = cutoverReadiness(snapshot, { cutover: true }, NOW);
+  expect(r).toEqual({ ok: true });
+  expect(describeReadiness(r, snapshot, { cutover: true }, NOW)).toMatch(/snapshot mode: no lag; the cutover blocks writes/);
+  // The same null lag with change streams is still refused.
+  expect(cutoverReadiness({ ...snapshot, handle: { data: { captureMode: "changeStream" } } }, { cutover: true }, NOW)).toMatchObject({ ok: false, code: "LAG_UNKNOWN" });
+});
+
 test("ready, fresh, small lag: ok", () => {
   expect(cutoverReadiness(ready, { cutover: true }, NOW)).toEqual({ ok: true });
 });
