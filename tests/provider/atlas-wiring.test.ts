@@ -5,6 +5,7 @@
 import * as runtime from "../../provider/runtime";
 import { AtlasApiEmulator } from "../../testing/atlas-emulator";
 import { API_KEY, ATLAS_PROJECT_ID, CM_PROJECT_ID, ORG_ID, SERVICE_ACCOUNT, cloudManagerProject, startEmulator } from "../engines/atlas/fixtures";
+import { rejectionOf } from "./support/expect-rejection";
 
 let emulator: AtlasApiEmulator;
 let logged: string[] = [];
@@ -29,14 +30,6 @@ function configure(values: Record<string, string>) {
   runtime.configure({ get: (key) => values[key] });
 }
 
-async function rejectionOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 beforeEach(() => {
   logged = [];

@@ -23,6 +23,7 @@ jest.mock("../../provider/engines/registry", () => {
 import { Int32 } from "mongodb";
 import * as runtime from "../../provider/runtime";
 import { MemoryCluster } from "../../testing/memory-cluster";
+import { rejectionOf } from "./support/expect-rejection";
 
 let n = 0;
 let logged: string[] = [];
@@ -34,14 +35,6 @@ beforeEach(() => {
 });
 afterEach(() => jest.restoreAllMocks());
 
-async function rejectionOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 /** A migration synced to READY_FOR_CUTOVER whose cutover then stopped right after blocking and draining. */
 async function blockedMidCutover() {

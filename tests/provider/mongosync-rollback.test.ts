@@ -5,6 +5,7 @@
 import * as runtime from "../../provider/runtime";
 import { MemoryCluster } from "../../testing/memory-cluster";
 import { MongosyncEmulator } from "../../testing/mongosync-emulator";
+import { rejectionOf } from "./support/expect-rejection";
 
 let mongosync: MongosyncEmulator;
 let logged: string[] = [];
@@ -19,14 +20,6 @@ afterEach(async () => {
   await mongosync?.stop();
 });
 
-async function rejectionOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 /**
  * Two MemoryClusters holding the same documents stand for the clusters mongosync syncs (the emulator moves no

@@ -7,6 +7,7 @@ jest.mock("../../provider/engines/registry", () => ({
 
 import * as runtime from "../../provider/runtime";
 import * as scripted from "./support/scripted-engine";
+import { rejectionOf } from "./support/expect-rejection";
 
 const SRC = "mongodb://app:s3cretPw@src1.example.com:27017/?replicaSet=rs0";
 const TGT = "mongodb+srv://migrator:t4rgetPw@orders.abcde.mongodb.net/";
@@ -30,14 +31,6 @@ beforeEach(() => {
 });
 afterEach(() => jest.restoreAllMocks());
 
-async function rejectionOf(p: Promise<unknown>): Promise<any> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error("expected a rejection");
-}
 
 function minutesAgo(m: number): string {
   return new Date(Date.now() - m * 60_000).toISOString();
