@@ -195,6 +195,7 @@ export class AtlasMigration extends pulumi.ComponentResource {
         },
         atlasCredentials: args.atlasCredentials,
         declaredBy: `AtlasMigration ${name}`,
+        declaredUsers: (args.databaseUsers ?? []).map((u) => pulumi.interpolate`${u.username}@${u.authDatabaseName ?? "admin"}`),
         // What this program leaves out once cutover is true: the Migration's check refuses a first `pulumi up`
         // that already has cutover: true while any of these would be missing during the sync.
         dropsAtCutover: {

@@ -139,6 +139,11 @@ export interface MigrationArgs {
   atlasCredentials?: pulumi.Input<MigrationAtlasCredentials>;
   /** Set by AtlasMigration: messages then speak of the component's arguments. */
   declaredBy?: pulumi.Input<string>;
+  /**
+   * Set by AtlasMigration: the target's database users its program declares ("user@authDb"). The builtin
+   * preflight then names every source user missing from it (Atlas migrations do not carry users).
+   */
+  declaredUsers?: pulumi.Input<pulumi.Input<string>[]>;
   /** Set by AtlasMigration: what its program leaves out once cutover is true. */
   dropsAtCutover?: pulumi.Input<{
     temporaryAccessEntries?: pulumi.Input<number>;

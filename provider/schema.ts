@@ -422,6 +422,7 @@ export const migrationInputsSchema = z
         })
         .optional(),
       declaredBy: z.string().optional(),
+      declaredUsers: z.array(z.string()).optional(),
       dropsAtCutover: z
         .strictObject({
           temporaryAccessEntries: z.number().int().min(0).optional(),
@@ -496,6 +497,7 @@ export type MigrationInputs = {
     isMongodbgovCloud?: boolean;
   };
   declaredBy?: string;
+  declaredUsers?: string[];
   dropsAtCutover?: { temporaryAccessEntries?: number; accessEntries?: string[]; migrationUser?: boolean };
 };
 
@@ -674,7 +676,7 @@ const KNOWN_KEYS = [
   "builtin", "atlasPush", "mongosync", "uri", "cloudManager", "atlas", "include", "exclude", "mode",
   "readOnlyUsers", "quietSeconds", "acknowledgeWriteBlockingBypass", "createMinutes", "cutoverMinutes", "pollSeconds",
   "readyLagSeconds", "cutoverReadiness", "maxLagSeconds", "maxStatusAgeMinutes", "requireVerification",
-  "atlasCredentials", "declaredBy", "dropsAtCutover", "sync",
+  "atlasCredentials", "declaredBy", "declaredUsers", "dropsAtCutover", "sync",
 ];
 
 function suggestion(key: string): string {
@@ -797,6 +799,7 @@ export function toSpec(inputs: MigrationInputs): MigrationSpec {
     },
   };
   if (inputs.atlasCredentials) spec.atlasCredentials = { ...inputs.atlasCredentials };
+  if (inputs.declaredUsers) spec.declaredUsers = [...inputs.declaredUsers];
   if (inputs.atlasPush) {
     const a = inputs.atlasPush;
     spec.atlasPush = {

@@ -167,6 +167,8 @@ export interface MigrationSpec {
   mongosync?: MongosyncOptions;
   /** Atlas credentials given as an input (the component's `atlasCredentials`); they win over stack config. */
   atlasCredentials?: NonNullable<EngineCredentials["atlas"]>;
+  /** The target users the program declares ("user@authDb"), when AtlasMigration says; unset = not known. */
+  declaredUsers?: string[];
 }
 
 /** Credentials the provider got from stack config (`configure`) or the environment; never from inputs. */

@@ -276,6 +276,21 @@ describe("messages in the component user's terms", () => {
     const [m] = built.byType(":Migration");
     expect(unwrap(m.inputs.target).uri).toBeUndefined();
     expect(m.inputs.declaredBy).toBe("AtlasMigration removed");
+    // No databaseUsers: the Migration is told the program declares none, so preflight names every source user.
+    expect(m.inputs.declaredUsers).toEqual([]);
+  });
+
+  test("the Migration learns which database users the program declares (user@authDb), for preflight's undeclared-user warnings", async () => {
+    const built = await build("declared", {
+      source: SOURCE,
+      target: { existingClusterName: "X" },
+      migrationUser: USER,
+      databaseUsers: [
+        { username: "app", password: "app-pw-1", roles: [{ roleName: "readWrite", databaseName: "shop" }] },
+        { username: "etl", password: "etl-pw-1", authDatabaseName: "admin", roles: [{ roleName: "read", databaseName: "shop" }] },
+      ],
+    });
+    expect(built.byType(":Migration")[0].inputs.declaredUsers).toEqual(["app@admin", "etl@admin"]);
   });
 });
 

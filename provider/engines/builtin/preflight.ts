@@ -6,6 +6,7 @@ import type { MigrationSpec, PreflightFinding, PreflightReport } from "../engine
 import { isSystemCollection, namespaceMatcher, nsString } from "./namespaces";
 import { STATE_KEY } from "./state";
 import { SOURCE_ACTIONS, TARGET_ACTIONS, missingActions, type RunShape } from "./privileges";
+import { undeclaredUserWarnings } from "./users";
 import { chooseWriteBlocking, findUsers, writeBlockingBypass } from "./writeblock";
 
 /** Storage limits of the shared tiers a builtin migration typically targets. */
@@ -246,6 +247,11 @@ export async function runPreflight(spec: MigrationSpec, source: ClusterPort, tar
     const bypass = await writeBlockingBypass(source, spec);
     errors.push(...bypass.errors);
     warnings.push(...bypass.warnings);
+  }
+  // Users the target will not have (only when the program says which it declares: AtlasMigration does).
+  if (spec.declaredUsers && caps.userManagement.supported && !cannot("viewUser", "cluster")) {
+    const [users, own] = await Promise.all([source.listUsers(), source.authenticatedUsers()]);
+    warnings.push(...undeclaredUserWarnings(users, spec.declaredUsers, own));
   }
   if (choice.mode === "none") {
     warnings.push({

@@ -276,3 +276,37 @@ describe("builtin preflight", () => {
     }
   });
 });
+
+describe("source users the target will not have (issue 10: users discovered)", () => {
+  test("each source user the program does not declare is named, with the databaseUsers entry to add", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 3);
+    addSourceUsers(r.source);
+    r.source.addUser("app", "shop", [{ role: "readWrite", db: "shop" }]);
+    r.source.addUser("reporting", "admin", [{ role: "read", db: "shop" }, { role: "myCustomRole", db: "admin" }]);
+    r.source.addUser("ops", "admin", [{ role: "root", db: "admin" }]);
+    const spec = { ...asSource(r, "migrator", ["ops@admin"]), declaredUsers: ["reporting@admin"] };
+    const report = await r.engine.preflight(spec, r.ctx);
+    const undeclared = report.warnings.filter((w) => w.code === "SOURCE_USER_NOT_DECLARED");
+    // app@shop, ops@admin and MemoryCluster's administrator root@admin are named; reporting is declared;
+    // migrator is the migration's own user.
+    expect(undeclared.map((w) => w.message.split(" ")[2]).sort()).toEqual(["app@shop", "ops@admin", "root@admin"]);
+    const app = undeclared.find((w) => w.message.includes("app@shop"))!;
+    expect(app.action).toContain('{ username: "app", password: <a secret>, roles: [{ roleName: "readWrite", databaseName: "shop" }] }');
+    expect(app.action).toContain("authSource=admin instead of shop");
+    expect(undeclared.find((w) => w.message.includes("ops@admin"))!.action).toContain('roleName: "atlasAdmin"');
+  });
+
+  test("a custom role is mapped to a CustomDbRole; without declaredUsers (a bare Migration) nothing is listed", async () => {
+    const r = rig();
+    await seed(r.source, "shop", "orders", 3);
+    addSourceUsers(r.source);
+    r.source.addUser("etl", "admin", [{ role: "myCustomRole", db: "admin" }]);
+    const declared = { ...asSource(r, "migrator"), declaredUsers: [] as string[] };
+    const withList = await r.engine.preflight(declared, r.ctx);
+    expect(withList.warnings.find((w) => w.code === "SOURCE_USER_NOT_DECLARED" && w.message.includes("etl@admin"))?.action).toContain("mongodbatlas.CustomDbRole");
+    const bare = asSource(r, "migrator");
+    const without = await r.engine.preflight(bare, r.ctx);
+    expect(without.warnings.map((w) => w.code)).not.toContain("SOURCE_USER_NOT_DECLARED");
+  });
+});
