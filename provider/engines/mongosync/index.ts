@@ -30,6 +30,8 @@ import { MongosyncApiError, MongosyncClient, MongosyncFanOutError, MongosyncUnre
 import { combineProgress, readyToCommit, statusFromProgress, type CombinedProgress, type StatusOptions } from "./progress";
 import { atLeast, noEmbeddedVerifier, parseMongosyncVersion, planStart, sourceMajor, type MongosyncVersion } from "./start-body";
 import { verifyOurselves, type VerificationFacts, embeddedReport, notVerifiedReport } from "./verification";
+import { openCluster } from "../../cluster/open";
+import { undeclaredUserWarnings } from "../builtin/users";
 
 export { MongosyncApiError, MongosyncClient, MongosyncFanOutError, MongosyncUnreachableError } from "./client";
 export { combineProgress, statusFromProgress } from "./progress";
@@ -464,6 +466,9 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
       facts.writeBlocking = plan.writeBlocking;
       facts.verification = spec.mongosync!.enableVerification;
       facts.verifier = plan.verifier;
+      // Users the target will not have: mongosync does not migrate users. Only where the program says which it
+      // declares (AtlasMigration) and gives a source URI to read them with.
+      if (spec.declaredUsers && spec.source.uri) warnings.push(...(await undeclaredSourceUsers(spec.source.uri, spec.declaredUsers)));
       return report();
     },
 
@@ -752,4 +757,24 @@ export function createMongosyncEngine(engineOptions: MongosyncEngineOptions = {}
     },
   };
   return engine;
+}
+
+/** The source's users the program does not declare (usersInfo); a source that cannot be read is said, not fatal. */
+async function undeclaredSourceUsers(uri: string, declared: string[]): Promise<PreflightFinding[]> {
+  let source: Awaited<ReturnType<typeof openCluster>> | undefined;
+  try {
+    source = await openCluster(uri, { appName: "pulumi-atlas-migration" });
+    const [users, own] = await Promise.all([source.listUsers(), source.authenticatedUsers()]);
+    return undeclaredUserWarnings(users, declared, own);
+  } catch (err) {
+    return [
+      {
+        code: "SOURCE_USERS_UNREAD",
+        message: redact(`the source's users could not be listed (${describeError(err)}); mongosync does not migrate users`),
+        action: "declare every user the application logs in as in databaseUsers, or give the source user the viewUser action to have them listed",
+      },
+    ];
+  } finally {
+    await source?.close().catch(() => undefined);
+  }
 }
