@@ -6,8 +6,9 @@
 import { createHash } from "crypto";
 import * as path from "path";
 import { BSON, Int32, MongoClient, type Document } from "mongodb";
-import { ConfigValues, E2eStack, OpResult, stepsOf } from "../e2e/support/cli";
+import { ConfigValues, E2eStack, stepsOf } from "../e2e/support/cli";
 import { MIGRATION_TYPE } from "../e2e/support/harness";
+import { expectOk } from "../e2e/support/suite";
 import { describeTier, ferretdbTier, pulumiCliTier, type Tier } from "../support/tiers";
 import { startFerretDB, stopAll, type FerretInstance } from "./ferretdb-server";
 
@@ -24,11 +25,6 @@ async function digest(client: MongoClient, db: string, coll: string): Promise<{ 
     count++;
   }
   return { count, hash: h.digest("hex") };
-}
-
-function expectOk(result: OpResult): OpResult {
-  if (!result.ok) throw new Error(`operation failed: ${result.error}\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`);
-  return result;
 }
 
 describeTier(tier, "Pulumi CLI: a builtin migration FerretDB → FerretDB", () => {
@@ -100,5 +96,7 @@ describeTier(tier, "Pulumi CLI: a builtin migration FerretDB → FerretDB", () =
     expectOk(await stack!.run("destroy"));
     expect(expectOk(await stack!.run("export")).deployment.resources ?? []).not.toContainEqual(expect.objectContaining({ type: MIGRATION_TYPE }));
     expect(await targetClient.db("shop").collection("orders").countDocuments()).toBe(DOCUMENTS);
+    // Nor is the source touched: destroy after COMPLETE forgets the migration, nothing else.
+    expect(await sourceClient.db("shop").collection("orders").countDocuments()).toBe(DOCUMENTS);
   });
 });
