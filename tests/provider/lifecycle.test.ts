@@ -6,29 +6,11 @@ jest.mock("../../provider/engines/registry", () => ({
 
 import * as runtime from "../../provider/runtime";
 import * as scripted from "./support/scripted-engine";
+import { captureLogs, inputs, SRC, TGT } from "./support/runtime-inputs";
 import { rejectionOf } from "./support/expect-rejection";
 
-const SRC = "mongodb://app:s3cretPw@src1.example.com:27017/?replicaSet=rs0";
-const TGT = "mongodb+srv://migrator:t4rgetPw@orders.abcde.mongodb.net/";
-const inputs = (over: Record<string, any> = {}) => ({
-  __provider: "serialized-provider-text",
-  resourceName: "orders",
-  providerVersion: "0.1.0",
-  source: { uri: SRC },
-  target: { uri: TGT },
-  cutover: false,
-  ...over,
-});
-
-let logged: string[] = [];
-beforeEach(() => {
-  scripted.resetCounters();
-  logged = [];
-  jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    logged.push(args.join(" "));
-  });
-});
-afterEach(() => jest.restoreAllMocks());
+const logged = captureLogs();
+beforeEach(() => scripted.resetCounters());
 
 
 describe("create", () => {

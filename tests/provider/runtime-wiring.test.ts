@@ -7,29 +7,11 @@ jest.mock("../../provider/engines/registry", () => ({
 
 import * as runtime from "../../provider/runtime";
 import * as scripted from "./support/scripted-engine";
+import { captureLogs, inputs, SRC, TGT } from "./support/runtime-inputs";
 import { rejectionOf } from "./support/expect-rejection";
 
-const SRC = "mongodb://app:s3cretPw@src1.example.com:27017/?replicaSet=rs0";
-const TGT = "mongodb+srv://migrator:t4rgetPw@orders.abcde.mongodb.net/";
-const inputs = (over: Record<string, any> = {}) => ({
-  __provider: "serialized-provider-text",
-  resourceName: "orders",
-  providerVersion: "0.1.0",
-  source: { uri: SRC },
-  target: { uri: TGT },
-  cutover: false,
-  ...over,
-});
-
-let logged: string[] = [];
-beforeEach(() => {
-  scripted.resetCounters();
-  logged = [];
-  jest.spyOn(console, "log").mockImplementation((...args: unknown[]) => {
-    logged.push(args.join(" "));
-  });
-});
-afterEach(() => jest.restoreAllMocks());
+const logged = captureLogs();
+beforeEach(() => scripted.resetCounters());
 
 
 function minutesAgo(m: number): string {
@@ -102,7 +84,7 @@ describe("while source writes may be blocked, every message says how to undo it"
     expect(err.message).toMatch(/source writes may be blocked.*To give the source its writes back instead: delete this Migration/);
     expect(err.message).toContain(`atlas-migrate unblock ${id}`);
     expect(() => runtime.diff(id, err.properties, inputs({ cutover: false }))).toThrow(/cannot be called off.*atlas-migrate unblock/);
-    logged = [];
+    logged.length = 0;
     runtime.diff(id, err.properties, inputs({ cutover: true }));
     expect(logged.join("\n")).toMatch(/the cutover is not finished \(CUTTING_OVER.*source writes may be blocked — To give the source its writes back/);
   });
