@@ -145,7 +145,9 @@ export class MemoryCollection<TSchema extends Document = Document> {
 
   async insertMany(
     docs: ReadonlyArray<OptionalUnlessRequiredId<TSchema>>,
-    // forceServerObjectId: accepted as the driver does; MemoryCluster never invents an _id for a present null one.
+    // forceServerObjectId (driver: BulkWriteOptions/InsertManyOptions, "Force server to assign _id values instead of
+    // driver"): the server adds an ObjectId only where `_id` is absent, which is what MemoryCluster always does;
+    // it never replaces a present `_id: null` (the driver's own `== null` check is what the option turns off).
     options: { ordered?: boolean; forceServerObjectId?: boolean } = {},
   ): Promise<InsertManyResult<TSchema>> {
     const ordered = options.ordered ?? true;
