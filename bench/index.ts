@@ -16,7 +16,7 @@
 // (per-connection write cap, default 8), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
 import { spawnSync } from "child_process";
 import { performance } from "perf_hooks";
-import { MemoryCluster } from "../provider/cluster/memory/memory-cluster";
+import { MemoryCluster } from "../testing/memory/memory-cluster";
 import { openCluster } from "../provider/cluster/open";
 import type { ClusterPort, Namespace } from "../provider/cluster/port";
 import { DEFAULTS } from "../provider/schema";

@@ -17,7 +17,7 @@
 // Optionally it counts the bytes of documents handed out by scan and not yet written back (`held`), shared
 // between a source and a target port: the process-wide bytes a copier holds, measured from outside it.
 import { BSON, type Document } from "mongodb";
-import { MemoryCluster } from "../../provider/cluster/memory/memory-cluster";
+import { MemoryCluster } from "../../testing/memory/memory-cluster";
 import { EXACT_BSON, bsonKey, compareBson } from "../../provider/cluster/bson-order";
 import { CHECKPOINT_DATABASE } from "../../provider/cluster/port";
 import type {

@@ -5,7 +5,9 @@
 //   mongodb://…, mongodb+srv://…  the real driver adapter (MongoClusterPort)
 //
 // Both implementations are required lazily, so production code never loads the in-memory cluster and tests
-// on MemoryCluster never load the driver adapter's connection machinery.
+// on MemoryCluster never load the driver adapter's connection machinery. MemoryCluster is a test double: it
+// lives in testing/memory (shipped as `pulumi-atlas-migration/testing`), not in the product tree; only this
+// resolver reaches it, and only for a memory:// string.
 
 import { redact } from "../errors";
 import type { ClusterPort } from "./port";
@@ -20,7 +22,7 @@ export interface OpenClusterOptions {
 export async function openCluster(uri: string, options: OpenClusterOptions = {}): Promise<ClusterPort> {
   if (/^memory:\/\//i.test(uri)) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { MemoryCluster } = require("./memory/memory-cluster") as typeof import("./memory/memory-cluster");
+    const { MemoryCluster } = require("../../testing/memory/memory-cluster") as typeof import("../../testing/memory/memory-cluster");
     const cluster = MemoryCluster.resolve(uri);
     const user = /^memory:\/\/([^@/]+)@/i.exec(uri)?.[1];
     return user ? cluster.as(decodeURIComponent(user.split(":")[0]), "admin") : cluster.connect();

@@ -60,7 +60,7 @@ describe("registry and memory:// URIs", () => {
     let other: typeof MemoryCluster | undefined;
     jest.isolateModules(() => {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      other = require("../../provider/cluster/memory/memory-cluster").MemoryCluster;
+      other = require("../../testing/memory/memory-cluster").MemoryCluster;
     });
     expect(other).toBeDefined();
     expect(other).not.toBe(MemoryCluster);

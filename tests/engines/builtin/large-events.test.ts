@@ -1,8 +1,8 @@
 // Change events over the 16 MB limit (issue 8, finding 10). MemoryCluster enforces mongod's limits
-// (provider/cluster/memory/large-events.ts cites them): an update event with updateLookup carries the whole
+// (testing/memory/large-events.ts cites them): an update event with updateLookup carries the whole
 // document AND its updateDescription, so updating a large document makes an event over 16 MB.
 import { MemoryCluster } from "../../../testing/memory-cluster";
-import { eventTooLargeError } from "../../../provider/cluster/memory/large-events";
+import { eventTooLargeError } from "../../../testing/memory/large-events";
 import type { ChangeEvent } from "../../../provider/cluster/port";
 import { nextWholeBatch } from "../../../provider/engines/builtin/replay";
 import { compare, expectIdentical, rig, syncUntilReady } from "./helpers";

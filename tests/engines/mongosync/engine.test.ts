@@ -6,7 +6,7 @@ import { MongosyncApiError } from "../../../provider/engines/mongosync/client";
 import { createMongosyncEngine, isMongosyncEngine, MongosyncCommitNotAcceptedError } from "../../../provider/engines/mongosync";
 import { engineFor } from "../../../provider/engines/registry";
 import type { MongosyncEmulator } from "../../../testing/mongosync-emulator";
-import { MemoryCluster } from "../../../provider/cluster/memory/memory-cluster";
+import { MemoryCluster } from "../../../testing/memory/memory-cluster";
 import { makeContext, type TestContext } from "../../support/context";
 import { deadUrl, emulator, emulatorGroup, mongosyncSpec, stopEmulators } from "./helpers";
 

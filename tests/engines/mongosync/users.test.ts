@@ -1,6 +1,6 @@
 // mongosync does not migrate users: with a source URI and the program's declared users (AtlasMigration), the
 // preflight names each source user the target will not have; a source it cannot read is said, never fatal.
-import { MemoryCluster } from "../../../provider/cluster/memory/memory-cluster";
+import { MemoryCluster } from "../../../testing/memory/memory-cluster";
 import { createMongosyncEngine } from "../../../provider/engines/mongosync";
 import { makeContext } from "../../support/context";
 import { emulator, mongosyncSpec, stopEmulators } from "./helpers";

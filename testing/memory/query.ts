@@ -6,7 +6,7 @@
 // silently misbehaving.
 
 import { Double, Int32, Long, type Document } from "mongodb";
-import { bsonEquals, compareBson, typeRank } from "../bson-order";
+import { bsonEquals, compareBson, typeRank } from "../../provider/cluster/bson-order";
 import { serverError } from "./errors";
 
 const MISSING = Symbol("missing");

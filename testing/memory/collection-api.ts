@@ -25,8 +25,8 @@ import type {
   UpdateResult,
   WithId,
 } from "mongodb";
-import { compareBson, fromBson, toBson } from "../bson-order";
-import type { CollectionInfo, Namespace } from "../port";
+import { compareBson, fromBson, toBson } from "../../provider/cluster/bson-order";
+import type { CollectionInfo, Namespace } from "../../provider/cluster/port";
 import { serverError } from "./errors";
 import type { ClusterState } from "./state";
 

@@ -5,8 +5,8 @@
 // is kept lazily: appends mark the order dirty and the next ordered read sorts once.
 
 import type { Document } from "mongodb";
-import { bsonKey, compareBson, fromBson } from "../bson-order";
-import type { CollectionKind, IndexSpec } from "../port";
+import { bsonKey, compareBson, fromBson } from "../../provider/cluster/bson-order";
+import type { CollectionKind, IndexSpec } from "../../provider/cluster/port";
 import { duplicateKeyError } from "./errors";
 import { matches } from "./query";
 

@@ -5,7 +5,7 @@
 // operation first consults the fault injector, then permissions and write blocking, then the state.
 
 import { Timestamp, type Document } from "mongodb";
-import { EXACT_BSON, cloneValue, fromBson, toBson } from "../bson-order";
+import { EXACT_BSON, cloneValue, fromBson, toBson } from "../../provider/cluster/bson-order";
 import {
   CHECKPOINT_DATABASE,
   type AuthenticatedUser,
@@ -29,7 +29,7 @@ import {
   type UserInfo,
   type WriteOperation,
   splitsLargeChangeEvents,
-} from "../port";
+} from "../../provider/cluster/port";
 import { decodeToken, encodeToken, toChangeEvent, type LogEntry } from "./change-log";
 import { BSON_OBJ_MAX_INTERNAL_SIZE, BSON_OBJ_MAX_USER_SIZE, MAX_CHANGE_EVENT_SIZE, bsonSize, eventSize, eventTooLargeError, splitEvent } from "./large-events";
 import { MemoryDb } from "./collection-api";

@@ -3,7 +3,7 @@
 // error labels.
 
 import { MongoNetworkError, MongoServerError, type Document } from "mongodb";
-import { redact } from "../../errors";
+import { redact } from "../../provider/errors";
 
 /** A server error as the driver reports it: `code`, `codeName`, `errmsg`, optional labels. */
 export function serverError(code: number, codeName: string, message: string, labels: string[] = []): MongoServerError {

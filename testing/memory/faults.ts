@@ -5,7 +5,7 @@
 // A fault can strike before the operation runs (the usual case) or after it has taken effect — the
 // "lost acknowledgement" case, where a write happened but the caller saw an error and will retry it.
 
-import type { ClusterPort } from "../port";
+import type { ClusterPort } from "../../provider/cluster/port";
 import { networkError } from "./errors";
 
 export type FaultOperation =

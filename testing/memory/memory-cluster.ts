@@ -11,7 +11,7 @@
 // eviction, validators (stored and listed, not enforced), transactions, sessions.
 
 import type { Timestamp } from "mongodb";
-import { redact } from "../../errors";
+import { redact } from "../../provider/errors";
 import { MemoryClusterConnection } from "./connection";
 import type { FaultInjector } from "./faults";
 import { ClusterState, type MemoryClusterOptions } from "./state";

@@ -15,7 +15,7 @@
 // cache invalidation does on a replica set (on mongos it takes up to userCacheInvalidationIntervalSecs; not
 // modelled).
 
-import type { Privilege } from "../port";
+import type { Privilege } from "../../provider/cluster/port";
 
 export interface Role {
   role: string;

@@ -6,8 +6,8 @@
 // the connection (connection.ts), because they depend on who is asking.
 
 import { ObjectId, Timestamp, UUID, type Document } from "mongodb";
-import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../bson-order";
-import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../port";
+import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../../provider/cluster/bson-order";
+import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../../provider/cluster/port";
 import { ChangeLog, type NewLogEntry } from "./change-log";
 import { CollectionData, type StoredDocument } from "./collection-data";
 import { serverError } from "./errors";

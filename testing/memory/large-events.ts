@@ -16,7 +16,7 @@
 //   k returns fragments k+1…of.
 
 import { BSON, type Document } from "mongodb";
-import type { ChangeEvent } from "../port";
+import type { ChangeEvent } from "../../provider/cluster/port";
 import { serverError } from "./errors";
 
 export const BSON_OBJ_MAX_USER_SIZE = 16 * 1024 * 1024;

@@ -6,8 +6,8 @@
 // position: `{ _data: <8 hex t><8 hex i><16 hex sequence> }`.
 
 import { Timestamp, type Document } from "mongodb";
-import { HistoryLostError } from "../../errors";
-import type { ChangeEvent, ResumeToken } from "../port";
+import { HistoryLostError } from "../../provider/errors";
+import type { ChangeEvent, ResumeToken } from "../../provider/cluster/port";
 
 export interface LogEntry {
   seq: number;
