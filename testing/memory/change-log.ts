@@ -176,19 +176,24 @@ export class ChangeLog {
     return { first, last: this.lastTime };
   }
 
-  /** Resolves at the next append or after `ms` milliseconds, whichever is first. */
-  waitForAppend(ms: number): Promise<void> {
+  /**
+   * Resolves at the next append or after `ms` milliseconds, whichever is first; `sleep` (a virtual clock's) lets
+   * the time pass instead of a real timer.
+   */
+  waitForAppend(ms: number, sleep?: (ms: number) => Promise<void>): Promise<void> {
     if (ms <= 0) return Promise.resolve();
     return new Promise((resolve) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const done = (): void => {
-        clearTimeout(timer);
+        if (timer !== undefined) clearTimeout(timer);
         this.waiters.delete(done);
         resolve();
       };
+      this.waiters.add(done);
       // Not unref'd: a process awaiting a change stream (the sync worker, a plain script) must stay alive
       // until the wait ends, as it would while awaiting a real server's getMore.
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
+      if (sleep) void sleep(ms).then(done, done);
+      else timer = setTimeout(done, ms);
     });
   }
 }

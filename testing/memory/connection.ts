@@ -654,8 +654,17 @@ export class MemoryChangeCursor implements ChangeCursor {
     if (this.closed) throw serverError(43, "CursorNotFound", "change stream cursor is closed");
     const afterError = this.state.faults.check("nextBatch");
     let events = this.readEvents();
-    if (events.length === 0 && maxWaitMs > 0) {
-      await this.state.log.waitForAppend(maxWaitMs);
+    // An awaitData getMore (a change stream's, maxAwaitTimeMS): the server returns as soon as the batch holds
+    // one event, and otherwise keeps waiting until the time is up — a write the stream does not show (another
+    // database's internal write, a system collection) wakes it, finds nothing, and it waits again
+    // (mongod src/mongo/db/commands/getmore_cmd.cpp: "As soon as we get a result, this operation no longer
+    // waits"; docs getMore: maxTimeMS on an awaitData cursor is how long it blocks waiting for new data).
+    const clock = this.state.awaitClock;
+    const deadline = clock.now() + Math.max(0, maxWaitMs);
+    while (events.length === 0 && !this.closed) {
+      const left = deadline - clock.now();
+      if (left <= 0) break;
+      await this.state.log.waitForAppend(left, clock.sleep);
       if (this.closed) return [];
       events = this.readEvents();
     }

@@ -25,6 +25,12 @@ export interface MemoryClusterOptions {
   privileges?: Privilege[];
   /** Milliseconds clock for cluster times and wall times (pass a test's virtual clock); default Date.now. */
   now?: () => number;
+  /**
+   * How the cluster's clock passes while a change-stream getMore awaits new events (maxAwaitTimeMS). With a
+   * virtual `now`, pass the same clock's sleep so an await takes virtual time; default: real timers, and the await
+   * is measured on the real clock.
+   */
+  sleep?: (ms: number) => Promise<void>;
   /** Most events a change cursor returns per batch; default 1000. */
   maxEventsPerBatch?: number;
   /**
@@ -115,6 +121,8 @@ export class ClusterState {
   readonly version: string;
   readonly rootPrivileges: Privilege[] | undefined;
   readonly now: () => number;
+  /** The clock a getMore's await is measured on, and how it passes (see MemoryClusterOptions.sleep). */
+  readonly awaitClock: { now: () => number; sleep?: (ms: number) => Promise<void> };
   readonly maxEventsPerBatch: number;
   readonly accessControl: boolean;
   readonly userCacheInvalidationIntervalSecs: number;
@@ -124,6 +132,7 @@ export class ClusterState {
     this.version = options.version ?? "7.0.14";
     this.rootPrivileges = options.privileges;
     this.now = options.now ?? Date.now;
+    this.awaitClock = options.sleep ? { now: this.now, sleep: options.sleep } : { now: () => Date.now() };
     this.maxEventsPerBatch = options.maxEventsPerBatch ?? 1000;
     this.accessControl = options.accessControl ?? true;
     this.userCacheInvalidationIntervalSecs = options.userCacheInvalidationIntervalSecs ?? 30;

@@ -41,11 +41,14 @@ export interface RunEnv {
   stopAt: number;
   metrics: RunMetrics;
   hooks: EngineHooks;
-  /** How long one change-stream poll waits for new events. */
+  /**
+   * How long one change-stream poll awaits new events (the change stream's own await: it returns at the first
+   * event, so this paces only an idle stream, its lease checks and its empty checkpoints).
+   */
   replayWaitMs: number;
 }
 
-export const DEFAULT_REPLAY_WAIT_MS = 200;
+export const DEFAULT_REPLAY_WAIT_MS = 1000;
 
 /** Stop a little before the deadline so checkpoints get written and the call returns in time. */
 export function stopTime(ctx: EngineContext): number {
@@ -55,7 +58,7 @@ export function stopTime(ctx: EngineContext): number {
 
 /**
  * A RunEnv for one run: the matcher comes from the spec; log, stop time, metrics, hooks and poll wait default
- * to the engine's (redacted ctx.log, a little before ctx.deadline, fresh counters, none, 200 ms).
+ * to the engine's (redacted ctx.log, a little before ctx.deadline, fresh counters, none, 1 s).
  */
 export function makeRunEnv(
   parts: Pick<RunEnv, "spec" | "source" | "target" | "session" | "ctx">,

@@ -50,7 +50,7 @@ export interface BuiltinEngineOptions {
   metrics?: RunMetrics;
   /** Opens a cluster by URI; defaults to provider/cluster/open. */
   open?: (uri: string) => Promise<ClusterPort>;
-  /** How long one change-stream poll waits for events (ms); default 200. */
+  /** How long one change-stream poll awaits events (ms; it returns at the first one); default 1000. */
   replayWaitMs?: number;
 }
 

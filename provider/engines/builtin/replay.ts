@@ -3,14 +3,25 @@
 //   insert / replace / update  → replaceOne({_id}, fullDocument, {upsert: true})   (updateLookup image)
 //   update whose document is gone → deleteOne({_id})
 //   delete                        → deleteOne({_id})
-// Within a batch only the last operation per key is kept (each is a whole-document overwrite, so the last one
-// decides), which keeps per-key order and shrinks bursts of updates on hot documents.
+// Within what one apply takes only the last operation per key is kept (each is a whole-document overwrite, so
+// the last one decides), which keeps per-key order and shrinks bursts of updates on hot documents.
+//
+// The pipeline (round trips per applied batch: 2 on the critical path, was 5–7):
+//   read     the next getMores run while the current batches are applied (replay-reader.ts); the change
+//            stream's own await (maxAwaitTimeMS) paces an idle stream, so a lone write is applied within one await
+//   fence    one lease check before the writes of each apply, issued after every earlier replay write was
+//            acknowledged, so a process that lost the lease never writes again
+//   apply    the operations go out in LANES parallel ordered bulk writes per namespace, a key always in the same
+//            lane (replay-keys.ts); the next apply starts only once all of them are acknowledged, so a key's
+//            operations never overtake each other across applies
+//   checkpoint  the resume token of the last batch applied (never the cursor's current token, which covers what
+//            was read ahead), written after its writes were acknowledged and while the next apply runs
 //
 // DDL: drop, rename and dropDatabase are mirrored; `create` is mirrored (the new collection is created with
 // its options; its indexes arrive as createIndexes, which stops the sync). Any other DDL (createIndexes,
 // dropIndexes, modify, shardCollection, …) on a migrated namespace stops the sync with FAILED and a reason
 // that names the operation, because silently diverging is worse than stopping.
-import { BSON, type Document, type Timestamp } from "mongodb";
+import type { Document, Timestamp } from "mongodb";
 import { splitsLargeChangeEvents, type ChangeCursor, type ChangeEvent, type ClusterPort, type Namespace, type WriteOperation } from "../../cluster/port";
 import { describeError } from "../../errors";
 import type { RunEnv } from "./env";
@@ -20,8 +31,8 @@ import { nsString } from "./namespaces";
 import { blockedNotice } from "./writeblock";
 import { backoffMs, DEFAULT_RETRY, isHistoryLost, isRetryable, withRetry } from "./retry";
 import { compareTimestamps, decodeBson, decodeTimestamp, encodeBson, type MigrationState } from "./state";
-
-const { EJSON } = BSON;
+import { idKey, laneOf } from "./replay-keys";
+import { ChangeReader, type ReadBatch } from "./replay-reader";
 
 const CRUD = new Set(["insert", "update", "replace", "delete"]);
 
@@ -46,39 +57,96 @@ export function historyLostReason(migrationId: string): string {
   );
 }
 
-function idKey(ns: string, id: unknown): string {
-  return `${ns}\u0000${EJSON.stringify({ id }, { relaxed: false })}`;
+/** Parallel ordered bulk writes per namespace in one apply (the copy keeps up to 4 writes in flight too). */
+export const LANES = 4;
+/** Batches read ahead while the current ones are applied. */
+const READ_AHEAD = 2;
+
+/** One namespace's operations of an apply: the newest per key, in the order of each key's last occurrence. */
+interface NamespaceOps {
+  ns: Namespace;
+  /** A superseded operation leaves a hole (undefined) instead of being moved: no Map reordering per event. */
+  ops: Array<WriteOperation | undefined>;
+  slot: Map<string, number>;
 }
 
-interface PendingOps {
-  byNs: Map<string, { ns: Namespace; ops: Map<string, WriteOperation> }>;
-  count: number;
+class PendingOps {
+  readonly byNs = new Map<string, NamespaceOps>();
+  count = 0;
+
+  add(name: string, ns: Namespace, id: unknown, op: WriteOperation): void {
+    let entry = this.byNs.get(name);
+    if (!entry) this.byNs.set(name, (entry = { ns, ops: [], slot: new Map() }));
+    const key = idKey(id);
+    const at = entry.slot.get(key);
+    if (at === undefined) this.count++;
+    else entry.ops[at] = undefined;
+    entry.slot.set(key, entry.ops.length);
+    entry.ops.push(op);
+  }
+
+  clear(): void {
+    this.byNs.clear();
+    this.count = 0;
+  }
+}
+
+function filterId(op: WriteOperation): unknown {
+  if ("replaceOne" in op) return op.replaceOne.filter._id;
+  if ("updateOne" in op) return op.updateOne.filter._id;
+  if ("deleteOne" in op) return op.deleteOne.filter._id;
+  return op.insertOne.document._id;
 }
 
 /**
  * The write that brings the target's copy of the event's document to the source's state. `fullDocument` null
  * means "deleted since" (updateLookup found nothing); absent means the port did not look it up, so we do.
  */
-async function operationFor(env: RunEnv, ns: Namespace, ev: ChangeEvent): Promise<WriteOperation | undefined> {
+function operationFor(env: RunEnv, ns: Namespace, ev: ChangeEvent): WriteOperation | Promise<WriteOperation> | undefined {
   const id = ev.documentKey?._id;
   if (id === undefined) return undefined;
   if (ev.operationType === "delete") return { deleteOne: { filter: { _id: id } } };
-  const doc = ev.fullDocument !== undefined ? ev.fullDocument : await withRetry("findById", env.ctx, () => env.source.findById(ns, id));
+  if (ev.fullDocument !== undefined) return imageOp(env, ns, id, ev.fullDocument);
+  return withRetry("findById", env.ctx, () => env.source.findById(ns, id)).then((doc) => imageOp(env, ns, id, doc));
+}
+
+function imageOp(env: RunEnv, ns: Namespace, id: unknown, doc: Document | null): WriteOperation | Promise<WriteOperation> {
   if (!doc) return { deleteOne: { filter: { _id: id } } };
-  if (holdsUndefined(doc)) await noteUndefined(env, nsString(ns));
+  if (holdsUndefined(doc)) return noteUndefined(env, nsString(ns)).then(() => overwriteOp(doc));
   return overwriteOp(doc);
 }
 
-async function flushOps(env: RunEnv, pending: PendingOps): Promise<void> {
+/**
+ * Applies what is pending: the lease check (the fence), then every namespace's operations in LANES parallel
+ * ordered bulk writes, each at most replayBatchSize operations (a lane with more sends them one after another).
+ * Resolves when all are acknowledged. `alongside` runs in parallel with the writes (the lag's clusterTime).
+ */
+async function applyPending(env: RunEnv, pending: PendingOps): Promise<void> {
   if (pending.count === 0) return;
   await env.session.assertLease();
-  await Promise.all(
-    [...pending.byNs.values()].map(({ ns, ops }) =>
-      withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, [...ops.values()], true, CARRY_AS_STORED)),
-    ),
-  );
-  pending.byNs.clear();
-  pending.count = 0;
+  const size = Math.max(1, env.spec.builtin.replayBatchSize);
+  const writes: Promise<unknown>[] = [];
+  for (const { ns, ops } of pending.byNs.values()) {
+    const lanes: WriteOperation[][] = Array.from({ length: LANES }, () => []);
+    for (const op of ops) if (op) lanes[laneOf(filterId(op), LANES)].push(op);
+    for (const lane of lanes) {
+      if (lane.length === 0) continue;
+      writes.push(
+        (async () => {
+          for (let i = 0; i < lane.length; i += size) {
+            const chunk = lane.slice(i, i + size);
+            await withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, chunk, true, CARRY_AS_STORED));
+          }
+        })(),
+      );
+    }
+  }
+  pending.clear();
+  // Every write settles before this returns (a failed one must not leave another still running into the next
+  // apply), then the first failure is thrown.
+  const settled = await Promise.allSettled(writes);
+  const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 class DdlRefused extends Error {}
@@ -205,14 +273,14 @@ function reassemble(fragments: ChangeEvent[]): ChangeEvent {
  * ends inside a split event is followed up until its last fragment. The resume token is therefore never taken
  * inside an event, and a restart never starts with half of one.
  */
-export async function nextWholeBatch(cursor: ChangeCursor, maxWaitMs: number): Promise<ChangeEvent[]> {
+export async function nextWholeBatch(cursor: ChangeCursor, maxWaitMs: number, followWaitMs = maxWaitMs): Promise<ChangeEvent[]> {
   const raw = await cursor.nextBatch(maxWaitMs);
   const open = (): boolean => {
     const last = raw[raw.length - 1];
     return last?.splitEvent !== undefined && last.splitEvent.fragment < last.splitEvent.of;
   };
   for (let idle = 0; open(); ) {
-    const more = await cursor.nextBatch(maxWaitMs);
+    const more = await cursor.nextBatch(followWaitMs);
     if (more.length === 0 && ++idle >= 100) throw new Error("the source's change stream stopped inside a split event");
     raw.push(...more);
   }
@@ -282,10 +350,12 @@ export async function peekPendingLag(
   }
 }
 
-async function lagOf(env: RunEnv, last: Timestamp): Promise<number> {
-  const now = await withRetry("clusterTime", env.ctx, () => env.source.clusterTime());
+function lagFrom(now: Timestamp | undefined, last: Timestamp): number {
   return now ? Math.max(0, now.t - last.t) : 0;
 }
+
+/** Writes blocked: the stream has been empty for this long (over two polls or more) before replay calls it drained. */
+const DRAIN_QUIET_MS = 1000;
 
 async function markFailed(env: RunEnv, reason: string): Promise<void> {
   // During a cutover the source may already be write-blocked: the reason must say so, and that restarting
@@ -304,33 +374,56 @@ async function markFailed(env: RunEnv, reason: string): Promise<void> {
 
 /**
  * Applies change events until `until` is met, env.stopAt passes, or the sync fails (FAILED is written to the
- * checkpoint, never thrown). Checkpoints the resume token after every applied batch.
+ * checkpoint, never thrown). Checkpoints the resume token after every apply (see the pipeline at the top).
  */
 export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<ReplayOutcome> {
   const { spec, ctx } = env;
-  const maxWaitMs = env.replayWaitMs;
+  const waitMs = Math.max(0, env.replayWaitMs);
   let cursor: ChangeCursor | undefined;
+  let reader: ChangeReader | undefined;
   let failures = 0;
   let lastEventAt = ctx.now();
   let lastLogAt = -Infinity;
+  /** The idle run: when its first empty batch was read, and how many empty batches it holds. */
+  let emptySince: number | undefined;
   let emptyPolls = 0;
-  const pending: PendingOps = { byNs: new Map(), count: 0 };
+  // The previous apply's checkpoint, written while the next apply runs; awaited before the next one is issued
+  // (its failure surfaces there), before a stream is reopened from it, and before returning.
+  let checkpoint: Promise<void> = Promise.resolve();
+  const pending = new PendingOps();
+  const perApply = Math.max(1, spec.builtin.replayBatchSize) * LANES;
   const t0 = decodeTimestamp(env.session.state.t0);
+  const closeStream = async (): Promise<void> => {
+    reader?.stop();
+    reader = undefined;
+    await cursor?.close().catch(() => undefined);
+    cursor = undefined;
+  };
   try {
     for (;;) {
-      if (ctx.now() >= env.stopAt) return "stopped";
-      let events: ChangeEvent[];
+      if (ctx.now() >= env.stopAt) {
+        await checkpoint;
+        return "stopped";
+      }
+      let batches: ReadBatch[];
       try {
-        cursor ??= await openCursor(env);
-        events = await nextWholeBatch(cursor, maxWaitMs);
+        if (!reader) {
+          await checkpoint;
+          const opened = (cursor = await openCursor(env));
+          // The first read does not await: with nothing to apply (`create` on an empty source) replay knows at
+          // once that it is caught up, instead of after a whole await.
+          reader = new ChangeReader((wait) => nextWholeBatch(opened, wait, Math.max(wait, waitMs)), opened, ctx.now, 0, waitMs, READ_AHEAD);
+        }
+        batches = await reader.take();
       } catch (err) {
-        await cursor?.close().catch(() => undefined);
-        cursor = undefined;
+        await closeStream();
         if (isHistoryLost(err)) {
+          await checkpoint;
           await markFailed(env, historyLostReason(spec.migrationId));
           return "failed";
         }
         if (isEventTooLarge(err)) {
+          await checkpoint;
           await markFailed(env, await eventTooLargeReason(env, err));
           return "failed";
         }
@@ -344,86 +437,114 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       }
       failures = 0;
 
-      for (const ev of events) {
-        if (CRUD.has(ev.operationType)) {
-          const db = ev.ns?.db;
-          const coll = ev.ns?.coll;
-          if (!db || !coll || !env.matcher.includes(db, coll)) continue;
-          const op = await operationFor(env, { db, coll }, ev);
-          if (!op) continue;
-          const name = `${db}.${coll}`;
-          let entry = pending.byNs.get(name);
-          if (!entry) {
-            entry = { ns: { db, coll }, ops: new Map() };
-            pending.byNs.set(name, entry);
-          }
-          const key = idKey(name, ev.documentKey?._id);
-          if (!entry.ops.delete(key)) pending.count++;
-          entry.ops.set(key, op); // re-inserted last: the newest operation for this key wins
-          if (pending.count >= spec.builtin.replayBatchSize) await flushOps(env, pending);
-        } else if (ev.operationType === "endOfTransaction") {
-          // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
-          continue;
-        } else {
-          // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
-          // already reflects it. Only possible for the very first events of a stream started at T0.
-          if (t0 && compareTimestamps(ev.clusterTime, t0) <= 0) continue;
-          await flushOps(env, pending);
-          try {
-            await applyDdl(env, ev);
-          } catch (err) {
-            if (!(err instanceof DdlRefused)) throw err;
-            await markFailed(env, err.message);
-            return "failed";
+      let applied = 0;
+      let last: ChangeEvent | undefined;
+      for (const batch of batches) {
+        for (const ev of batch.events) {
+          applied++;
+          last = ev;
+          if (CRUD.has(ev.operationType)) {
+            const db = ev.ns?.db;
+            const coll = ev.ns?.coll;
+            if (!db || !coll || !env.matcher.includes(db, coll)) continue;
+            const ns = { db, coll };
+            const made = operationFor(env, ns, ev);
+            const op = made instanceof Promise ? await made : made;
+            if (!op) continue;
+            pending.add(`${db}.${coll}`, ns, ev.documentKey?._id, op);
+            if (pending.count >= perApply) await applyPending(env, pending);
+          } else if (ev.operationType === "endOfTransaction") {
+            // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
+            continue;
+          } else {
+            // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
+            // already reflects it. Only possible for the very first events of a stream started at T0.
+            if (t0 && compareTimestamps(ev.clusterTime, t0) <= 0) continue;
+            await applyPending(env, pending);
+            try {
+              await applyDdl(env, ev);
+            } catch (err) {
+              if (!(err instanceof DdlRefused)) throw err;
+              await checkpoint;
+              await markFailed(env, err.message);
+              return "failed";
+            }
           }
         }
       }
-      await flushOps(env, pending);
+      // The source's time for the lag, fetched while the writes are in flight.
+      const sourceNow = last ? withRetry("clusterTime", ctx, () => env.source.clusterTime()) : undefined;
+      sourceNow?.catch(() => undefined);
+      await applyPending(env, pending);
+      const lag = last ? lagFrom(await sourceNow, last.clusterTime) : 0;
 
-      const lag = events.length === 0 ? 0 : await lagOf(env, events[events.length - 1].clusterTime);
-      const token = cursor.resumeToken();
-      env.metrics.appliedEvents += events.length;
-      env.metrics.replayBatches++;
-      if (events.length > 0) lastEventAt = ctx.now();
-      const readyNow = env.session.state.copy.done && lag <= spec.timeouts.readyLagSeconds;
+      // Everything taken is applied and acknowledged: its last batch's token may be checkpointed.
+      await checkpoint;
+      const token = batches[batches.length - 1].token;
+      env.metrics.appliedEvents += applied;
+      env.metrics.replayBatches += batches.length;
+      if (applied > 0) lastEventAt = ctx.now();
+      const state = env.session.state;
+      const readyNow = state.copy.done && lag <= spec.timeouts.readyLagSeconds;
       const encodedToken = token ? encodeBson(token) : undefined;
+      const appliedTotal = state.replay.appliedEvents + applied;
+      const phaseNow = state.phase === "SYNCING" || state.phase === "READY_FOR_CUTOVER" ? (readyNow ? "READY_FOR_CUTOVER" : "SYNCING") : state.phase;
       const stateChanged =
-        events.length > 0 ||
-        (encodedToken !== undefined && encodedToken !== env.session.state.replay.resumeToken) ||
-        env.session.state.replay.lagSeconds !== lag ||
-        env.session.state.phase !== (readyNow ? "READY_FOR_CUTOVER" : "SYNCING");
+        applied > 0 ||
+        (encodedToken !== undefined && encodedToken !== state.replay.resumeToken) ||
+        state.replay.lagSeconds !== lag ||
+        state.phase !== (readyNow ? "READY_FOR_CUTOVER" : "SYNCING");
       if (stateChanged) {
-        await env.session.update((s) => {
-          if (encodedToken) s.replay.resumeToken = encodedToken;
-          s.replay.lagSeconds = lag;
-          s.replay.measuredAt = new Date(ctx.now()).toISOString();
-          s.replay.appliedEvents += events.length;
-          if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
-        });
+        checkpoint = env.session
+          .update((s) => {
+            if (encodedToken) s.replay.resumeToken = encodedToken;
+            s.replay.lagSeconds = lag;
+            s.replay.measuredAt = new Date(ctx.now()).toISOString();
+            s.replay.appliedEvents += applied;
+            if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
+          })
+          .then(() => undefined);
+        checkpoint.catch(() => undefined); // observed at the next await of `checkpoint`
+        // Idle: this write is the poll's lease check (a compare-and-set on the lease), so it is awaited.
+        if (applied === 0) await checkpoint;
       } else {
         // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.
         await env.session.assertLease();
       }
-      await env.hooks.afterReplayBatch?.({ events: events.length, lagSeconds: lag });
-      if (ctx.now() - lastLogAt >= 10_000 || (events.length === 0 && until !== "forever")) {
+      await env.hooks.afterReplayBatch?.({ events: applied, lagSeconds: lag });
+      if (ctx.now() - lastLogAt >= 10_000 || (applied === 0 && until !== "forever")) {
         lastLogAt = ctx.now();
-        env.log(`phase ${env.session.state.phase}: lag ${lag}s, ${env.session.state.replay.appliedEvents} events applied`);
+        env.log(`phase ${phaseNow}: lag ${lag}s, ${appliedTotal} events applied`);
       }
 
-      if (until === "ready" && readyNow) return "ready";
-      // Writes are blocked: two empty polls a second apart mean nothing is left (one could race a write that
-      // was acknowledged just before blocking and is not visible to the stream yet).
-      if (until === "drained" && events.length === 0) {
-        if (++emptyPolls >= 2) return "drained";
-        await ctx.sleep(1000);
-      } else emptyPolls = 0;
-      if (until === "quiet" && events.length === 0) {
-        if (ctx.now() - lastEventAt >= spec.builtin.quietSeconds * 1000) return "quiet";
-        await ctx.sleep(Math.min(1000, spec.builtin.quietSeconds * 1000));
+      for (const batch of batches) {
+        if (batch.events.length > 0) {
+          emptySince = undefined;
+          emptyPolls = 0;
+        } else {
+          emptySince ??= batch.readAt;
+          emptyPolls++;
+        }
       }
-      if (until === "forever" && events.length === 0) await ctx.sleep(1000);
+      const idleFor = emptySince === undefined ? 0 : batches[batches.length - 1].readAt - emptySince;
+
+      if (until === "ready" && readyNow) {
+        await checkpoint;
+        return "ready";
+      }
+      // Writes are blocked: two empty polls a second apart mean nothing is left (one could race a write that
+      // was acknowledged just before blocking and is not visible to the stream yet); the polls themselves await.
+      if (until === "drained" && emptyPolls >= 2 && idleFor >= DRAIN_QUIET_MS) {
+        await checkpoint;
+        return "drained";
+      }
+      if (until === "quiet" && applied === 0 && ctx.now() - lastEventAt >= spec.builtin.quietSeconds * 1000) {
+        await checkpoint;
+        return "quiet";
+      }
     }
   } finally {
+    reader?.stop();
     await cursor?.close().catch(() => undefined);
   }
 }

@@ -32,11 +32,12 @@ export function rig(
 ): Rig {
   const ctx = makeContext({ deadlineMs: opts.deadlineMs });
   const n = ++counter;
-  const source = MemoryCluster.create(`src-${n}`, { now: ctx.now, ...(opts.source ?? {}) });
-  const target = MemoryCluster.create(`dst-${n}`, { now: ctx.now, ...(opts.target ?? {}) });
+  // The clusters live on the test's virtual clock, and a change stream's await passes on it too.
+  const source = MemoryCluster.create(`src-${n}`, { now: ctx.now, sleep: ctx.sleep, ...(opts.source ?? {}) });
+  const target = MemoryCluster.create(`dst-${n}`, { now: ctx.now, sleep: ctx.sleep, ...(opts.target ?? {}) });
   const base = makeSpec({ source: { uri: `memory://src-${n}` }, target: { uri: `memory://dst-${n}` }, ...(opts.spec ?? {}) });
   const spec: MigrationSpec = { ...base, migrationId: `mig-${n}`, builtin: { ...base.builtin, ...(opts.builtin ?? {}) } };
-  const makeEngine = (o: BuiltinEngineOptions = {}) => createBuiltinEngine({ replayWaitMs: 0, ...opts.engine, ...o });
+  const makeEngine = (o: BuiltinEngineOptions = {}) => createBuiltinEngine({ ...opts.engine, ...o });
   return { ctx, source, target, spec, engine: makeEngine(), makeEngine };
 }
 

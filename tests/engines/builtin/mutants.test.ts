@@ -110,11 +110,14 @@ describe("namespaces at the edge of the filter", () => {
 
 describe("lease fencing before each replay write", () => {
   // Kills "no lease check before a replay flush": after a takeover the stale applier must not write again.
+  // One apply sends its operations as parallel writes behind one lease check; a write counts as "after the
+  // takeover" when it is issued once the thief holds the lease (the rest of that apply went out with the first).
   test("once another process has taken the lease, the old applier's next flush is refused", async () => {
     const r = rig({ builtin: { replayBatchSize: 2 } });
-    await seed(r.source, "shop", "orders", 8);
+    await seed(r.source, "shop", "orders", 30);
     const { handle } = await syncUntilReady(r);
     let stolen = false;
+    let takenOver = false;
     let writesAfterTakeover = 0;
     const open = async (uri: string): Promise<ClusterPort> => {
       const port = MemoryCluster.resolve(uri).connect();
@@ -122,12 +125,13 @@ describe("lease fencing before each replay write", () => {
       const bulkWrite = port.bulkWrite.bind(port);
       port.bulkWrite = async (ns, ops, ordered, options) => {
         if (ns.coll === "orders" && ordered) {
-          if (stolen) writesAfterTakeover++;
-          else {
+          if (takenOver) writesAfterTakeover++;
+          else if (!stolen) {
             // A cutover elsewhere takes the lease over while this replay write is in flight.
             stolen = true;
             const thief = new StateSession(port.checkpoints(r.spec.migrationId), newOwnerId("thief"), r.ctx.now, 600_000);
             await thief.acquire(true);
+            takenOver = true;
           }
         }
         return bulkWrite(ns, ops, ordered, options);
@@ -135,7 +139,8 @@ describe("lease fencing before each replay write", () => {
       return port;
     };
     const orders = r.source.db("shop").collection<AnyDoc>("orders");
-    for (let i = 0; i < 6; i++) await orders.updateOne({ _id: i }, { $set: { v: i } }); // three flushes of two
+    // 24 documents: three applies of LANES × replayBatchSize = 8 operations each.
+    for (let i = 0; i < 24; i++) await orders.updateOne({ _id: i }, { $set: { v: i } });
     await r.makeEngine({ open }).advance(r.spec, handle, r.ctx);
     expect(stolen).toBe(true);
     expect(writesAfterTakeover).toBe(0);
