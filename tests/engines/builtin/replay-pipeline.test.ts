@@ -2,7 +2,7 @@
 // checkpoints that only cover what the target acknowledged, the change stream's own await instead of a sleep,
 // `create` on an empty source without waiting out a poll, and exact `_id` keys. Nothing here is timed: round
 // trips are counted on a network the test releases one step at a time, and waits pass on a clock the test owns.
-import { Decimal128, Double, Int32, Long, ObjectId, type Document } from "mongodb";
+import { Decimal128, Double, Int32, Long, ObjectId } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import type { ChangeCursor, CheckpointStore, ClusterPort, WriteOperation } from "../../../provider/cluster/port";
 import { bsonKey } from "../../../provider/cluster/bson-order";
@@ -416,7 +416,8 @@ describe("exact _id keys", () => {
     const r = rig();
     await seed(r.source, "shop", "orders", 3);
     const { handle } = await syncUntilReady(r);
-    const orders = r.source.db("shop").collection<Document>("orders");
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const orders = r.source.db("shop").collection<{ _id: any; [key: string]: unknown }>("orders");
     await orders.insertOne({ _id: "1", kind: "string" });
     await orders.deleteOne({ _id: new Int32(1) });
     await orders.insertOne({ _id: new Double(1), kind: "double" });
