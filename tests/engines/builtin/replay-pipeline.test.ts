@@ -422,7 +422,7 @@ describe("exact _id keys", () => {
     await orders.deleteOne({ _id: new Int32(1) });
     await orders.insertOne({ _id: new Double(1), kind: "double" });
     await orders.insertOne({ _id: Long.fromNumber(10), kind: "long" });
-    await orders.updateOne({ _id: "1" }, { $set: { touched: true } });
+    await orders.updateOne({ _id: "1" } as never, { $set: { touched: true } });
     expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
     const docs = await exactDocs(r.target, ORDERS);
     expect(docs.find((d) => d.kind === "double")?._id).toEqual(new Double(1));
