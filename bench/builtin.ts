@@ -6,8 +6,7 @@ import type { Document } from "mongodb";
 import type { ClusterPort, IndexSpec, Namespace, WriteOperation } from "../provider/cluster/port";
 import { createBuiltinEngine, runCopy } from "../provider/engines/builtin";
 import { DEFAULTS } from "../provider/schema";
-import { makeRunEnv, type RunEnv } from "../provider/engines/builtin/env";
-import { runReplay } from "../provider/engines/builtin/replay";
+import { makeRunEnv } from "../provider/engines/builtin/env";
 import { newOwnerId, StateSession } from "../provider/engines/builtin/state";
 import type { EngineContext, MigrationSpec } from "../provider/engines/engine";
 
@@ -134,106 +133,4 @@ export async function engineCreate(spec: MigrationSpec, open: (uri: string) => P
   const status = await engine.advance(spec, handle, ctx);
   if (status.phase !== "READY_FOR_CUTOVER") throw new Error(`engine create ended in ${status.phase}: ${status.reason ?? ""}`);
   return { ms: performance.now() - t, startMs };
-}
-
-export interface ReplayFigures {
-  catchUpEvents: number;
-  catchUpEventsPerSecond: number;
-  steadyRatePerSecond: number;
-  steadyAppliedPerSecond: number;
-  maxLagSeconds: number;
-  drainMsAfterWritesStop: number;
-}
-
-/**
- * Replay throughput: (1) catch-up — N updates written while nobody replays, then applied; (2) steady — a
- * writer at `ratePerSecond` for `seconds` while replay runs, then the time to drain after it stops.
- */
-export async function replayBench(
-  spec: MigrationSpec,
-  open: (uri: string) => Promise<ClusterPort>,
-  ns: Namespace,
-  existingIds: number,
-  catchUpEvents: number,
-  ratePerSecond: number,
-  seconds: number,
-): Promise<ReplayFigures> {
-  const source = await open(spec.source.uri!);
-  const target = await open(spec.target.uri!);
-  const ctx = realContext();
-  const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("bench"), ctx.now);
-  await session.load();
-  await session.acquire();
-  let maxLag = 0;
-  const env = (stopAt: number): RunEnv =>
-    makeRunEnv(
-      { spec, source, target, session, ctx },
-      {
-        log: () => undefined,
-        stopAt,
-        hooks: { afterReplayBatch: ({ lagSeconds }) => void (maxLag = Math.max(maxLag, lagSeconds ?? 0)) },
-        replayWaitMs: 50,
-      },
-    );
-  const update = (i: number): WriteOperation => ({
-    replaceOne: { filter: { _id: i % existingIds }, replacement: { ...makeDoc(i % existingIds, 200), v: i }, upsert: true },
-  });
-
-  // (1) catch-up
-  for (let i = 0; i < catchUpEvents; i += 500) {
-    await source.bulkWrite(ns, Array.from({ length: Math.min(500, catchUpEvents - i) }, (_, k) => update(i + k)), true);
-  }
-  let t = performance.now();
-  const e1 = env(Date.now() + 120_000);
-  // Timed up to the batch that applied the last written event (not the idle polls that confirm the drain).
-  let caughtUpAt = 0;
-  e1.hooks = {
-    afterReplayBatch: () => {
-      if (!caughtUpAt && e1.metrics.appliedEvents >= catchUpEvents) caughtUpAt = performance.now();
-    },
-  };
-  await runReplay(e1, "drained");
-  const catchUpMs = (caughtUpAt || performance.now()) - t;
-
-  // (2) steady writes
-  maxLag = 0;
-  let written = 0;
-  let writing = true;
-  const writer = (async () => {
-    const start = performance.now();
-    while (writing) {
-      const due = Math.floor(((performance.now() - start) / 1000) * ratePerSecond);
-      if (due > written) {
-        const n = Math.min(500, due - written);
-        await source.bulkWrite(ns, Array.from({ length: n }, (_, k) => update(catchUpEvents + written + k)), true);
-        written += n;
-      } else await new Promise((r) => setTimeout(r, 5));
-    }
-  })();
-  const e2 = env(Date.now() + seconds * 1000);
-  t = performance.now();
-  const replaying = runReplay(e2, "forever");
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  writing = false;
-  await writer;
-  await replaying;
-  const steadyMs = performance.now() - t;
-  const applied = e2.metrics.appliedEvents;
-  const drainStart = performance.now();
-  const e3 = env(Date.now() + 120_000);
-  let drainedAt = 0;
-  e3.hooks = { afterReplayBatch: ({ events }) => void (events === 0 && !drainedAt && (drainedAt = performance.now())) };
-  await runReplay(e3, "drained");
-  const drainMs = (drainedAt || performance.now()) - drainStart;
-  await session.release();
-  await source.close();
-  await target.close();
-  return {
-    catchUpEvents: e1.metrics.appliedEvents,
-    catchUpEventsPerSecond: e1.metrics.appliedEvents / (catchUpMs / 1000),
-    steadyRatePerSecond: written / (steadyMs / 1000),
-    steadyAppliedPerSecond: applied / (steadyMs / 1000),
-    maxLagSeconds: maxLag,
-    drainMsAfterWritesStop: drainMs,
-  };
 }

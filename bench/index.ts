@@ -9,7 +9,8 @@
 //   held bytes: an untimed round per data set counting, from outside the engine, the document bytes handed out
 //     by source scans and not yet written to the target — process-wide — against the configured budget.
 //   create: start + advance to READY_FOR_CUTOVER end to end (includes the first change-stream poll).
-//   replay (MemoryCluster): catch-up events/s and lag under a steady writer.
+//   replay (bench/replay.ts): the pipeline vs the loop before it, catch-up events/s and lag percentiles under an
+//     open-loop writer, over the codec-only port and the latency port.
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
 // Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
@@ -20,7 +21,8 @@ import { MemoryCluster } from "../testing/memory/memory-cluster";
 import { openCluster } from "../provider/cluster/open";
 import type { ClusterPort, Namespace } from "../provider/cluster/port";
 import { DEFAULTS } from "../provider/schema";
-import { bareCopy, benchSpec, engineCopy, engineCreate, replayBench, seedPort, type Timing } from "./builtin";
+import { bareCopy, benchSpec, engineCopy, engineCreate, seedPort, type Timing } from "./builtin";
+import { replayBench } from "./replay";
 import { createCodecPort, HeldBytes } from "./ports/codec-port";
 import { withLatency } from "./ports/latency-port";
 
@@ -235,23 +237,6 @@ async function createBench(): Promise<void> {
   }
 }
 
-async function replayMemory(): Promise<void> {
-  if (ONLY && !ONLY.includes("replay")) return;
-  const docs = scaled(25_000);
-  const source = MemoryCluster.create(`bench-replay-src-${Date.now()}`);
-  const target = MemoryCluster.create(`bench-replay-dst-${Date.now()}`);
-  await seedPort(source, { db: "bench", coll: "c0" }, docs, 300);
-  const spec = benchSpec(`bench-replay-${Date.now()}`, `memory://${source.name}`, `memory://${target.name}`, { replayBatchSize: 1000 });
-  await engineCopy(spec, openCluster);
-  const r = await replayBench(spec, openCluster, { db: "bench", coll: "c0" }, docs, 20_000, 2_000, 5);
-  console.log(`[replay MemoryCluster] catch-up: ${fmt(r.catchUpEvents, 0)} events at ${fmt(r.catchUpEventsPerSecond, 0)} events/s`);
-  console.log(
-    `  under a steady ${fmt(r.steadyRatePerSecond, 0)} writes/s: applied ${fmt(r.steadyAppliedPerSecond, 0)} events/s ` +
-      `(ratio ${fmt(r.steadyAppliedPerSecond / r.steadyRatePerSecond)}), max lag ${r.maxLagSeconds} s (whole seconds), ` +
-      `drained ${fmt(r.drainMsAfterWritesStop, 0)} ms after writes stopped`,
-  );
-}
-
 interface ReplSetLike {
   getUri(): string;
   stop(): Promise<unknown>;
@@ -313,7 +298,7 @@ async function main(): Promise<void> {
   );
   await copyBench();
   await createBench();
-  await replayMemory();
+  await replayBench(ONLY);
   await mongodRun();
 }
 

@@ -4,7 +4,7 @@
 // Per connection, as the driver works: each operation in flight holds its own pooled connection (driver
 // default maxPoolSize 100), so concurrent calls overlap their round trips and each is paced at the cap, while
 // one stream of calls is paced at RTT + bytes/cap per call. A scan costs one round trip per batch (a getMore),
-// a change-stream poll one per call, checkpoint reads/writes one each.
+// a change-stream getMore one per call (its server-side await in the middle), checkpoint reads/writes one each.
 //
 // The wrapper itself is cheap (timers only) and identical for the engine and the bare loop it is compared with.
 import type { Document } from "mongodb";
@@ -62,8 +62,16 @@ export function withLatency(inner: ClusterPort, options: LatencyOptions): Cluste
     },
     async watch(start: ChangeStreamStart): Promise<ChangeCursor> {
       const cursor = await trip(() => inner.watch(start));
+      // A getMore: half a round trip to the server, its await there (it answers at the first event or when
+      // maxAwaitTimeMS is up), half a round trip back — so a write made while the request travels is seen.
+      const half = rttMs / 2;
       return {
-        nextBatch: (maxWaitMs) => trip(() => cursor.nextBatch(maxWaitMs)),
+        nextBatch: async (maxWaitMs) => {
+          await delay(half);
+          const events = await cursor.nextBatch(maxWaitMs);
+          await delay(half);
+          return events;
+        },
         resumeToken: () => cursor.resumeToken(),
         close: () => cursor.close(),
       };
