@@ -119,7 +119,7 @@ function imageOp(env: RunEnv, ns: Namespace, id: unknown, doc: Document | null):
 /**
  * Applies what is pending: the lease check (the fence), then every namespace's operations in LANES parallel
  * ordered bulk writes, each at most replayBatchSize operations (a lane with more sends them one after another).
- * Resolves when all are acknowledged. `alongside` runs in parallel with the writes (the lag's clusterTime).
+ * Resolves when all are acknowledged.
  */
 async function applyPending(env: RunEnv, pending: PendingOps): Promise<void> {
   if (pending.count === 0) return;
