@@ -430,3 +430,29 @@ describe("exact _id keys", () => {
     expectIdentical(await compare(r.source, r.target, ORDERS));
   });
 });
+
+describe("MemoryCluster's change-stream await (as mongod's awaitData getMore)", () => {
+  // getmore_cmd.cpp: the wait ends at the first result or when maxTimeMS is up; a write the stream does not show
+  // wakes it, finds nothing, and it waits on. Before, such a write ended the await early with an empty batch.
+  test("a write the stream does not show does not end the await; one it shows ends it at once", async () => {
+    const clock = manualClock();
+    const cluster = new MemoryCluster({ now: clock.now, sleep: clock.sleep });
+    const cursor = await cluster.watch({});
+    let result: unknown[] | undefined;
+    void cursor.nextBatch(1000).then((events) => (result = events));
+    await settle();
+    await cluster.checkpoints("some-migration").put("k", { v: 1 }); // the checkpoint database is never shown
+    await settle();
+    expect(result).toBeUndefined();
+    clock.advance(1000);
+    await settle();
+    expect(result).toEqual([]);
+
+    result = undefined;
+    void cursor.nextBatch(1000).then((events) => (result = events));
+    await settle();
+    await cluster.db("shop").collection<AnyDoc>("orders").insertOne({ _id: 1 });
+    await settle();
+    expect((result ?? []).map((e) => (e as { operationType: string }).operationType)).toEqual(["create", "insert"]);
+  });
+});
