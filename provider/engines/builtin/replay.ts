@@ -9,8 +9,9 @@
 // The pipeline (round trips per applied batch: 2 on the critical path, was 5–7):
 //   read     the next getMores run while the current batches are applied (replay-reader.ts); the change
 //            stream's own await (maxAwaitTimeMS) paces an idle stream, so a lone write is applied within one await
-//   fence    one lease check before the writes of each apply, issued after every earlier replay write was
-//            acknowledged, so a process that lost the lease never writes again
+//   fence    one lease check before the writes of each apply, issued once every earlier replay write was
+//            acknowledged (while the apply's operations are built), so a process that lost the lease never writes
+//            again
 //   apply    the operations go out in LANES parallel ordered bulk writes per namespace, a key always in the same
 //            lane (replay-keys.ts); the next apply starts only once all of them are acknowledged, so a key's
 //            operations never overtake each other across applies
@@ -117,13 +118,38 @@ function imageOp(env: RunEnv, ns: Namespace, id: unknown, doc: Document | null):
 }
 
 /**
- * Applies what is pending: the lease check (the fence), then every namespace's operations in LANES parallel
+ * A lease check issued before it is needed: once every earlier replay write was acknowledged, while the next
+ * operations are still being built, so its round trip overlaps that work. Taken by the first apply after it
+ * (later ones check again); `settle` surfaces its outcome when no apply took it.
+ */
+class Fence {
+  private taken = false;
+  private readonly check: Promise<void>;
+
+  constructor(env: RunEnv) {
+    this.check = env.session.assertLease();
+    this.check.catch(() => undefined); // observed by take() or settle()
+  }
+
+  take(): Promise<void> | undefined {
+    if (this.taken) return undefined;
+    this.taken = true;
+    return this.check;
+  }
+
+  async settle(): Promise<void> {
+    if (!this.taken) await this.check;
+  }
+}
+
+/**
+ * Applies what is pending: the lease check (the fence, or a fresh one), then every namespace's operations in LANES parallel
  * ordered bulk writes, each at most replayBatchSize operations (a lane with more sends them one after another).
  * Resolves when all are acknowledged.
  */
-async function applyPending(env: RunEnv, pending: PendingOps): Promise<void> {
+async function applyPending(env: RunEnv, pending: PendingOps, fence?: Fence): Promise<void> {
   if (pending.count === 0) return;
-  await env.session.assertLease();
+  await (fence?.take() ?? env.session.assertLease());
   const size = Math.max(1, env.spec.builtin.replayBatchSize);
   const writes: Promise<unknown>[] = [];
   for (const { ns, ops } of pending.byNs.values()) {
@@ -439,6 +465,8 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
 
       let applied = 0;
       let last: ChangeEvent | undefined;
+      // Every earlier write is acknowledged here: the first apply's lease check can go out now.
+      const fence = batches.some((b) => b.events.length > 0) ? new Fence(env) : undefined;
       for (const batch of batches) {
         for (const ev of batch.events) {
           applied++;
@@ -452,7 +480,7 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
             const op = made instanceof Promise ? await made : made;
             if (!op) continue;
             pending.add(`${db}.${coll}`, ns, ev.documentKey?._id, op);
-            if (pending.count >= perApply) await applyPending(env, pending);
+            if (pending.count >= perApply) await applyPending(env, pending, fence);
           } else if (ev.operationType === "endOfTransaction") {
             // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
             continue;
@@ -460,7 +488,8 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
             // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
             // already reflects it. Only possible for the very first events of a stream started at T0.
             if (t0 && compareTimestamps(ev.clusterTime, t0) <= 0) continue;
-            await applyPending(env, pending);
+            await applyPending(env, pending, fence);
+            await fence?.settle(); // DDL writes to the target too: never without a lease check
             try {
               await applyDdl(env, ev);
             } catch (err) {
@@ -475,7 +504,8 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       // The source's time for the lag, fetched while the writes are in flight.
       const sourceNow = last ? withRetry("clusterTime", ctx, () => env.source.clusterTime()) : undefined;
       sourceNow?.catch(() => undefined);
-      await applyPending(env, pending);
+      await applyPending(env, pending, fence);
+      await fence?.settle();
       const lag = last ? lagFrom(await sourceNow, last.clusterTime) : 0;
 
       // Everything taken is applied and acknowledged: its last batch's token may be checkpointed.
