@@ -59,6 +59,8 @@ const SCENARIOS: Scenario[] = [
 interface RoundFigures {
   catchUpPerSecond: number;
   catchUpCpuUsPerEvent: number;
+  /** CPU seconds per second during the catch-up: near the cores this process gets, replay is CPU-bound. */
+  catchUpCores: number;
   writerRate: number;
   writerDropped: number;
   appliedInWindow: number;
@@ -205,6 +207,7 @@ async function round(sc: Scenario, variant: VariantName): Promise<RoundFigures> 
   return {
     catchUpPerSecond: CATCH_UP / (catchUpMs / 1000),
     catchUpCpuUsPerEvent: (cpuUs.user + cpuUs.system) / CATCH_UP,
+    catchUpCores: (cpuUs.user + cpuUs.system) / 1000 / catchUpMs,
     writerRate: writer.written / writer.seconds,
     writerDropped: writer.dropped,
     appliedInWindow: appliedInWindow / Math.max(1, writer.written),
@@ -247,7 +250,7 @@ export async function replayBench(only?: string[]): Promise<void> {
       const col = (f: (x: RoundFigures) => number, digits = 0) => `${fmt(median(xs.map(f)), digits)} [${spread(xs.map(f), digits)}]`;
       const dropped = xs.reduce((n, x) => n + x.writerDropped, 0);
       console.log(
-        `  ${v.padEnd(6)} catch-up ${col((x) => x.catchUpPerSecond)} events/s, CPU ${col((x) => x.catchUpCpuUsPerEvent, 1)} µs/event | ` +
+        `  ${v.padEnd(6)} catch-up ${col((x) => x.catchUpPerSecond)} events/s, CPU ${col((x) => x.catchUpCpuUsPerEvent, 1)} µs/event, ${col((x) => x.catchUpCores, 2)} cores | ` +
           `sustained: writer ${col((x) => x.writerRate)} writes/s${dropped ? ` (COULD NOT KEEP ITS RATE: ${fmt(dropped)} writes dropped)` : ""}, ` +
           `applied in window ${col((x) => x.appliedInWindow, 2)}, drained ${col((x) => x.drainMs)} ms after; ` +
           `lag p50 ${col((x) => x.p50)} ms, p90 ${col((x) => x.p90)} ms, p99 ${col((x) => x.p99)} ms`,
