@@ -17,6 +17,7 @@
 // writer and replay share this process's CPU (2 shared cores on the team machine): read the writer's own rate
 // before the replay figures. Rounds alternate which variant goes first; figures are medians with the spread of
 // the per-round values.
+import { loadavg } from "os";
 import { performance } from "perf_hooks";
 import type { ClusterPort, Namespace, WriteOperation } from "../provider/cluster/port";
 import { makeRunEnv, type RunEnv } from "../provider/engines/builtin/env";
@@ -232,7 +233,7 @@ export async function replayBench(only?: string[]): Promise<void> {
   const scenarios = only && !only.includes("replay") ? SCENARIOS.filter((s) => only.includes(`replay-${s.label}`)) : SCENARIOS;
   console.log(
     `-- replay: before (bench/replay-before.ts) vs after (the pipeline), ${fmt(DOCS)} documents, catch-up ${fmt(CATCH_UP)} updates, ` +
-      `then ${fmt(RATE)} writes/s for ${SECONDS} s; ${ROUNDS} rounds alternating; medians [spread]`,
+      `then ${fmt(RATE)} writes/s for ${SECONDS} s; ${ROUNDS} rounds alternating; medians [spread]; load average ${loadavg().map((x) => x.toFixed(1)).join(" ")}`,
   );
   for (const sc of scenarios) {
     const rows: Record<VariantName, RoundFigures[]> = { before: [], after: [] };
