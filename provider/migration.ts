@@ -235,7 +235,11 @@ const providers = new Map<string, MigrationProvider>();
 function migrationProvider(): MigrationProvider {
   let keys: string[] = [];
   try {
-    keys = Object.keys(pulumi.runtime.allConfig()).filter((k) => k.startsWith("mongodbatlas:")).sort();
+    // Set to something: an empty value reads as unset on the provider side too.
+    keys = Object.entries(pulumi.runtime.allConfig())
+      .filter(([k, v]) => k.startsWith("mongodbatlas:") && v !== "")
+      .map(([k]) => k)
+      .sort();
   } catch {
     /* no config outside a Pulumi program */
   }
