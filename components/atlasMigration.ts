@@ -22,9 +22,10 @@ import { connectionStringWithUser, NewClusterArgs, TargetCluster } from "./targe
 export type AtlasMigrationTarget = { cluster: NewClusterArgs } | { existingClusterName: pulumi.Input<string>; tier?: string };
 
 /**
- * Atlas API credentials for the Migration, when they are not in stack config (`mongodbatlas:*`). Give the same
- * values you give an explicit `mongodbatlas.Provider`: the Migration is a dynamic resource and cannot read
- * another provider's configuration. Stored in state as a secret.
+ * Atlas API credentials for the Migration (atlas-push calls the Atlas API), when they are neither in stack config
+ * (`mongodbatlas:*`) nor on a `mongodbatlas.Provider` passed to the component (whose credentials the component
+ * hands to the Migration itself). Also configure the component's Atlas resources when no provider is passed.
+ * Stored in state as a secret.
  */
 export type AtlasCredentialsArgs = MigrationAtlasCredentials;
 
@@ -75,6 +76,28 @@ export function engineOf(args: Pick<AtlasMigrationArgs, "source" | "target" | "m
   return "builtin";
 }
 
+/**
+ * The Atlas credentials of an explicit mongodbatlas provider, for the Migration (which cannot use the provider
+ * itself). Readable because the Node SDK gives every registered input of a resource an output of the same name
+ * (sdk/nodejs/runtime/rpc.ts transferProperties) and the engine answers a provider resource's registration with
+ * its inputs as its outputs (pkg/resource/deploy/providers/registry.go, Registry.Create/Update). The provider
+ * registers isMongodbgovCloud as JSON text ("true"). Undefined keys are left out.
+ */
+export function credentialsOfProvider(provider: pulumi.ProviderResource): pulumi.Output<MigrationAtlasCredentials> {
+  const p = provider as unknown as Record<string, pulumi.Output<unknown> | undefined>;
+  const keys = ["publicKey", "privateKey", "clientId", "clientSecret", "accessToken", "baseUrl", "isMongodbgovCloud"] as const;
+  const field = (k: string) => (pulumi.Output.isInstance(p[k]) ? p[k] : pulumi.output(undefined));
+  return pulumi.all(keys.map(field)).apply((values: unknown[]) => {
+    const out: Record<string, unknown> = {};
+    keys.forEach((k, i) => {
+      let v: unknown = values[i];
+      if (k === "isMongodbgovCloud" && typeof v === "string") v = v.trim() === "true";
+      if (v !== undefined && v !== null && v !== "") out[k] = v;
+    });
+    return out as MigrationAtlasCredentials;
+  });
+}
+
 export class AtlasMigration extends pulumi.ComponentResource {
   readonly projectId: pulumi.Output<string>;
   readonly clusterName: pulumi.Output<string>;
@@ -114,7 +137,8 @@ export class AtlasMigration extends pulumi.ComponentResource {
 
     // Credentials given here also configure the Atlas resources, unless the user passed a provider.
     let providerOpts: pulumi.CustomResourceOptions = {};
-    if (args.atlasCredentials && !this.getProvider("mongodbatlas:index/project:Project")) {
+    const explicitProvider = this.getProvider("mongodbatlas:index/project:Project");
+    if (args.atlasCredentials && !explicitProvider) {
       const c = args.atlasCredentials;
       const provider = new mongodbatlas.Provider(
         `${name}-atlas`,
@@ -193,7 +217,11 @@ export class AtlasMigration extends pulumi.ComponentResource {
           uri: targetUri,
           atlas: { projectId, clusterName: target.clusterName, tier: target.tier },
         },
-        atlasCredentials: args.atlasCredentials,
+        // Given here, or those of the mongodbatlas provider the user passed (so one Atlas account is named once);
+        // only for atlas-push (or an engine known only at run time): no other engine calls the Atlas API, so no
+        // other Migration keeps credentials in its state.
+        atlasCredentials:
+          args.atlasCredentials ?? (explicitProvider && (engine === "atlas-push" || engine === undefined) ? credentialsOfProvider(explicitProvider) : undefined),
         declaredBy: `AtlasMigration ${name}`,
         declaredUsers: (args.databaseUsers ?? []).map((u) => pulumi.interpolate`${u.username}@${u.authDatabaseName ?? "admin"}`),
         // What this program leaves out once cutover is true: the Migration's check refuses a first `pulumi up`

@@ -155,8 +155,8 @@ export interface MigrationArgs {
 
 /**
  * The provider Pulumi serializes. Every method loads the implementation when called; nothing is captured but
- * the two strings below. Do not add other fields, module-level helpers or imports used inside these methods:
- * they would be serialized.
+ * the fields below (two strings and a list of config key names). Do not add other fields, module-level helpers
+ * or imports used inside these methods: they would be serialized.
  */
 export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
   /**
@@ -167,6 +167,16 @@ export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
   readonly runtimeFile: string = require.resolve("./runtime");
   /** This package's version when serialized: what to install when neither way finds it. */
   readonly packageVersion: string = require("pulumi-atlas-migration/package.json").version;
+  /**
+   * The `mongodbatlas:*` stack config keys the program saw: names only, never values. A Pulumi CLI older than
+   * 3.139 hands a dynamic provider none of the stack config (pulumi/pulumi#17673), so `configure` compares what
+   * arrives with these names and the runtime says so, instead of running without the credentials.
+   */
+  readonly stackAtlasConfigKeys: string[];
+
+  constructor(stackAtlasConfigKeys: string[] = []) {
+    this.stackAtlasConfigKeys = stackAtlasConfigKeys;
+  }
 
   private runtime(): typeof import("./runtime") {
     const tried: string[] = [];
@@ -188,7 +198,7 @@ export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
   }
 
   async configure(req: pulumi.dynamic.ConfigureRequest): Promise<void> {
-    this.runtime().configure(req.config);
+    this.runtime().configure(req.config, this.stackAtlasConfigKeys);
   }
 
   async check(olds: any, news: any): Promise<pulumi.dynamic.CheckResult> {
@@ -216,8 +226,28 @@ export class MigrationProvider implements pulumi.dynamic.ResourceProvider {
   }
 }
 
-/** One instance per process: Pulumi caches the serialized text per provider object. */
-const migrationProvider = new MigrationProvider();
+/**
+ * One instance per set of `mongodbatlas:*` keys (in practice one per process): Pulumi caches the serialized text
+ * per provider object, and an Automation API process may run programs of stacks with different config.
+ */
+const providers = new Map<string, MigrationProvider>();
+
+function migrationProvider(): MigrationProvider {
+  let keys: string[] = [];
+  try {
+    // Set to something: an empty value reads as unset on the provider side too.
+    keys = Object.entries(pulumi.runtime.allConfig())
+      .filter(([k, v]) => k.startsWith("mongodbatlas:") && v !== "")
+      .map(([k]) => k)
+      .sort();
+  } catch {
+    /* no config outside a Pulumi program */
+  }
+  const id = keys.join(",");
+  let provider = providers.get(id);
+  if (!provider) providers.set(id, (provider = new MigrationProvider(keys)));
+  return provider;
+}
 
 /** This package's version; an input so that upgrades reach existing stacks (see the note at the top). */
 export const PROVIDER_VERSION: string = require("pulumi-atlas-migration/package.json").version;
@@ -278,7 +308,7 @@ export class Migration extends pulumi.dynamic.Resource {
       providerVersion: PROVIDER_VERSION,
     };
     super(
-      migrationProvider,
+      migrationProvider(),
       name,
       props,
       pulumi.mergeOptions(opts, { additionalSecretOutputs: ["linkToken", "source", "target", "atlasCredentials"] }),

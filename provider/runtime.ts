@@ -107,8 +107,28 @@ interface ConfigLike {
   get(key: string): string | undefined;
 }
 
-/** Stack config keys shared with @pulumi/mongodbatlas, so users set their Atlas credentials once. */
-export function configure(config: ConfigLike): void {
+/** The stack config keys the Migration reads, shared with @pulumi/mongodbatlas so users set them once. */
+const ATLAS_CONFIG_KEYS = [
+  "mongodbatlas:baseUrl", "mongodbatlas:publicKey", "mongodbatlas:privateKey", "mongodbatlas:clientId",
+  "mongodbatlas:clientSecret", "mongodbatlas:accessToken", "mongodbatlas:isMongodbgovCloud",
+];
+
+/** The first Pulumi CLI that hands a dynamic provider the stack config (pulumi/pulumi#17673, in 3.139.0). */
+export const MIN_CLI_FOR_STACK_CONFIG = "3.139.0";
+
+/**
+ * Keys the program's stack config has (the serialized provider carries their names) that `configure` did not
+ * deliver. Only a CLI older than 3.139 does that: before pulumi/pulumi#17673 the engine gave a dynamic provider
+ * only config of its own package, `pulumi-nodejs:*` (pkg/resource/deploy/target.go GetPackageConfig), so every
+ * `mongodbatlas:*` key is missing at once; from 3.139 on every key arrives, namespace kept.
+ */
+let undeliveredConfig: string[] = [];
+
+/**
+ * Stack config, as the dynamic-provider host hands it to the provider's `configure`. `programKeys` are the
+ * `mongodbatlas:*` keys the program saw (MigrationProvider.stackAtlasConfigKeys; absent in older stubs).
+ */
+export function configure(config: ConfigLike, programKeys?: unknown): void {
   const get = (key: string) => {
     try {
       return config.get(key) || undefined;
@@ -116,6 +136,8 @@ export function configure(config: ConfigLike): void {
       return undefined;
     }
   };
+  const expected = Array.isArray(programKeys) ? programKeys.filter((k): k is string => ATLAS_CONFIG_KEYS.includes(k)) : [];
+  undeliveredConfig = expected.filter((k) => get(k) === undefined);
   // Stack config values are strings: `pulumi config set mongodbatlas:isMongodbgovCloud true` arrives as "true".
   const gov = get("mongodbatlas:isMongodbgovCloud");
   configured = {
@@ -129,6 +151,25 @@ export function configure(config: ConfigLike): void {
       isMongodbgovCloud: gov === undefined ? undefined : /^(true|1|yes)$/i.test(gov.trim()),
     },
   };
+}
+
+/**
+ * Why this Migration cannot run here, when it needs the Atlas API (atlas-push), has no credentials of its own
+ * (atlasCredentials) and the stack config holding them never arrived; undefined otherwise.
+ */
+function cliTooOld(engine: string | undefined, given: unknown): string | undefined {
+  if (undeliveredConfig.length === 0 || engine !== "atlas-push") return undefined;
+  if (typeof given === "string") return undefined; // not known until earlier resources are updated (preview)
+  const g = (given ?? {}) as Record<string, unknown>;
+  if (["publicKey", "privateKey", "clientId", "clientSecret", "accessToken"].some((k) => g[k] !== undefined && g[k] !== null && g[k] !== "")) return undefined;
+  return (
+    `the stack config ${undeliveredConfig.join(", ")} is set but did not reach the Migration's provider: the Pulumi CLI running ` +
+    `this is older than ${MIN_CLI_FOR_STACK_CONFIG}, the first that hands stack config to dynamic providers (pulumi/pulumi#17673). ` +
+    `Upgrade the Pulumi CLI to ${MIN_CLI_FOR_STACK_CONFIG} or newer (\`pulumi version\` shows yours; https://www.pulumi.com/docs/install/), ` +
+    `or pass the credentials explicitly: AtlasMigration's atlasCredentials (or the Migration's), e.g. ` +
+    `atlasCredentials: { publicKey: atlas.require("publicKey"), privateKey: atlas.requireSecret("privateKey") } ` +
+    `with const atlas = new pulumi.Config("mongodbatlas"), or a mongodbatlas.Provider passed to AtlasMigration. Nothing was started.`
+  );
 }
 
 export function credentials(): EngineCredentials {
@@ -294,6 +335,8 @@ function storedFrom(computed: MigrationComputed): Stored {
 }
 
 function makeContext(spec: MigrationSpec, seconds: number, secrets: Record<string, string>, stored?: Stored): EngineContext {
+  const tooOld = cliTooOld(spec.engine, spec.atlasCredentials);
+  if (tooOld) throw new MigrationError("PULUMI_CLI_TOO_OLD", tooOld);
   watchForStop();
   return contextUntil(spec, Date.now() + seconds * 1000, secrets, stored);
 }
@@ -397,7 +440,18 @@ export function check(olds: Props, news: Props): { inputs: Props; failures: Chec
   // a create): some rules depend on them, e.g. the first `up` may not already say cutover: true while the
   // program drops temporary access at cutover, and a migration being finished may lose its target user.
   try {
-    return { inputs: news, failures: schema().validateInputs(news, olds ?? {}) };
+    const failures = schema().validateInputs(news, olds ?? {});
+    if (failures.length === 0) {
+      let engine: string | undefined;
+      try {
+        engine = schema().resolveEngine(news as MigrationInputs);
+      } catch {
+        engine = undefined; // decided again at `pulumi up`
+      }
+      const tooOld = cliTooOld(engine, news.atlasCredentials);
+      if (tooOld) failures.push({ property: "atlasCredentials", reason: tooOld });
+    }
+    return { inputs: news, failures };
   } catch (err) {
     // A bug in a rule must still read as a named failure in `pulumi preview`, not a stack trace.
     return { inputs: news, failures: [{ property: "inputs", reason: `could not validate: ${describeError(err)}` }] };

@@ -685,6 +685,87 @@ function suggestion(key: string): string {
   return match ? `; did you mean "${match}"?` : "";
 }
 
+// Wrong types. zod's own messages ("Invalid input: expected object, received string") name neither the shape a
+// field takes nor the fix, so every issue zod phrased itself is said again here, in the user's terms: what the
+// field must be, an example, and where the intent is plain (writeBlocking: "none") what to write instead.
+const ZOD_PHRASED = /^(Invalid input|Invalid option|Invalid element|Invalid key|Invalid union|Too small|Too big|Unrecognized key)/;
+
+/** One example of each field that takes an object or a list, as a user would write it. */
+const EXAMPLES: Record<string, string> = {
+  source: '{ uri: "mongodb://user:password@host:27017/?replicaSet=rs0" }',
+  "source.cloudManager": '{ groupId: "<24-hex project id>", clusterName: "rs0" }',
+  target: '{ uri: "mongodb+srv://user:password@cluster0.example.mongodb.net", atlas: { projectId, clusterName } }',
+  "target.atlas": '{ projectId: "<24-hex project id>", clusterName: "Cluster0" }',
+  namespaces: '{ include: ["sales.orders", "crm.*"] }',
+  "namespaces.include": '["sales.orders", "crm.*"]',
+  "namespaces.exclude": '["sales.tmp_*"]',
+  writeBlocking: '{ mode: "auto" }',
+  "writeBlocking.readOnlyUsers": '["app@admin"]',
+  timeouts: "{ createMinutes: 20, cutoverMinutes: 30 }",
+  builtin: '{ sync: "snapshot" }',
+  "builtin.acknowledgeWriteBlockingBypass": '["root@admin"]',
+  atlasPush: '{ orgId: "<24-hex organization id>", migrationHost: "<migration host>" }',
+  "atlasPush.linkTokenAccessListIps": '["203.0.113.7"]',
+  "atlasPush.sharding": "{ entries: [...] }",
+  mongosync: '{ urls: ["http://10.0.0.5:27182"] }',
+  "mongosync.urls": '["http://10.0.0.5:27182"]',
+  "mongosync.sharding": "{ entries: [...] }",
+  cutoverReadiness: '{ maxLagSeconds: 60, requireVerification: "full" }',
+  atlasCredentials: "{ publicKey, privateKey } or { clientId, clientSecret }",
+  declaredUsers: '["app@admin"]',
+  dropsAtCutover: "{ temporaryAccessEntries: 1, migrationUser: true }",
+  "dropsAtCutover.accessEntries": '["0.0.0.0/0"]',
+};
+
+const WRITE_BLOCKING_MODES = ["auto", "setUserWriteBlockMode", "readOnlyUsers", "none"];
+const BUILTIN_SYNC = ["auto", "continuous", "snapshot"];
+
+function described(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "a list";
+  if (typeof value === "boolean") return String(value);
+  if (typeof value === "object") return "an object";
+  return `a ${typeof value}`;
+}
+
+function expectedWords(expected: unknown): string {
+  switch (expected) {
+    case "object": return "an object";
+    case "array": return "a list";
+    case "boolean": return "true or false";
+    case "int": return "a whole number";
+    case "number": return "a number";
+    case "string": return "a string";
+    default: return String(expected ?? "something else");
+  }
+}
+
+/** "write X instead" for a value whose intent is plain; never echoes a connection string (it may hold a password). */
+function writeInstead(property: string, value: unknown): string {
+  const strings = Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === "string") ? (value as string[]) : undefined;
+  if (property === "writeBlocking" && typeof value === "string" && WRITE_BLOCKING_MODES.includes(value)) return `; write writeBlocking: { mode: "${value}" }`;
+  if (property === "builtin" && typeof value === "string" && BUILTIN_SYNC.includes(value)) return `; write builtin: { sync: "${value}" }`;
+  if (property === "mongosync" && typeof value === "string" && /^https?:\/\/[^\s@]+$/.test(value)) return `; write mongosync: { urls: ["${value}"] }`;
+  if (property === "mongosync" && strings) return "; put the URLs in mongosync: { urls: [...] }";
+  if (property === "namespaces" && strings) return "; put the patterns in namespaces: { include: [...] } (or exclude)";
+  if ((property === "source" || property === "target") && typeof value === "string") return `; write ${property}: { uri: <the connection string> }`;
+  return "";
+}
+
+/** The failure message for an issue zod phrased itself. */
+function inUserTerms(issue: z.core.$ZodIssue, property: string, value: unknown): string {
+  const example = EXAMPLES[property];
+  if (value === undefined) {
+    return `${property} is missing: it must be ${expectedWords((issue as { expected?: unknown }).expected)}${example ? `, e.g. ${example}` : ""}`;
+  }
+  if (issue.code === "invalid_value") {
+    const values = (issue as { values?: unknown[] }).values ?? [];
+    return `${property} must be one of ${values.map((v) => JSON.stringify(v)).join(", ")}`;
+  }
+  const expected = issue.code === "invalid_type" ? expectedWords(issue.expected) : "something else";
+  return `${property} must be ${expected}${example ? ` such as ${example}` : ""}, not ${described(value)}${writeInstead(property, value)}`;
+}
+
 /**
  * Validation failures of the inputs, one per problem, each naming the property. Never throws.
  * `olds` are the previous inputs as `check` receives them: `{}` before a create, the stored inputs before an
@@ -717,7 +798,8 @@ export function validateInputs(news: Record<string, unknown>, olds?: Record<stri
       continue;
     }
     const property = propertyName(issue.path) || "inputs";
-    failures.push({ property, reason: redact(issue.message) });
+    const reason = ZOD_PHRASED.test(issue.message) ? inUserTerms(issue, property, valueAt(inputs, issue.path)) : issue.message;
+    failures.push({ property, reason: redact(reason) });
   }
   return failures;
 }
