@@ -10,6 +10,7 @@
 // HistoryLostError.
 
 import {
+  BSON,
   MongoClient,
   MongoServerError,
   ReadPreference,
@@ -22,6 +23,7 @@ import {
 } from "mongodb";
 import { HistoryLostError, describeError, redact } from "../errors";
 import { EXACT_BSON, bsonEquals, typeRank } from "./bson-order";
+import { storedId } from "./raw-bson";
 import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
@@ -43,6 +45,7 @@ import {
   type OplogWindow,
   type Privilege,
   type ResumeToken,
+  type ScanBatch,
   type ServerInfo,
   type Topology,
   type UserInfo,
@@ -434,11 +437,25 @@ export class MongoClusterPort implements ClusterPort {
 
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
     const size = Math.max(1, Math.floor(batchSize));
-    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, false) };
   }
 
-  /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
+  /**
+   * The documents' bytes as the server stores them: find with `raw: true` (BSONSerializeOptions.raw, mongodb.d.ts;
+   * the cursor hands out each document's bytes from the reply, lib/cmap/wire_protocol/responses.js
+   * CursorResponse.shift → `toBytes()`), so nothing is decoded into a JS object and re-encoded.
+   */
+  scanStored(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Uint8Array[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, true) as unknown as AsyncIterator<Uint8Array[]> };
+  }
+
+  /** One pass over a range; each iteration of a scan's iterable starts its own pass. `raw`: documents as bytes. */
+  private scanIterator(ns: Namespace, range: IdRange, size: number, rawOnly: boolean): AsyncIterator<Document[]> {
+    // Documents are read as their stored bytes (the "documents" below are Buffers, `_id` read from the bytes) and
+    // decoded here unless the caller wants the bytes: the batch then carries both (ScanBatch.stored, bsonSizes),
+    // at the cost the driver's own decoding has (the same BSON.deserialize with the same options).
+    const idOf = (doc: Document): unknown => storedId(doc as unknown as Uint8Array);
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
@@ -448,6 +465,7 @@ export class MongoClusterPort implements ClusterPort {
           {},
           {
             ...EXACT_BSON,
+            raw: true,
             hint: { _id: 1 },
             sort: { _id: 1 },
             ...(lower !== undefined ? { min: { _id: lower } } : {}),
@@ -457,7 +475,7 @@ export class MongoClusterPort implements ClusterPort {
           },
         )
         .toArray();
-      if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+      if (lowerExclusive && docs.length > 0 && bsonEquals(idOf(docs[0]), lower)) docs.shift();
       return docs;
     };
     // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
@@ -474,6 +492,7 @@ export class MongoClusterPort implements ClusterPort {
           sentAliases = typeAliasesIn(filter);
           cursor = this.collection(ns).find(filter, {
             ...EXACT_BSON,
+            raw: true,
             sort: { _id: 1 },
             batchSize: size,
           });
@@ -511,10 +530,15 @@ export class MongoClusterPort implements ClusterPort {
         const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
         const batch = docs.slice(0, size);
         if (batch.length > 0) {
-          lower = batch[batch.length - 1]._id;
+          lower = idOf(batch[batch.length - 1]);
           lowerExclusive = true;
         }
-        return batch;
+        if (rawOnly) return batch;
+        const stored = batch as unknown as Uint8Array[];
+        const decoded: ScanBatch = stored.map((bytes) => BSON.deserialize(bytes, EXACT_BSON));
+        decoded.bsonSizes = stored.map((bytes) => bytes.byteLength);
+        decoded.stored = stored;
+        return decoded;
       });
     return {
       next: async (): Promise<IteratorResult<Document[]>> => {
