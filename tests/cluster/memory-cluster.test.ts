@@ -10,6 +10,7 @@ import {
   notWritablePrimaryError,
   shutdownInProgressError,
 } from "../../testing/memory-cluster";
+import { POINTED, el, rawDocument } from "../support/raw-bson";
 
 // Like with the driver, `collection()` defaults to ObjectId `_id`s; these tests use other `_id` types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -561,5 +562,26 @@ describe("TTL monitor (finding 13)", () => {
     expect(cluster.runTtlMonitor()).toBe(1); // _id 1
     expect((await s.find({}).toArray()).map((d) => d._id)).toEqual([3, 4]);
     expect((await cursor.nextBatch(0)).map((e) => `${e.operationType} ${e.documentKey?._id}`)).toEqual(["delete 2", "delete 1"]);
+  });
+});
+
+describe("documents held as stored (finding 14)", () => {
+  // mongod stores what it is sent: bsonspec.org lists undefined (0x06) and DBPointer (0x0C) as deprecated, not
+  // refused; docs core/document "Field Names": BSON documents may hold duplicate field names. scanStored (find with
+  // `raw: true`) gives those bytes back; scan decodes them as the driver does (DBPointer as a DBRef).
+  test("DBPointer, duplicate names, DBRef field order and undefined come back from scanStored byte for byte", async () => {
+    const cluster = new MemoryCluster();
+    const docs = [
+      rawDocument(el.int32("_id", 1), el.dbPointer("p", "shop.users", POINTED)),
+      rawDocument(el.int32("_id", 2), el.string("a", "first"), el.string("a", "second")),
+      rawDocument(el.int32("_id", 3), el.document("ref", rawDocument(el.objectId("$id", POINTED), el.string("$ref", "users")))),
+      rawDocument(el.int32("_id", 4), el.undefined("u")),
+    ];
+    for (const d of docs) cluster.insertRawBson("shop", "legacy", d);
+    const stored: Buffer[] = [];
+    for await (const batch of cluster.scanStored({ db: "shop", coll: "legacy" }, {}, 10)) stored.push(...batch.map((b) => Buffer.from(b)));
+    expect(stored.map((b) => b.toString("hex"))).toEqual(docs.map((d) => d.toString("hex")));
+    const [decoded] = await cluster.scan({ db: "shop", coll: "legacy" }, {}, 1)[Symbol.asyncIterator]().next().then((r) => r.value!);
+    expect((decoded.p as { _bsontype: string })._bsontype).toBe("DBRef");
   });
 });

@@ -6,6 +6,7 @@
 // our own comparison code, so a port that shares a bug with the helpers still fails.
 
 import {
+  BSON,
   Binary,
   BSONRegExp,
   Decimal128,
@@ -499,6 +500,36 @@ export function runClusterPortConformance(
           await cursor.close();
         }
       }
+    });
+
+    // ---- stored bytes (issue 8, finding 14) -------------------------------------------------------------
+    // What verification hashes: each document's BSON as the server stores it (find with `raw: true`). mongod keeps
+    // the fields in the order written, `_id` moved first on insert (src/mongo/db/ops/insert.cpp,
+    // fixDocumentForInsert), and never reorders them on a replacement.
+
+    test("scanStored gives each document's stored bytes: fields as written, _id first, in _id order; scan's `stored` agrees", async () => {
+      const db = freshDb("stored");
+      const ns = { db, coll: "docs" };
+      const app = subject.collection(db, "docs");
+      await app.insertOne({ b: 2, _id: 1, a: { z: 1, y: [true, null] } });
+      await app.insertOne({ _id: 2, n: { k: 7, j: "x" } });
+      await app.replaceOne({ _id: 1 }, { y: "later", x: 1 });
+      const expected = [
+        BSON.serialize({ _id: new Int32(1), y: "later", x: new Int32(1) }),
+        BSON.serialize({ _id: new Int32(2), n: { k: new Int32(7), j: "x" } }),
+      ].map((b) => Buffer.from(b).toString("hex"));
+      const stored: string[] = [];
+      for await (const batch of port.scanStored(ns, {}, 1)) {
+        expect(batch).toHaveLength(1);
+        stored.push(...batch.map((b) => Buffer.from(b).toString("hex")));
+      }
+      expect(stored).toEqual(expected);
+      for await (const batch of port.scan(ns, {}, 10)) {
+        if (batch.stored) expect(batch.stored.map((b) => Buffer.from(b).toString("hex"))).toEqual(expected);
+      }
+      const after: string[] = [];
+      for await (const batch of port.scanStored(ns, { after: new Double(1) }, 10)) after.push(...batch.map((b) => Buffer.from(b).toString("hex")));
+      expect(after).toEqual([expected[1]]);
     });
 
     // ---- change streams ---------------------------------------------------------------------------------
