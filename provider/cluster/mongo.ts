@@ -12,6 +12,7 @@
 import {
   BSON,
   MongoClient,
+  MongoInvalidArgumentError,
   MongoServerError,
   ReadPreference,
   Timestamp,
@@ -172,6 +173,16 @@ function typeAliasesIn(filter: unknown, into = new Set<string>()): Set<string> {
     }
   }
   return into;
+}
+
+/**
+ * The driver's bulk API refuses a statement (an insert's document, an update's {q, u, upsert, multi}) of
+ * maxBsonObjectSize or more while building its batches, before anything is sent: MongoInvalidArgumentError
+ * "Document is larger than the maximum size" (node_modules/mongodb/lib/bulk/ordered.js and unordered.js,
+ * addToOperationsList). mongod itself stores documents up to and including 16 MiB.
+ */
+function isStatementTooLargeForBulk(err: unknown): boolean {
+  return err instanceof MongoInvalidArgumentError && /Document is larger than the maximum size/.test(err.message);
 }
 
 export class MongoClusterPort implements ClusterPort {
@@ -577,38 +588,99 @@ export class MongoClusterPort implements ClusterPort {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
       if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       try {
-        // bypassDocumentValidation is sent only when asked: mongod then requires the bypassDocumentValidation
-        // action. forceServerObjectId: the driver otherwise replaces an `_id` that is null (`== null`) with a new
-        // ObjectId, in the caller's document — a source document with `_id: null` would arrive as a different one.
-        const result = await this.collection(ns).bulkWrite(ops as never, {
-          ordered,
-          bypassDocumentValidation: options.bypassDocumentValidation === true,
-          ignoreUndefined: false,
-          forceServerObjectId: true,
-        });
-        return {
-          inserted: result.insertedCount,
-          upserted: result.upsertedCount,
-          matched: result.matchedCount,
-          modified: result.modifiedCount,
-          deleted: result.deletedCount,
-        };
+        return await this.driverBulkWrite(ns, ops, ordered, options);
       } catch (err) {
-        const partial = (err as { result?: { insertedCount: number; upsertedCount: number; matchedCount: number; modifiedCount: number; deletedCount: number } }).result;
-        if (partial && typeof partial.insertedCount === "number") {
-          Object.assign(err as object, {
-            outcome: {
-              inserted: partial.insertedCount,
-              upserted: partial.upsertedCount,
-              matched: partial.matchedCount,
-              modified: partial.modifiedCount,
-              deleted: partial.deletedCount,
-            },
-          });
-        }
-        throw err;
+        if (!isStatementTooLargeForBulk(err)) throw err;
+        // Nothing was sent: the driver refuses while building the batches (see isStatementTooLargeForBulk).
+        return this.oneByOne(ns, ops, ordered, options);
       }
     });
+  }
+
+  /** Write options every path sends (see driverBulkWrite). */
+  private static writeOptions(options: BulkWriteOptions) {
+    return { bypassDocumentValidation: options.bypassDocumentValidation === true, ignoreUndefined: false } as const;
+  }
+
+  /**
+   * A bulk holding a statement of 16 MiB or more (a document near the limit, or a replacement of one: the statement
+   * adds {q, upsert, multi}), sent as single-statement commands: the statement then travels inside the command
+   * body, which the driver does not size-check and mongod accepts up to BSONObjMaxInternalSize = 16 MiB + 16 KiB
+   * (src/mongo/bson/util/builder.h; a larger body fails BSONObjectTooLarge 10334), while the document itself is held
+   * to 16 MiB (insert.cpp fixDocumentForInsert, update_stage 17419, upsert_stage 17420). Same order as the bulk:
+   * ordered as given, stopping at the first error; unordered as the driver groups it (inserts, updates, deletes),
+   * every statement tried. Errors come back as from a bulk: the first one, with `writeErrors` and `outcome`.
+   */
+  private async oneByOne(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions): Promise<BulkWriteOutcome> {
+    const collection = this.collection(ns);
+    const write = MongoClusterPort.writeOptions(options);
+    const outcome: BulkWriteOutcome = { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
+    const kind = (op: WriteOperation): number => ("insertOne" in op ? 0 : "deleteOne" in op ? 2 : 1);
+    const order = ops.map((op, index) => ({ op, index }));
+    if (!ordered) order.sort((a, b) => kind(a.op) - kind(b.op) || a.index - b.index);
+    const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
+    let firstError: Error | undefined;
+    for (const { op, index } of order) {
+      try {
+        if ("insertOne" in op) {
+          await collection.insertOne(op.insertOne.document, { ...write, forceServerObjectId: true });
+          outcome.inserted++;
+          continue;
+        }
+        if ("deleteOne" in op) {
+          outcome.deleted += (await collection.deleteOne(op.deleteOne.filter)).deletedCount;
+          continue;
+        }
+        const r =
+          "replaceOne" in op
+            ? await collection.replaceOne(op.replaceOne.filter, op.replaceOne.replacement, { ...write, upsert: op.replaceOne.upsert === true })
+            : await collection.updateOne(op.updateOne.filter, op.updateOne.update, { ...write, upsert: op.updateOne.upsert === true });
+        outcome.matched += r.matchedCount;
+        outcome.modified += r.modifiedCount;
+        outcome.upserted += r.upsertedCount;
+      } catch (err) {
+        const e = err as Error & { code?: number };
+        writeErrors.push({ index, code: Number(e.code ?? 0), errmsg: e.message });
+        firstError ??= e;
+        if (ordered) break;
+      }
+    }
+    if (firstError) throw Object.assign(firstError, { writeErrors, outcome });
+    return outcome;
+  }
+
+  private async driverBulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions): Promise<BulkWriteOutcome> {
+    try {
+      // bypassDocumentValidation is sent only when asked: mongod then requires the bypassDocumentValidation
+      // action. forceServerObjectId: the driver otherwise replaces an `_id` that is null (`== null`) with a new
+      // ObjectId, in the caller's document — a source document with `_id: null` would arrive as a different one.
+      const result = await this.collection(ns).bulkWrite(ops as never, {
+        ordered,
+        ...MongoClusterPort.writeOptions(options),
+        forceServerObjectId: true,
+      });
+      return {
+        inserted: result.insertedCount,
+        upserted: result.upsertedCount,
+        matched: result.matchedCount,
+        modified: result.modifiedCount,
+        deleted: result.deletedCount,
+      };
+    } catch (err) {
+      const partial = (err as { result?: { insertedCount: number; upsertedCount: number; matchedCount: number; modifiedCount: number; deletedCount: number } }).result;
+      if (partial && typeof partial.insertedCount === "number") {
+        Object.assign(err as object, {
+          outcome: {
+            inserted: partial.insertedCount,
+            upserted: partial.upsertedCount,
+            matched: partial.matchedCount,
+            modified: partial.modifiedCount,
+            deleted: partial.deletedCount,
+          },
+        });
+      }
+      throw err;
+    }
   }
 
   findById(ns: Namespace, id: unknown): Promise<Document | null> {

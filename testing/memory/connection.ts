@@ -54,6 +54,28 @@ function metadata(doc: Document): Document {
   return fromBson(toBson(doc), METADATA_BSON);
 }
 
+/**
+ * What a command may weigh: mongod refuses a command body over BSONObjMaxInternalSize (16 MiB + 16 KiB,
+ * src/mongo/bson/util/builder.h) with BSONObjectTooLarge (10334) "BSONObj size: N (0x…) is invalid. Size must be
+ * between 0 and 16793600(16MB)" (bsonobj.cpp). An update statement near 16 MiB travels in the body of a
+ * one-statement command (MongoClusterPort.oneByOne: the driver's bulk refuses statements of 16 MiB or more), whose
+ * envelope (update, ordered, bypassDocumentValidation, $db, lsid, txnNumber, $clusterTime) takes a few hundred
+ * bytes: a statement is refused when it leaves less than 1 KiB of that allowance — at least as strict as mongod.
+ */
+const STATEMENT_ENVELOPE = 1024;
+
+function checkStatementSize(filter: Document, update: Document | Document[], upsert: boolean | undefined): void {
+  const size = bsonSize({ q: filter, u: update, upsert: upsert === true, multi: false });
+  if (size + STATEMENT_ENVELOPE > BSON_OBJ_MAX_INTERNAL_SIZE) {
+    const body = size + STATEMENT_ENVELOPE;
+    throw serverError(
+      10334,
+      "BSONObjectTooLarge",
+      `BSONObj size: ${body} (0x${body.toString(16).toUpperCase()}) is invalid. Size must be between 0 and ${BSON_OBJ_MAX_INTERNAL_SIZE}(16MB)`,
+    );
+  }
+}
+
 export class MemoryClusterConnection implements ClusterPort {
   readonly description: string;
   private closed = false;
@@ -335,6 +357,7 @@ export class MemoryClusterConnection implements ClusterPort {
             this.state.insert(ns, op.insertOne.document);
             outcome.inserted++;
           } else if ("replaceOne" in op) {
+            checkStatementSize(op.replaceOne.filter, op.replaceOne.replacement, op.replaceOne.upsert);
             this.requireWrite(ns, "update");
             if (op.replaceOne.upsert) this.requireWrite(ns, "insert");
             this.requireBypass(ns, options);
@@ -343,6 +366,7 @@ export class MemoryClusterConnection implements ClusterPort {
             outcome.modified += r.modified;
             if (r.upsertedId !== undefined) outcome.upserted++;
           } else if ("updateOne" in op) {
+            checkStatementSize(op.updateOne.filter, op.updateOne.update, op.updateOne.upsert);
             this.requireWrite(ns, "update");
             if (op.updateOne.upsert) this.requireWrite(ns, "insert");
             this.requireBypass(ns, options);

@@ -71,6 +71,13 @@ function checkInsertSize(doc: Document | Buffer): void {
   }
 }
 
+/** An upsert that inserts: 17420 "Document to upsert is larger than 16777216" (src/mongo/db/exec/upsert_stage.cpp). */
+function checkUpsertSize(doc: Document): void {
+  if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(17420, "Location17420", `Document to upsert is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
+  }
+}
+
 function checkUpdatedSize(doc: Document): void {
   if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
     throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
@@ -262,6 +269,7 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const pinned = idFromFilter(filter);
       const id = replacement._id ?? (pinned.found ? pinned.id : new ObjectId());
+      checkUpsertSize({ _id: id, ...replacement });
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...replacement, _id: id }) };
     }
     const data = this.writable(ns);
@@ -287,6 +295,7 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const seed = cloneDocument(equalityFields(filter));
       applyUpdate(seed, update, true);
+      checkUpsertSize(seed);
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, seed) };
     }
     const data = this.writable(ns);
@@ -330,6 +339,7 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const pinned = idFromFilter(filter);
       const id = literal._id ?? (pinned.found ? pinned.id : new ObjectId());
+      checkUpsertSize({ _id: id, ...literal });
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...literal, _id: id }) };
     }
     const data = this.writable(ns);

@@ -515,6 +515,19 @@ describe("16 MB limits by server version (finding 10)", () => {
     expect([err.code, err.message]).toEqual([2, expect.stringMatching(/object to insert too large/)]);
     expect(cluster.changeLogSize()).toBe(before);
   });
+
+  test("an update statement that cannot fit a command body (16 MiB + 16 KiB) is refused with 10334; a 16 MiB one with a small _id is not", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    // A document just under 16 MiB whose 16 KiB `_id` is in the filter too: the statement outgrows the allowance.
+    const longId = "k".repeat(16 * 1024);
+    const doc = (id: string) => ({ _id: id, s: "x".repeat(16 * MB - 100 - id.length) });
+    const err = await rejection(cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: longId }, replacement: doc(longId), upsert: true } }], true));
+    expect([err.code, err.codeName]).toEqual([10334, "BSONObjectTooLarge"]);
+    expect(err.message).toMatch(/Size must be between 0 and 16793600\(16MB\)/);
+    await cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: "k" }, replacement: doc("k"), upsert: true } }], true);
+    expect(await cluster.countDocuments(ns)).toBe(1);
+  });
 });
 
 describe("role changes on a sharded cluster reach other mongos after userCacheInvalidationIntervalSecs (finding 5)", () => {

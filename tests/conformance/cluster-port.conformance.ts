@@ -27,6 +27,7 @@ import {
   type ClusterPort,
   type IdRange,
   type Namespace,
+  type WriteOperation,
   splitsLargeChangeEvents,
 } from "../../provider/cluster/port";
 
@@ -983,6 +984,60 @@ export function runClusterPortConformance(
       await expectCode(app.updateOne({ _id: "big" }, { $set: { b: "y".repeat(8 * MB) } }), [17419]);
       const [doc] = await scanAll(port, { db, coll: "big" }, {}, 10).then(flat);
       expect(Object.keys(doc)).toEqual(["_id", "a"]);
+    });
+
+    // A document of exactly 16 MiB is stored (jstests/core/max_doc_size.js: insert, upsert by replacement and $set
+    // up to maxBsonObjectSize all work). The driver's bulk API refuses any statement of 16 MiB or more
+    // (lib/bulk/ordered.js and unordered.js addToOperationsList: `bsonSize >= maxBsonObjectSize`), and an update
+    // statement is the document plus {q, upsert, multi} (~40 B more): before, a 16 MiB - 40 B document could not be
+    // overwritten by the copy or replay (MongoInvalidArgumentError, nothing sent).
+    test("bulkWrite carries a 16 MiB - 1 B document: insert, replaceOne upsert, the $replaceWith/$literal pipeline, several in one bulk", async () => {
+      const db = freshDb("nearlimit");
+      const ns = { db, coll: "big" };
+      const sized = (id: number, total: number, fill: string): Document => {
+        const doc: Document = { _id: new Int32(id), s: "" };
+        doc.s = fill.repeat(total - BSON.calculateObjectSize(doc));
+        expect(BSON.calculateObjectSize(doc)).toBe(total);
+        return doc;
+      };
+      const limit = 16 * MB;
+      await port.bulkWrite(ns, [{ insertOne: { document: sized(1, limit - 1, "a") } }], true);
+      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: sized(1, limit - 1, "b"), upsert: true } }], true);
+      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(2) }, replacement: sized(2, limit - 1, "c"), upsert: true } }], false);
+      // The pipeline is how a document with top-level $ fields is overwritten; servers that cannot store those have
+      // no update pipelines either (FerretDB v1): a replacement stands in there.
+      const overwrite: WriteOperation = lacks.dollarFields
+        ? { replaceOne: { filter: { _id: new Int32(1) }, replacement: sized(1, limit - 1, "d"), upsert: true } }
+        : { updateOne: { filter: { _id: new Int32(1) }, update: [{ $replaceWith: { $literal: sized(1, limit - 1, "d") } }], upsert: true } };
+      const outcome = await port.bulkWrite(
+        ns,
+        [
+          overwrite,
+          { insertOne: { document: { _id: new Int32(3) } } },
+          { deleteOne: { filter: { _id: new Int32(2) } } },
+        ],
+        true,
+      );
+      expect(outcome).toEqual({ inserted: 1, upserted: 0, matched: 1, modified: 1, deleted: 1 });
+      const stored: number[] = [];
+      let first = "";
+      for await (const batch of port.scanStored(ns, {}, 1)) {
+        stored.push(...batch.map((b) => b.byteLength));
+        first ||= Buffer.from(batch[0]).subarray(20, 23).toString();
+      }
+      expect(stored).toEqual([limit - 1, BSON.calculateObjectSize({ _id: new Int32(3) })]);
+      expect(first).toBe("ddd");
+    });
+
+    needs("documentSizeLimit")("over 16 MiB: an insert is refused (BadValue 2), an upsert 17420, a replacement 17419; nothing changes", async () => {
+      const db = freshDb("overlimit");
+      const ns = { db, coll: "big" };
+      const over = { _id: new Int32(1), s: "x".repeat(16 * MB) };
+      await expectCode(port.bulkWrite(ns, [{ insertOne: { document: over } }], true), [2]);
+      await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: over, upsert: true } }], true), [17420]);
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: new Int32(1) } } }], true);
+      await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: over, upsert: true } }], true), [17419]);
+      expect(show(await port.findById(ns, new Int32(1)))).toBe("{_id:Int32(1)}");
     });
 
     needs("changeStreams")(
