@@ -7,7 +7,7 @@
 // Documents cross this interface as driver `Document`s holding BSON values exactly as stored: Int64 stays
 // Long, Double stays Double, Decimal128, BSONRegExp, Binary subtypes and Timestamps are never promoted.
 
-import type { Document, Timestamp } from "mongodb";
+import type { Binary, Document, Timestamp } from "mongodb";
 
 export interface Namespace {
   db: string;
@@ -148,6 +148,9 @@ export interface ChangeEvent {
   fullDocument?: Document | null;
   updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
   clusterTime: Timestamp;
+  /** The collection's UUID (Binary subtype 4), with showExpandedEvents on 6.0+; not on dropDatabase or view DDL. */
+  collectionUUID?: Binary;
+  /** 6.0+. */
   wallTime?: Date;
   /**
    * Set on a fragment of an event too large for one BSON document (`$changeStreamSplitLargeEvent`): fragments

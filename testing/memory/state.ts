@@ -91,7 +91,7 @@ function isDate(v: unknown): v is Date {
 
 /** An index as createIndexes events describe it: `{ v: 2, key, name, …options }`. */
 function indexDescription(spec: IndexSpec): Document {
-  return { v: 2, key: cloneDocument(spec.key), name: spec.name, ...cloneDocument(spec.options) };
+  return cloneDocument({ v: 2, key: spec.key, name: spec.name, ...spec.options });
 }
 
 function pathValue(doc: Document, path: string): unknown {
@@ -161,6 +161,12 @@ export class ClusterState {
     if (entry.documentKey && entry.ns?.coll && this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.kind === "timeseries") {
       entry = { ...entry, ns: { db: entry.ns.db, coll: `system.buckets.${entry.ns.coll}` } };
     }
+    // The collection's UUID as the oplog entry's `ui` holds it: the collection written to, created, indexed or
+    // modified (still in the catalog when this runs); drop and rename pass the one they removed or moved.
+    if (entry.collectionUUID === undefined && entry.ns?.coll !== undefined) {
+      const uuid = this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.uuid;
+      if (uuid) entry = { ...entry, collectionUUID: uuid };
+    }
     this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
   }
 
@@ -183,7 +189,10 @@ export class ClusterState {
     let db = this.dbs.get(ns.db);
     if (!db) this.dbs.set(ns.db, (db = new Map()));
     db.set(ns.coll, data);
-    this.append({ operationType: "create", ns: { ...ns } });
+    // operationDescription: the create oplog entry's `o` less `create` (change_stream_event_transform.cpp): a
+    // collection's options and its idIndex; a view's viewOn and pipeline (from its system.views entry).
+    const description = cloneDocument(data.kind === "view" ? data.options : { ...data.options, idIndex: { v: 2, key: { _id: 1 }, name: "_id_" } });
+    this.append({ operationType: "create", ns: { ...ns }, operationDescription: description });
   }
 
   /** The collection a write goes to, created implicitly (with a `create` event) as MongoDB does. */
@@ -416,23 +425,27 @@ export class ClusterState {
     const index = this.collection(ns)?.indexes.find((i) => i.name === indexName);
     if (!index) throw serverError(27, "IndexNotFound", `cannot find index ${indexName} for ns ${nsText(ns)}`);
     index.options.expireAfterSeconds = expireAfterSeconds;
-    this.append({ operationType: "modify", ns: { ...ns } });
+    // The collMod oplog entry's `o` less `collMod` (change_stream_event_transform.cpp).
+    this.append({ operationType: "modify", ns: { ...ns }, operationDescription: cloneDocument({ index: { name: indexName, expireAfterSeconds } }) });
   }
 
   dropIndex(ns: Namespace, indexName: string): void {
     const data = this.collection(ns);
-    if (!data || indexName === "_id_" || !data.removeIndex(indexName)) {
+    const spec = data?.indexes.find((i) => i.name === indexName);
+    if (!data || !spec || indexName === "_id_" || !data.removeIndex(indexName)) {
       throw serverError(27, "IndexNotFound", `index not found with name [${indexName}]`);
     }
-    this.append({ operationType: "dropIndexes", ns: { ...ns } });
+    // operationDescription.indexes: the dropped index's spec (the oplog's `o2`, change_stream_event_transform.cpp).
+    this.append({ operationType: "dropIndexes", ns: { ...ns }, operationDescription: { indexes: [indexDescription(spec)] } });
   }
 
   dropCollection(ns: Namespace): boolean {
     const db = this.dbs.get(ns.db);
-    if (!db?.has(ns.coll)) return false;
+    const data = db?.get(ns.coll);
+    if (!db || !data) return false;
     db.delete(ns.coll);
     if (db.size === 0) this.dbs.delete(ns.db);
-    this.append({ operationType: "drop", ns: { ...ns } });
+    this.append({ operationType: "drop", ns: { ...ns }, collectionUUID: data.uuid });
     return true;
   }
 
@@ -456,7 +469,7 @@ export class ClusterState {
     let toDb = this.dbs.get(to.db);
     if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
     toDb.set(to.coll, data);
-    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } } });
+    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } }, collectionUUID: data.uuid });
   }
 
   /**
@@ -510,8 +523,9 @@ export class ClusterState {
     const db = this.dbs.get(name);
     if (!db) return;
     for (const coll of [...db.keys()].sort()) {
+      const data = db.get(coll)!;
       db.delete(coll);
-      this.append({ operationType: "drop", ns: { db: name, coll } });
+      this.append({ operationType: "drop", ns: { db: name, coll }, collectionUUID: data.uuid });
     }
     this.dbs.delete(name);
     this.append({ operationType: "dropDatabase", ns: { db: name } });

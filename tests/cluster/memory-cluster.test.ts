@@ -598,3 +598,58 @@ describe("documents held as stored (finding 14)", () => {
     expect((decoded.p as { _bsontype: string })._bsontype).toBe("DBRef");
   });
 });
+
+describe("event fields by server version (finding 14)", () => {
+  /** Events of a few DDL and CRUD writes, as a stream on `version` shows them. */
+  async function eventsOn(version: string) {
+    const cluster = new MemoryCluster({ version });
+    const t0 = await cluster.clusterTime();
+    const coll = cluster.db("d").collection<Loose>("c");
+    await coll.insertOne({ _id: 1, at: new Date(0) });
+    await cluster.createIndexes({ db: "d", coll: "c" }, [{ name: "at_1", key: { at: 1 }, options: { expireAfterSeconds: 60 } }]);
+    await cluster.setIndexExpiry({ db: "d", coll: "c" }, "at_1", 120);
+    await cluster.db("d").collection("c").dropIndex("at_1");
+    await cluster.withTransaction(async () => void (await coll.insertOne({ _id: 2 })));
+    await cluster.dropDatabase("d");
+    const cursor = await cluster.watch({ startAtOperationTime: t0! });
+    const events = await cursor.nextBatch(0);
+    await cursor.close();
+    return events;
+  }
+
+  // 6.0+: expanded DDL events with operationDescription (docs: change-events; the collMod and dropIndexes oplog
+  // entries' `o`/`o2`, change_stream_event_transform.cpp), collectionUUID except on dropDatabase, wallTime always;
+  // transactions' events carry lsid and txnNumber; endOfTransaction from 8.0.
+  test.each(["6.0.4", "7.0.14", "8.0.4"])("%s", async (version) => {
+    const events = await eventsOn(version);
+    expect(events.map((e) => e.operationType)).toEqual([
+      "create",
+      "insert",
+      "createIndexes",
+      "modify",
+      "dropIndexes",
+      "insert",
+      ...(version.startsWith("8") ? ["endOfTransaction"] : []),
+      "drop",
+      "dropDatabase",
+    ]);
+    const by = (type: string) => events.find((e) => e.operationType === type)!;
+    // Numbers as the driver reads them with promoteValues off (Int32), as every ClusterPort delivers events.
+    const int = (n: number) => new Int32(n);
+    expect(by("create").operationDescription).toEqual({ idIndex: { v: int(2), key: { _id: int(1) }, name: "_id_" } });
+    expect(by("modify").operationDescription).toEqual({ index: { name: "at_1", expireAfterSeconds: int(120) } });
+    expect(by("dropIndexes").operationDescription).toEqual({ indexes: [{ v: int(2), key: { at: int(1) }, name: "at_1", expireAfterSeconds: int(120) }] });
+    const withUuid = events.filter((e) => e.collectionUUID).map((e) => e.operationType);
+    expect(withUuid).toEqual(events.map((e) => e.operationType).filter((t) => t !== "dropDatabase" && t !== "endOfTransaction"));
+    expect(events.every((e) => e.wallTime instanceof Date)).toBe(true);
+    const txn = events.filter((e) => (e as { lsid?: unknown }).lsid !== undefined).map((e) => e.operationType);
+    expect(txn).toEqual(["insert", ...(version.startsWith("8") ? ["endOfTransaction"] : [])]);
+  });
+
+  // 5.0: no showExpandedEvents (create, createIndexes, modify, dropIndexes are not shown), no collectionUUID, no wallTime.
+  test("5.0.20", async () => {
+    const events = await eventsOn("5.0.20");
+    expect(events.map((e) => e.operationType)).toEqual(["insert", "insert", "drop", "dropDatabase"]);
+    expect(events.every((e) => e.collectionUUID === undefined && e.wallTime === undefined && e.operationDescription === undefined)).toBe(true);
+  });
+});

@@ -1158,6 +1158,75 @@ export function runClusterPortConformance(
       },
     );
 
+    // collectionUUID (6.0+, with showExpandedEvents): the oplog entry's `ui`, i.e. the collection's UUID; absent on
+    // dropDatabase, invalidate and endOfTransaction (src/mongo/db/pipeline/change_stream_event_transform.cpp,
+    // kOpsWithoutUUID; docs: change-events "collectionUUID", New in 6.0). wallTime on every event from 6.0
+    // (SERVER-65022). A drop and re-create gives a new UUID; a rename within a database keeps it; a rename across
+    // databases copies into a new collection (renameBetweenDBs), so the target's events carry another UUID.
+    needs("changeStreams")("collectionUUID: one per collection, new after drop and re-create, kept by a rename within a database, not across; wallTime on every event", async () => {
+      const db = freshDb("uuid");
+      const other = freshDb("uuidx");
+      const t0 = await port.clusterTime();
+      const a = subject.collection(db, "a");
+      await a.insertOne({ _id: 1 });
+      await a.updateOne({ _id: 1 }, { $set: { x: 1 } });
+      await a.createIndex({ x: 1 });
+      await port.dropCollection({ db, coll: "a" });
+      await a.insertOne({ _id: 2 });
+      await port.renameCollection({ db, coll: "a" }, { db, coll: "b" }, false);
+      await subject.collection(db, "b").insertOne({ _id: 3 });
+      await port.renameCollection({ db, coll: "b" }, { db: other, coll: "c" }, false);
+      await port.dropDatabase(other);
+      const { version } = await port.serverInfo();
+      const six = Number(version.split(".")[0]) >= 6;
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      const events: ChangeEvent[] = [];
+      try {
+        for (let i = 0; i < 40 && !events.some((e) => e.operationType === "dropDatabase"); i++) {
+          events.push(...(await cursor.nextBatch(250)).filter((e) => e.ns?.db === db || e.ns?.db === other));
+        }
+      } finally {
+        await cursor.close();
+      }
+      const uuidOf = (e: ChangeEvent): string => {
+        const u = e.collectionUUID as Binary | undefined;
+        if (!u) return "-";
+        expect([u.sub_type, u.length()]).toEqual([4, 16]);
+        return Buffer.from(u.buffer.subarray(0, u.position)).toString("hex");
+      };
+      const names = new Map<string, string>();
+      const label = (e: ChangeEvent): string => {
+        const hex = uuidOf(e);
+        if (hex !== "-" && !names.has(hex)) names.set(hex, `U${names.size + 1}`);
+        const coll = e.ns?.coll?.startsWith("tmp") ? "TMP" : e.ns?.coll;
+        return `${e.operationType} ${e.ns?.db === other ? "other" : "db"}.${coll ?? ""} ${hex === "-" ? "-" : names.get(hex)}`;
+      };
+      const seen = events.map(label);
+      if (!six) {
+        expect(events.every((e) => e.collectionUUID === undefined && e.wallTime === undefined)).toBe(true);
+        return;
+      }
+      expect(events.every((e) => Object.prototype.toString.call(e.wallTime) === "[object Date]")).toBe(true);
+      expect(seen).toEqual([
+        "create db.a U1",
+        "insert db.a U1",
+        "update db.a U1",
+        "createIndexes db.a U1",
+        "drop db.a U1",
+        "create db.a U2",
+        "insert db.a U2",
+        "rename db.a U2",
+        "insert db.b U2",
+        "create other.TMP U3",
+        "insert other.TMP U3",
+        "insert other.TMP U3",
+        "rename other.TMP U3",
+        "drop db.b U2",
+        "drop other.c U3",
+        "dropDatabase other. -",
+      ]);
+    });
+
     needs("changeStreams")("$out over an indexed collection: inserts on tmp.agg_out.<uuid>, then its rename over the target", async () => {
       const db = freshDb("out");
       await subject.collection(db, "orders").insertMany([{ _id: 1, paid: true }, { _id: 2, paid: false }, { _id: 3, paid: true }]);
