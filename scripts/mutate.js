@@ -35,6 +35,7 @@ const REPLAY_SUITES = [
   "tests/engines/builtin/large-events.test.ts",
   "tests/engines/builtin/namespaces.test.ts",
   "tests/engines/builtin/documents.test.ts",
+  "tests/engines/builtin/replay-mutants.test.ts",
 ];
 
 /** id, what it breaks, file, exact text, its replacement, suites. */
