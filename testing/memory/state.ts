@@ -7,6 +7,7 @@
 
 import { ObjectId, Timestamp, UUID, type Document } from "mongodb";
 import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../../provider/cluster/bson-order";
+import { unwritableReason } from "../../provider/cluster/raw-bson";
 import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../../provider/cluster/port";
 import { ChangeLog, type NewLogEntry } from "./change-log";
 import { CollectionData, type StoredDocument } from "./collection-data";
@@ -310,6 +311,17 @@ export class ClusterState {
     const data = this.writable(ns);
     let modified = 0;
     for (const { stored, doc } of targets) {
+      // mongod applies update operators to the stored document and keeps every other field's bytes; this double
+      // applies them to the js-bson decoding, which would rewrite a DBPointer, duplicate names or a DBRef's field
+      // order (provider/cluster/raw-bson.ts) in fields the update never touched. Refused rather than changed.
+      const unwritable = unwritableReason(stored.bytes);
+      if (unwritable) {
+        throw new Error(
+          `MemoryCluster cannot apply update operators to a document of ${nsText(ns)} that holds ${unwritable}: mongod keeps ` +
+            "those bytes through the update, and MemoryCluster (which updates a js-bson decoding) would change them. Seed the " +
+            "document as it is after the update (insertRawBson) instead",
+        );
+      }
       const description = applyUpdate(doc, update, false);
       checkUpdatedSize(doc);
       const bytes = toBson(doc);

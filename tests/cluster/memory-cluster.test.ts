@@ -597,6 +597,18 @@ describe("documents held as stored (finding 14)", () => {
     const [decoded] = await cluster.scan({ db: "shop", coll: "legacy" }, {}, 1)[Symbol.asyncIterator]().next().then((r) => r.value!);
     expect((decoded.p as { _bsontype: string })._bsontype).toBe("DBRef");
   });
+
+  // mongod keeps the bytes of fields an update does not touch; this double updates a js-bson decoding, so it refuses
+  // an update operator on such a document rather than rewrite the DBPointer (or undefined) behind the test's back.
+  test("an update operator on a document holding a DBPointer is refused, naming why; a replacement is fine", async () => {
+    const cluster = new MemoryCluster();
+    cluster.insertRawBson("shop", "legacy", rawDocument(el.int32("_id", 1), el.dbPointer("p", "shop.users", POINTED)));
+    const legacy = cluster.db("shop").collection<Loose>("legacy");
+    const err = await rejection(legacy.updateOne({ _id: 1 }, { $set: { x: 1 } }));
+    expect(err.message).toMatch(/cannot apply update operators to a document of shop\.legacy that holds the deprecated BSON DBPointer type at "p"/);
+    await legacy.replaceOne({ _id: 1 }, { x: 2 });
+    expect(await legacy.findOne({ _id: 1 })).toEqual({ _id: 1, x: 2 }); // driver-style promotion on this API
+  });
 });
 
 describe("event fields by server version (finding 14)", () => {
