@@ -10,7 +10,9 @@
 // HistoryLostError.
 
 import {
+  BSON,
   MongoClient,
+  MongoInvalidArgumentError,
   MongoServerError,
   ReadPreference,
   Timestamp,
@@ -22,6 +24,7 @@ import {
 } from "mongodb";
 import { HistoryLostError, describeError, redact } from "../errors";
 import { EXACT_BSON, bsonEquals, typeRank } from "./bson-order";
+import { storedId } from "./raw-bson";
 import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
@@ -43,6 +46,7 @@ import {
   type OplogWindow,
   type Privilege,
   type ResumeToken,
+  type ScanBatch,
   type ServerInfo,
   type Topology,
   type UserInfo,
@@ -169,6 +173,16 @@ function typeAliasesIn(filter: unknown, into = new Set<string>()): Set<string> {
     }
   }
   return into;
+}
+
+/**
+ * The driver's bulk API refuses a statement (an insert's document, an update's {q, u, upsert, multi}) of
+ * maxBsonObjectSize or more while building its batches, before anything is sent: MongoInvalidArgumentError
+ * "Document is larger than the maximum size" (node_modules/mongodb/lib/bulk/ordered.js and unordered.js,
+ * addToOperationsList). mongod itself stores documents up to and including 16 MiB.
+ */
+function isStatementTooLargeForBulk(err: unknown): boolean {
+  return err instanceof MongoInvalidArgumentError && /Document is larger than the maximum size/.test(err.message);
 }
 
 export class MongoClusterPort implements ClusterPort {
@@ -434,11 +448,25 @@ export class MongoClusterPort implements ClusterPort {
 
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
     const size = Math.max(1, Math.floor(batchSize));
-    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, false) };
   }
 
-  /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
+  /**
+   * The documents' bytes as the server stores them: find with `raw: true` (BSONSerializeOptions.raw, mongodb.d.ts;
+   * the cursor hands out each document's bytes from the reply, lib/cmap/wire_protocol/responses.js
+   * CursorResponse.shift → `toBytes()`), so nothing is decoded into a JS object and re-encoded.
+   */
+  scanStored(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Uint8Array[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, true) as unknown as AsyncIterator<Uint8Array[]> };
+  }
+
+  /** One pass over a range; each iteration of a scan's iterable starts its own pass. `raw`: documents as bytes. */
+  private scanIterator(ns: Namespace, range: IdRange, size: number, rawOnly: boolean): AsyncIterator<Document[]> {
+    // Documents are read as their stored bytes (the "documents" below are Buffers, `_id` read from the bytes) and
+    // decoded here unless the caller wants the bytes: the batch then carries both (ScanBatch.stored, bsonSizes),
+    // at the cost the driver's own decoding has (the same BSON.deserialize with the same options).
+    const idOf = (doc: Document): unknown => storedId(doc as unknown as Uint8Array);
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
@@ -448,6 +476,7 @@ export class MongoClusterPort implements ClusterPort {
           {},
           {
             ...EXACT_BSON,
+            raw: true,
             hint: { _id: 1 },
             sort: { _id: 1 },
             ...(lower !== undefined ? { min: { _id: lower } } : {}),
@@ -457,7 +486,7 @@ export class MongoClusterPort implements ClusterPort {
           },
         )
         .toArray();
-      if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+      if (lowerExclusive && docs.length > 0 && bsonEquals(idOf(docs[0]), lower)) docs.shift();
       return docs;
     };
     // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
@@ -474,6 +503,7 @@ export class MongoClusterPort implements ClusterPort {
           sentAliases = typeAliasesIn(filter);
           cursor = this.collection(ns).find(filter, {
             ...EXACT_BSON,
+            raw: true,
             sort: { _id: 1 },
             batchSize: size,
           });
@@ -511,10 +541,15 @@ export class MongoClusterPort implements ClusterPort {
         const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
         const batch = docs.slice(0, size);
         if (batch.length > 0) {
-          lower = batch[batch.length - 1]._id;
+          lower = idOf(batch[batch.length - 1]);
           lowerExclusive = true;
         }
-        return batch;
+        if (rawOnly) return batch;
+        const stored = batch as unknown as Uint8Array[];
+        const decoded: ScanBatch = stored.map((bytes) => BSON.deserialize(bytes, EXACT_BSON));
+        decoded.bsonSizes = stored.map((bytes) => bytes.byteLength);
+        decoded.stored = stored;
+        return decoded;
       });
     return {
       next: async (): Promise<IteratorResult<Document[]>> => {
@@ -553,38 +588,99 @@ export class MongoClusterPort implements ClusterPort {
     return this.run(`bulkWrite ${ns.db}.${ns.coll}`, async () => {
       if (ops.length === 0) return { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
       try {
-        // bypassDocumentValidation is sent only when asked: mongod then requires the bypassDocumentValidation
-        // action. forceServerObjectId: the driver otherwise replaces an `_id` that is null (`== null`) with a new
-        // ObjectId, in the caller's document — a source document with `_id: null` would arrive as a different one.
-        const result = await this.collection(ns).bulkWrite(ops as never, {
-          ordered,
-          bypassDocumentValidation: options.bypassDocumentValidation === true,
-          ignoreUndefined: false,
-          forceServerObjectId: true,
-        });
-        return {
-          inserted: result.insertedCount,
-          upserted: result.upsertedCount,
-          matched: result.matchedCount,
-          modified: result.modifiedCount,
-          deleted: result.deletedCount,
-        };
+        return await this.driverBulkWrite(ns, ops, ordered, options);
       } catch (err) {
-        const partial = (err as { result?: { insertedCount: number; upsertedCount: number; matchedCount: number; modifiedCount: number; deletedCount: number } }).result;
-        if (partial && typeof partial.insertedCount === "number") {
-          Object.assign(err as object, {
-            outcome: {
-              inserted: partial.insertedCount,
-              upserted: partial.upsertedCount,
-              matched: partial.matchedCount,
-              modified: partial.modifiedCount,
-              deleted: partial.deletedCount,
-            },
-          });
-        }
-        throw err;
+        if (!isStatementTooLargeForBulk(err)) throw err;
+        // Nothing was sent: the driver refuses while building the batches (see isStatementTooLargeForBulk).
+        return this.oneByOne(ns, ops, ordered, options);
       }
     });
+  }
+
+  /** Write options every path sends (see driverBulkWrite). */
+  private static writeOptions(options: BulkWriteOptions) {
+    return { bypassDocumentValidation: options.bypassDocumentValidation === true, ignoreUndefined: false } as const;
+  }
+
+  /**
+   * A bulk holding a statement of 16 MiB or more (a document near the limit, or a replacement of one: the statement
+   * adds {q, upsert, multi}), sent as single-statement commands: the statement then travels inside the command
+   * body, which the driver does not size-check and mongod accepts up to BSONObjMaxInternalSize = 16 MiB + 16 KiB
+   * (src/mongo/bson/util/builder.h; a larger body fails BSONObjectTooLarge 10334), while the document itself is held
+   * to 16 MiB (insert.cpp fixDocumentForInsert, update_stage 17419, upsert_stage 17420). Same order as the bulk:
+   * ordered as given, stopping at the first error; unordered as the driver groups it (inserts, updates, deletes),
+   * every statement tried. Errors come back as from a bulk: the first one, with `writeErrors` and `outcome`.
+   */
+  private async oneByOne(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions): Promise<BulkWriteOutcome> {
+    const collection = this.collection(ns);
+    const write = MongoClusterPort.writeOptions(options);
+    const outcome: BulkWriteOutcome = { inserted: 0, upserted: 0, matched: 0, modified: 0, deleted: 0 };
+    const kind = (op: WriteOperation): number => ("insertOne" in op ? 0 : "deleteOne" in op ? 2 : 1);
+    const order = ops.map((op, index) => ({ op, index }));
+    if (!ordered) order.sort((a, b) => kind(a.op) - kind(b.op) || a.index - b.index);
+    const writeErrors: Array<{ index: number; code: number; errmsg: string }> = [];
+    let firstError: Error | undefined;
+    for (const { op, index } of order) {
+      try {
+        if ("insertOne" in op) {
+          await collection.insertOne(op.insertOne.document, { ...write, forceServerObjectId: true });
+          outcome.inserted++;
+          continue;
+        }
+        if ("deleteOne" in op) {
+          outcome.deleted += (await collection.deleteOne(op.deleteOne.filter)).deletedCount;
+          continue;
+        }
+        const r =
+          "replaceOne" in op
+            ? await collection.replaceOne(op.replaceOne.filter, op.replaceOne.replacement, { ...write, upsert: op.replaceOne.upsert === true })
+            : await collection.updateOne(op.updateOne.filter, op.updateOne.update, { ...write, upsert: op.updateOne.upsert === true });
+        outcome.matched += r.matchedCount;
+        outcome.modified += r.modifiedCount;
+        outcome.upserted += r.upsertedCount;
+      } catch (err) {
+        const e = err as Error & { code?: number };
+        writeErrors.push({ index, code: Number(e.code ?? 0), errmsg: e.message });
+        firstError ??= e;
+        if (ordered) break;
+      }
+    }
+    if (firstError) throw Object.assign(firstError, { writeErrors, outcome });
+    return outcome;
+  }
+
+  private async driverBulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options: BulkWriteOptions): Promise<BulkWriteOutcome> {
+    try {
+      // bypassDocumentValidation is sent only when asked: mongod then requires the bypassDocumentValidation
+      // action. forceServerObjectId: the driver otherwise replaces an `_id` that is null (`== null`) with a new
+      // ObjectId, in the caller's document — a source document with `_id: null` would arrive as a different one.
+      const result = await this.collection(ns).bulkWrite(ops as never, {
+        ordered,
+        ...MongoClusterPort.writeOptions(options),
+        forceServerObjectId: true,
+      });
+      return {
+        inserted: result.insertedCount,
+        upserted: result.upsertedCount,
+        matched: result.matchedCount,
+        modified: result.modifiedCount,
+        deleted: result.deletedCount,
+      };
+    } catch (err) {
+      const partial = (err as { result?: { insertedCount: number; upsertedCount: number; matchedCount: number; modifiedCount: number; deletedCount: number } }).result;
+      if (partial && typeof partial.insertedCount === "number") {
+        Object.assign(err as object, {
+          outcome: {
+            inserted: partial.insertedCount,
+            upserted: partial.upsertedCount,
+            matched: partial.matchedCount,
+            modified: partial.modifiedCount,
+            deleted: partial.deletedCount,
+          },
+        });
+      }
+      throw err;
+    }
   }
 
   findById(ns: Namespace, id: unknown): Promise<Document | null> {

@@ -7,7 +7,7 @@
 // Documents cross this interface as driver `Document`s holding BSON values exactly as stored: Int64 stays
 // Long, Double stays Double, Decimal128, BSONRegExp, Binary subtypes and Timestamps are never promoted.
 
-import type { Document, Timestamp } from "mongodb";
+import type { Binary, Document, Timestamp } from "mongodb";
 
 export interface Namespace {
   db: string;
@@ -108,7 +108,14 @@ export interface IdRange {
  * A batch of scanned documents. A port that read them as raw BSON attaches each one's size in bytes
  * (`bsonSizes[i]` for `batch[i]`), so the copier budgets with them instead of walking every document again.
  */
-export type ScanBatch = Document[] & { bsonSizes?: number[] };
+export type ScanBatch = Document[] & {
+  bsonSizes?: number[];
+  /**
+   * The documents' BSON exactly as stored (`stored[i]` for `batch[i]`), when the port read them raw: what the
+   * decoded documents cannot show (DBPointer, duplicate field names, DBRef field order; provider/cluster/raw-bson.ts).
+   */
+  stored?: Uint8Array[];
+};
 
 /** The opaque resume token of a change stream (`{ _data: "…" }` on MongoDB). */
 export type ResumeToken = Document;
@@ -141,6 +148,9 @@ export interface ChangeEvent {
   fullDocument?: Document | null;
   updateDescription?: { updatedFields?: Document; removedFields?: string[]; truncatedArrays?: Document[] };
   clusterTime: Timestamp;
+  /** The collection's UUID (Binary subtype 4), with showExpandedEvents on 6.0+; not on dropDatabase or view DDL. */
+  collectionUUID?: Binary;
+  /** 6.0+. */
   wallTime?: Date;
   /**
    * Set on a fragment of an event too large for one BSON document (`$changeStreamSplitLargeEvent`): fragments
@@ -252,6 +262,12 @@ export interface ClusterPort {
    * the driver sends them: every insert, then every update/replace, then every delete (one command per kind).
    */
   bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, options?: BulkWriteOptions): Promise<BulkWriteOutcome>;
+  /**
+   * Like `scan`, but each document as the BSON bytes the server stores, undecoded (find with `raw: true` on the
+   * driver). Verification hashes these, so a value the driver would change on its way through a JS object
+   * still shows as a difference.
+   */
+  scanStored(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Uint8Array[]>;
   /** Finds one document by `_id` (used to re-read a document at cutover reconciliation). */
   findById(ns: Namespace, id: unknown): Promise<Document | null>;
 

@@ -5,7 +5,7 @@
 // HistoryLostError, exactly when events it has not seen are gone. Resume tokens encode the entry's
 // position: `{ _data: <8 hex t><8 hex i><16 hex sequence> }`.
 
-import { Timestamp, type Document } from "mongodb";
+import { Timestamp, type Binary, type Document } from "mongodb";
 import { HistoryLostError } from "../../provider/errors";
 import type { ChangeEvent, ResumeToken } from "../../provider/cluster/port";
 
@@ -23,6 +23,12 @@ export interface LogEntry {
   /** Shown only with showExpandedEvents (6.0+), as mongod does (docs: change-events, operationDescription). */
   operationDescription?: Document;
   documentKey?: Document;
+  /**
+   * The UUID of the collection the entry is about (the oplog's `ui`); none for dropDatabase, endOfTransaction
+   * and views' DDL (src/mongo/db/pipeline/change_stream_event_transform.cpp: kOpsWithoutUUID, and the view
+   * definition transformation adds none).
+   */
+  collectionUUID?: Binary;
   /** BSON bytes of the document as written (insert, replace). */
   documentBytes?: Buffer;
   updateDescription?: { updatedFields: Document; removedFields: string[]; truncatedArrays: Document[] };
@@ -212,8 +218,13 @@ export function toChangeEvent(
     _id: encodeToken(entry.seq, entry.clusterTime),
     operationType: entry.operationType,
     clusterTime: entry.clusterTime,
-    wallTime: entry.wallTime,
   };
+  // collectionUUID only with showExpandedEvents (6.0+), right after clusterTime (change_stream_event_transform.cpp;
+  // docs: change-events "collectionUUID", New in 6.0).
+  if (expanded && entry.collectionUUID) event.collectionUUID = entry.collectionUUID;
+  // wallTime from 6.0 on, with or without expanded events (SERVER-65022, backported to 6.0; the change-streams
+  // spec's unified test "Test wallTime field is set in a change event" runs on minServerVersion 6.0.0).
+  if (expanded) event.wallTime = entry.wallTime;
   if (fullDocument !== undefined) event.fullDocument = fullDocument;
   if (entry.ns) event.ns = { ...entry.ns };
   if (entry.lsid) Object.assign(event, { lsid: entry.lsid, txnNumber: entry.txnNumber });

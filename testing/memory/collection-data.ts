@@ -4,7 +4,7 @@
 // keyed by a canonical `_id` key (Int32 1, Long 1 and Double 1.0 are one `_id`, as in MongoDB). `_id` order
 // is kept lazily: appends mark the order dirty and the next ordered read sorts once.
 
-import type { Document } from "mongodb";
+import { UUID, type Binary, type Document } from "mongodb";
 import { bsonKey, compareBson, fromBson } from "../../provider/cluster/bson-order";
 import type { CollectionKind, IndexSpec } from "../../provider/cluster/port";
 import { duplicateKeyError } from "./errors";
@@ -61,10 +61,17 @@ export class CollectionData {
   /** How `_id`s are ordered: binary BSON order, or the collection's default collation. */
   private readonly compareIds: (a: unknown, b: unknown) => number;
 
+  /**
+   * The collection's UUID (listCollections `info.uuid`, the oplog's `ui`): new for every collection created, kept
+   * by a rename within a database; a view has none. Change events carry it as `collectionUUID` (see change-log.ts).
+   */
+  readonly uuid: Binary | undefined;
+
   constructor(
     public kind: CollectionKind,
     public options: Document,
   ) {
+    this.uuid = kind === "view" ? undefined : new UUID().toBinary();
     this.indexes = kind === "view" ? [] : [{ name: "_id_", key: { _id: 1 }, options: {} }];
     this.compareIds = collatedComparator(options.collation as Document | undefined) ?? compareBson;
   }

@@ -54,6 +54,28 @@ function metadata(doc: Document): Document {
   return fromBson(toBson(doc), METADATA_BSON);
 }
 
+/**
+ * What a command may weigh: mongod refuses a command body over BSONObjMaxInternalSize (16 MiB + 16 KiB,
+ * src/mongo/bson/util/builder.h) with BSONObjectTooLarge (10334) "BSONObj size: N (0x…) is invalid. Size must be
+ * between 0 and 16793600(16MB)" (bsonobj.cpp). An update statement near 16 MiB travels in the body of a
+ * one-statement command (MongoClusterPort.oneByOne: the driver's bulk refuses statements of 16 MiB or more), whose
+ * envelope (update, ordered, bypassDocumentValidation, $db, lsid, txnNumber, $clusterTime) takes a few hundred
+ * bytes: a statement is refused when it leaves less than 1 KiB of that allowance — at least as strict as mongod.
+ */
+const STATEMENT_ENVELOPE = 1024;
+
+function checkStatementSize(filter: Document, update: Document | Document[], upsert: boolean | undefined): void {
+  const size = bsonSize({ q: filter, u: update, upsert: upsert === true, multi: false });
+  if (size + STATEMENT_ENVELOPE > BSON_OBJ_MAX_INTERNAL_SIZE) {
+    const body = size + STATEMENT_ENVELOPE;
+    throw serverError(
+      10334,
+      "BSONObjectTooLarge",
+      `BSONObj size: ${body} (0x${body.toString(16).toUpperCase()}) is invalid. Size must be between 0 and ${BSON_OBJ_MAX_INTERNAL_SIZE}(16MB)`,
+    );
+  }
+}
+
 export class MemoryClusterConnection implements ClusterPort {
   readonly description: string;
   private closed = false;
@@ -261,17 +283,27 @@ export class MemoryClusterConnection implements ClusterPort {
 
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
     const size = Math.max(1, Math.floor(batchSize));
-    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, false) };
+  }
+
+  /**
+   * The stored bytes themselves, as find with `raw: true` returns them from mongod (the driver hands out each
+   * document's bytes from the reply: node_modules/mongodb/lib/cmap/wire_protocol/responses.js, CursorResponse.shift
+   * `toBytes()`). Copies, so a caller cannot change what is stored.
+   */
+  scanStored(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Uint8Array[]> {
+    const size = Math.max(1, Math.floor(batchSize));
+    return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, true) as AsyncIterator<Uint8Array[]> };
   }
 
   /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<ScanBatch> {
+  private scanIterator(ns: Namespace, range: IdRange, size: number, raw: boolean): AsyncIterator<ScanBatch | Uint8Array[]> {
     // Each batch starts after the last `_id` returned, so writes between batches behave like a cursor on
     // the `_id` index: documents inserted ahead of the position are seen, those behind are not.
     let position: { after: unknown } | { from: unknown } | undefined =
       range.after !== undefined ? { after: range.after } : range.from !== undefined ? { from: range.from } : undefined;
     let first = true;
-    const nextBatch = (): Promise<ScanBatch> =>
+    const nextBatch = (): Promise<ScanBatch | Uint8Array[]> =>
       this.withFaults(first ? "scan" : "scanBatch", () => {
         first = false;
         this.requireRead(ns);
@@ -284,16 +316,20 @@ export class MemoryClusterConnection implements ClusterPort {
         const end = range.before !== undefined ? data.lowerBound(range.before, true) : docs.length;
         const batch: ScanBatch = [];
         const sizes: number[] = [];
-        for (; at < end && batch.length < size; at++) {
-          batch.push(fromBson(docs[at].bytes, EXACT_BSON));
+        const stored: Uint8Array[] = [];
+        for (; at < end && stored.length < size; at++) {
+          if (!raw) batch.push(fromBson(docs[at].bytes, EXACT_BSON));
+          stored.push(Buffer.from(docs[at].bytes));
           sizes.push(docs[at].bytes.length); // stored as BSON: the size is known without a walk
         }
+        if (stored.length > 0) position = { after: docs[at - 1].id };
+        if (raw) return stored;
         batch.bsonSizes = sizes;
-        if (batch.length > 0) position = { after: docs[at - 1].id };
+        batch.stored = stored;
         return batch;
       });
     return {
-      next: async (): Promise<IteratorResult<ScanBatch>> => {
+      next: async (): Promise<IteratorResult<ScanBatch | Uint8Array[]>> => {
         const batch = await nextBatch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },
@@ -321,6 +357,7 @@ export class MemoryClusterConnection implements ClusterPort {
             this.state.insert(ns, op.insertOne.document);
             outcome.inserted++;
           } else if ("replaceOne" in op) {
+            checkStatementSize(op.replaceOne.filter, op.replaceOne.replacement, op.replaceOne.upsert);
             this.requireWrite(ns, "update");
             if (op.replaceOne.upsert) this.requireWrite(ns, "insert");
             this.requireBypass(ns, options);
@@ -329,6 +366,7 @@ export class MemoryClusterConnection implements ClusterPort {
             outcome.modified += r.modified;
             if (r.upsertedId !== undefined) outcome.upserted++;
           } else if ("updateOne" in op) {
+            checkStatementSize(op.updateOne.filter, op.updateOne.update, op.updateOne.upsert);
             this.requireWrite(ns, "update");
             if (op.updateOne.upsert) this.requireWrite(ns, "insert");
             this.requireBypass(ns, options);

@@ -7,6 +7,7 @@
 
 import { ObjectId, Timestamp, UUID, type Document } from "mongodb";
 import { bsonKey, cloneDocument, cloneValue, fromBson, toBson } from "../../provider/cluster/bson-order";
+import { unwritableReason } from "../../provider/cluster/raw-bson";
 import { CHECKPOINT_DATABASE, type CollectionInfo, type IndexSpec, type Namespace, type Privilege, type Topology } from "../../provider/cluster/port";
 import { ChangeLog, type NewLogEntry } from "./change-log";
 import { CollectionData, type StoredDocument } from "./collection-data";
@@ -77,6 +78,13 @@ function checkInsertSize(doc: Document | Buffer): void {
   }
 }
 
+/** An upsert that inserts: 17420 "Document to upsert is larger than 16777216" (src/mongo/db/exec/upsert_stage.cpp). */
+function checkUpsertSize(doc: Document): void {
+  if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
+    throw serverError(17420, "Location17420", `Document to upsert is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
+  }
+}
+
 function checkUpdatedSize(doc: Document): void {
   if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
     throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
@@ -90,7 +98,7 @@ function isDate(v: unknown): v is Date {
 
 /** An index as createIndexes events describe it: `{ v: 2, key, name, …options }`. */
 function indexDescription(spec: IndexSpec): Document {
-  return { v: 2, key: cloneDocument(spec.key), name: spec.name, ...cloneDocument(spec.options) };
+  return cloneDocument({ v: 2, key: spec.key, name: spec.name, ...spec.options });
 }
 
 function pathValue(doc: Document, path: string): unknown {
@@ -163,6 +171,12 @@ export class ClusterState {
     if (entry.documentKey && entry.ns?.coll && this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.kind === "timeseries") {
       entry = { ...entry, ns: { db: entry.ns.db, coll: `system.buckets.${entry.ns.coll}` } };
     }
+    // The collection's UUID as the oplog entry's `ui` holds it: the collection written to, created, indexed or
+    // modified (still in the catalog when this runs); drop and rename pass the one they removed or moved.
+    if (entry.collectionUUID === undefined && entry.ns?.coll !== undefined) {
+      const uuid = this.collection({ db: entry.ns.db, coll: entry.ns.coll })?.uuid;
+      if (uuid) entry = { ...entry, collectionUUID: uuid };
+    }
     this.log.append(this.transaction ? { ...entry, lsid: this.transaction.lsid, txnNumber: this.transaction.txnNumber } : entry);
   }
 
@@ -185,7 +199,10 @@ export class ClusterState {
     let db = this.dbs.get(ns.db);
     if (!db) this.dbs.set(ns.db, (db = new Map()));
     db.set(ns.coll, data);
-    this.append({ operationType: "create", ns: { ...ns } });
+    // operationDescription: the create oplog entry's `o` less `create` (change_stream_event_transform.cpp): a
+    // collection's options and its idIndex; a view's viewOn and pipeline (from its system.views entry).
+    const description = cloneDocument(data.kind === "view" ? data.options : { ...data.options, idIndex: { v: 2, key: { _id: 1 }, name: "_id_" } });
+    this.append({ operationType: "create", ns: { ...ns }, operationDescription: description });
   }
 
   /** The collection a write goes to, created implicitly (with a `create` event) as MongoDB does. */
@@ -271,6 +288,7 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const pinned = idFromFilter(filter);
       const id = replacement._id ?? (pinned.found ? pinned.id : new ObjectId());
+      checkUpsertSize({ _id: id, ...replacement });
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...replacement, _id: id }) };
     }
     const data = this.writable(ns);
@@ -296,11 +314,23 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const seed = cloneDocument(equalityFields(filter));
       applyUpdate(seed, update, true);
+      checkUpsertSize(seed);
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, seed) };
     }
     const data = this.writable(ns);
     let modified = 0;
     for (const { stored, doc } of targets) {
+      // mongod applies update operators to the stored document and keeps every other field's bytes; this double
+      // applies them to the js-bson decoding, which would rewrite a DBPointer, duplicate names or a DBRef's field
+      // order (provider/cluster/raw-bson.ts) in fields the update never touched. Refused rather than changed.
+      const unwritable = unwritableReason(stored.bytes);
+      if (unwritable) {
+        throw new Error(
+          `MemoryCluster cannot apply update operators to a document of ${nsText(ns)} that holds ${unwritable}: mongod keeps ` +
+            "those bytes through the update, and MemoryCluster (which updates a js-bson decoding) would change them. Seed the " +
+            "document as it is after the update (insertRawBson) instead",
+        );
+      }
       const description = applyUpdate(doc, update, false);
       checkUpdatedSize(doc);
       const bytes = toBson(doc);
@@ -339,6 +369,7 @@ export class ClusterState {
       if (!upsert) return { matched: 0, modified: 0 };
       const pinned = idFromFilter(filter);
       const id = literal._id ?? (pinned.found ? pinned.id : new ObjectId());
+      checkUpsertSize({ _id: id, ...literal });
       return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...literal, _id: id }) };
     }
     const data = this.writable(ns);
@@ -415,23 +446,27 @@ export class ClusterState {
     const index = this.collection(ns)?.indexes.find((i) => i.name === indexName);
     if (!index) throw serverError(27, "IndexNotFound", `cannot find index ${indexName} for ns ${nsText(ns)}`);
     index.options.expireAfterSeconds = expireAfterSeconds;
-    this.append({ operationType: "modify", ns: { ...ns } });
+    // The collMod oplog entry's `o` less `collMod` (change_stream_event_transform.cpp).
+    this.append({ operationType: "modify", ns: { ...ns }, operationDescription: cloneDocument({ index: { name: indexName, expireAfterSeconds } }) });
   }
 
   dropIndex(ns: Namespace, indexName: string): void {
     const data = this.collection(ns);
-    if (!data || indexName === "_id_" || !data.removeIndex(indexName)) {
+    const spec = data?.indexes.find((i) => i.name === indexName);
+    if (!data || !spec || indexName === "_id_" || !data.removeIndex(indexName)) {
       throw serverError(27, "IndexNotFound", `index not found with name [${indexName}]`);
     }
-    this.append({ operationType: "dropIndexes", ns: { ...ns } });
+    // operationDescription.indexes: the dropped index's spec (the oplog's `o2`, change_stream_event_transform.cpp).
+    this.append({ operationType: "dropIndexes", ns: { ...ns }, operationDescription: { indexes: [indexDescription(spec)] } });
   }
 
   dropCollection(ns: Namespace): boolean {
     const db = this.dbs.get(ns.db);
-    if (!db?.has(ns.coll)) return false;
+    const data = db?.get(ns.coll);
+    if (!db || !data) return false;
     db.delete(ns.coll);
     if (db.size === 0) this.dbs.delete(ns.db);
-    this.append({ operationType: "drop", ns: { ...ns } });
+    this.append({ operationType: "drop", ns: { ...ns }, collectionUUID: data.uuid });
     return true;
   }
 
@@ -455,7 +490,7 @@ export class ClusterState {
     let toDb = this.dbs.get(to.db);
     if (!toDb) this.dbs.set(to.db, (toDb = new Map()));
     toDb.set(to.coll, data);
-    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } } });
+    this.append({ operationType: "rename", ns: { ...from }, to: { ...to }, operationDescription: { to: { ...to } }, collectionUUID: data.uuid });
   }
 
   /**
@@ -509,8 +544,9 @@ export class ClusterState {
     const db = this.dbs.get(name);
     if (!db) return;
     for (const coll of [...db.keys()].sort()) {
+      const data = db.get(coll)!;
       db.delete(coll);
-      this.append({ operationType: "drop", ns: { db: name, coll } });
+      this.append({ operationType: "drop", ns: { db: name, coll }, collectionUUID: data.uuid });
     }
     this.dbs.delete(name);
     this.append({ operationType: "dropDatabase", ns: { db: name } });

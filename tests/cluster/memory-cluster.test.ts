@@ -10,6 +10,7 @@ import {
   notWritablePrimaryError,
   shutdownInProgressError,
 } from "../../testing/memory-cluster";
+import { POINTED, el, rawDocument } from "../support/raw-bson";
 
 // Like with the driver, `collection()` defaults to ObjectId `_id`s; these tests use other `_id` types.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -514,6 +515,19 @@ describe("16 MB limits by server version (finding 10)", () => {
     expect([err.code, err.message]).toEqual([2, expect.stringMatching(/object to insert too large/)]);
     expect(cluster.changeLogSize()).toBe(before);
   });
+
+  test("an update statement that cannot fit a command body (16 MiB + 16 KiB) is refused with 10334; a 16 MiB one with a small _id is not", async () => {
+    const cluster = new MemoryCluster();
+    const ns = { db: "d", coll: "c" };
+    // A document just under 16 MiB whose 16 KiB `_id` is in the filter too: the statement outgrows the allowance.
+    const longId = "k".repeat(16 * 1024);
+    const doc = (id: string) => ({ _id: id, s: "x".repeat(16 * MB - 100 - id.length) });
+    const err = await rejection(cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: longId }, replacement: doc(longId), upsert: true } }], true));
+    expect([err.code, err.codeName]).toEqual([10334, "BSONObjectTooLarge"]);
+    expect(err.message).toMatch(/Size must be between 0 and 16793600\(16MB\)/);
+    await cluster.bulkWrite(ns, [{ replaceOne: { filter: { _id: "k" }, replacement: doc("k"), upsert: true } }], true);
+    expect(await cluster.countDocuments(ns)).toBe(1);
+  });
 });
 
 describe("role changes on a sharded cluster reach other mongos after userCacheInvalidationIntervalSecs (finding 5)", () => {
@@ -561,5 +575,93 @@ describe("TTL monitor (finding 13)", () => {
     expect(cluster.runTtlMonitor()).toBe(1); // _id 1
     expect((await s.find({}).toArray()).map((d) => d._id)).toEqual([3, 4]);
     expect((await cursor.nextBatch(0)).map((e) => `${e.operationType} ${e.documentKey?._id}`)).toEqual(["delete 2", "delete 1"]);
+  });
+});
+
+describe("documents held as stored (finding 14)", () => {
+  // mongod stores what it is sent: bsonspec.org lists undefined (0x06) and DBPointer (0x0C) as deprecated, not
+  // refused; docs core/document "Field Names": BSON documents may hold duplicate field names. scanStored (find with
+  // `raw: true`) gives those bytes back; scan decodes them as the driver does (DBPointer as a DBRef).
+  test("DBPointer, duplicate names, DBRef field order and undefined come back from scanStored byte for byte", async () => {
+    const cluster = new MemoryCluster();
+    const docs = [
+      rawDocument(el.int32("_id", 1), el.dbPointer("p", "shop.users", POINTED)),
+      rawDocument(el.int32("_id", 2), el.string("a", "first"), el.string("a", "second")),
+      rawDocument(el.int32("_id", 3), el.document("ref", rawDocument(el.objectId("$id", POINTED), el.string("$ref", "users")))),
+      rawDocument(el.int32("_id", 4), el.undefined("u")),
+    ];
+    for (const d of docs) cluster.insertRawBson("shop", "legacy", d);
+    const stored: Buffer[] = [];
+    for await (const batch of cluster.scanStored({ db: "shop", coll: "legacy" }, {}, 10)) stored.push(...batch.map((b) => Buffer.from(b)));
+    expect(stored.map((b) => b.toString("hex"))).toEqual(docs.map((d) => d.toString("hex")));
+    const [decoded] = await cluster.scan({ db: "shop", coll: "legacy" }, {}, 1)[Symbol.asyncIterator]().next().then((r) => r.value!);
+    expect((decoded.p as { _bsontype: string })._bsontype).toBe("DBRef");
+  });
+
+  // mongod keeps the bytes of fields an update does not touch; this double updates a js-bson decoding, so it refuses
+  // an update operator on such a document rather than rewrite the DBPointer (or undefined) behind the test's back.
+  test("an update operator on a document holding a DBPointer is refused, naming why; a replacement is fine", async () => {
+    const cluster = new MemoryCluster();
+    cluster.insertRawBson("shop", "legacy", rawDocument(el.int32("_id", 1), el.dbPointer("p", "shop.users", POINTED)));
+    const legacy = cluster.db("shop").collection<Loose>("legacy");
+    const err = await rejection(legacy.updateOne({ _id: 1 }, { $set: { x: 1 } }));
+    expect(err.message).toMatch(/cannot apply update operators to a document of shop\.legacy that holds the deprecated BSON DBPointer type at "p"/);
+    await legacy.replaceOne({ _id: 1 }, { x: 2 });
+    expect(await legacy.findOne({ _id: 1 })).toEqual({ _id: 1, x: 2 }); // driver-style promotion on this API
+  });
+});
+
+describe("event fields by server version (finding 14)", () => {
+  /** Events of a few DDL and CRUD writes, as a stream on `version` shows them. */
+  async function eventsOn(version: string) {
+    const cluster = new MemoryCluster({ version });
+    const t0 = await cluster.clusterTime();
+    const coll = cluster.db("d").collection<Loose>("c");
+    await coll.insertOne({ _id: 1, at: new Date(0) });
+    await cluster.createIndexes({ db: "d", coll: "c" }, [{ name: "at_1", key: { at: 1 }, options: { expireAfterSeconds: 60 } }]);
+    await cluster.setIndexExpiry({ db: "d", coll: "c" }, "at_1", 120);
+    await cluster.db("d").collection("c").dropIndex("at_1");
+    await cluster.withTransaction(async () => void (await coll.insertOne({ _id: 2 })));
+    await cluster.dropDatabase("d");
+    const cursor = await cluster.watch({ startAtOperationTime: t0! });
+    const events = await cursor.nextBatch(0);
+    await cursor.close();
+    return events;
+  }
+
+  // 6.0+: expanded DDL events with operationDescription (docs: change-events; the collMod and dropIndexes oplog
+  // entries' `o`/`o2`, change_stream_event_transform.cpp), collectionUUID except on dropDatabase, wallTime always;
+  // transactions' events carry lsid and txnNumber; endOfTransaction from 8.0.
+  test.each(["6.0.4", "7.0.14", "8.0.4"])("%s", async (version) => {
+    const events = await eventsOn(version);
+    expect(events.map((e) => e.operationType)).toEqual([
+      "create",
+      "insert",
+      "createIndexes",
+      "modify",
+      "dropIndexes",
+      "insert",
+      ...(version.startsWith("8") ? ["endOfTransaction"] : []),
+      "drop",
+      "dropDatabase",
+    ]);
+    const by = (type: string) => events.find((e) => e.operationType === type)!;
+    // Numbers as the driver reads them with promoteValues off (Int32), as every ClusterPort delivers events.
+    const int = (n: number) => new Int32(n);
+    expect(by("create").operationDescription).toEqual({ idIndex: { v: int(2), key: { _id: int(1) }, name: "_id_" } });
+    expect(by("modify").operationDescription).toEqual({ index: { name: "at_1", expireAfterSeconds: int(120) } });
+    expect(by("dropIndexes").operationDescription).toEqual({ indexes: [{ v: int(2), key: { at: int(1) }, name: "at_1", expireAfterSeconds: int(120) }] });
+    const withUuid = events.filter((e) => e.collectionUUID).map((e) => e.operationType);
+    expect(withUuid).toEqual(events.map((e) => e.operationType).filter((t) => t !== "dropDatabase" && t !== "endOfTransaction"));
+    expect(events.every((e) => e.wallTime instanceof Date)).toBe(true);
+    const txn = events.filter((e) => (e as { lsid?: unknown }).lsid !== undefined).map((e) => e.operationType);
+    expect(txn).toEqual(["insert", ...(version.startsWith("8") ? ["endOfTransaction"] : [])]);
+  });
+
+  // 5.0: no showExpandedEvents (create, createIndexes, modify, dropIndexes are not shown), no collectionUUID, no wallTime.
+  test("5.0.20", async () => {
+    const events = await eventsOn("5.0.20");
+    expect(events.map((e) => e.operationType)).toEqual(["insert", "insert", "drop", "dropDatabase"]);
+    expect(events.every((e) => e.collectionUUID === undefined && e.wallTime === undefined && e.operationDescription === undefined)).toBe(true);
   });
 });

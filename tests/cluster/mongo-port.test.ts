@@ -1,7 +1,7 @@
 // MongoClusterPort pieces that need no server: error translation, URI description, the connect failure
 // path, and the query shapes scan/splitPoints send (checked on a recording stand-in for the driver's
 // Collection). The full behaviour is checked by the conformance suite on a real mongod (tests/conformance).
-import { Int32, MongoServerError, ReadPreference, type Document } from "mongodb";
+import { BSON, Int32, MongoServerError, ReadPreference, type Document } from "mongodb";
 import { MongoClusterPort, describeUri, translateDriverError } from "../../provider/cluster/mongo";
 import { openCluster } from "../../provider/cluster/open";
 import { HistoryLostError } from "../../provider/errors";
@@ -100,14 +100,17 @@ describe("query shapes on a recording collection", () => {
         if (honoursBounds && options.max) docs = docs.filter((d) => d._id.value < Number(options.max._id));
         docs = docs.slice(options.skip ?? 0);
         if (options.limit) docs = docs.slice(0, options.limit);
+        // `raw: true` (as MongoClusterPort reads every scan): each document as its BSON bytes, as the driver hands
+        // them out (lib/cmap/wire_protocol/responses.js, CursorResponse.shift → toBytes()).
+        const out: unknown[] = options.raw ? docs.map((d) => Buffer.from(BSON.serialize(d))) : docs;
         let at = 0;
         const fail = async () => {
           if (behaviour.refuseAfterQueries) await refusalsReleased;
           throw new MongoServerError({ message: `Unknown type name alias: ${refused}`, code: 2, codeName: "BadValue" });
         };
         return {
-          toArray: async () => (refused ? fail() : docs),
-          next: async () => (refused ? fail() : (docs[at++] ?? null)),
+          toArray: async () => (refused ? fail() : out),
+          next: async () => (refused ? fail() : (out[at++] ?? null)),
           close: async () => undefined,
         };
       },

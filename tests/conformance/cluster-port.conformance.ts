@@ -6,6 +6,7 @@
 // our own comparison code, so a port that shares a bug with the helpers still fails.
 
 import {
+  BSON,
   Binary,
   BSONRegExp,
   Decimal128,
@@ -26,6 +27,7 @@ import {
   type ClusterPort,
   type IdRange,
   type Namespace,
+  type WriteOperation,
   splitsLargeChangeEvents,
 } from "../../provider/cluster/port";
 
@@ -501,6 +503,36 @@ export function runClusterPortConformance(
       }
     });
 
+    // ---- stored bytes (issue 8, finding 14) -------------------------------------------------------------
+    // What verification hashes: each document's BSON as the server stores it (find with `raw: true`). mongod keeps
+    // the fields in the order written, `_id` moved first on insert (src/mongo/db/ops/insert.cpp,
+    // fixDocumentForInsert), and never reorders them on a replacement.
+
+    test("scanStored gives each document's stored bytes: fields as written, _id first, in _id order; scan's `stored` agrees", async () => {
+      const db = freshDb("stored");
+      const ns = { db, coll: "docs" };
+      const app = subject.collection(db, "docs");
+      await app.insertOne({ b: 2, _id: 1, a: { z: 1, y: [true, null] } });
+      await app.insertOne({ _id: 2, n: { k: 7, j: "x" } });
+      await app.replaceOne({ _id: 1 }, { y: "later", x: 1 });
+      const expected = [
+        BSON.serialize({ _id: new Int32(1), y: "later", x: new Int32(1) }),
+        BSON.serialize({ _id: new Int32(2), n: { k: new Int32(7), j: "x" } }),
+      ].map((b) => Buffer.from(b).toString("hex"));
+      const stored: string[] = [];
+      for await (const batch of port.scanStored(ns, {}, 1)) {
+        expect(batch).toHaveLength(1);
+        stored.push(...batch.map((b) => Buffer.from(b).toString("hex")));
+      }
+      expect(stored).toEqual(expected);
+      for await (const batch of port.scan(ns, {}, 10)) {
+        if (batch.stored) expect(batch.stored.map((b) => Buffer.from(b).toString("hex"))).toEqual(expected);
+      }
+      const after: string[] = [];
+      for await (const batch of port.scanStored(ns, { after: new Double(1) }, 10)) after.push(...batch.map((b) => Buffer.from(b).toString("hex")));
+      expect(after).toEqual([expected[1]]);
+    });
+
     // ---- change streams ---------------------------------------------------------------------------------
 
     needs("changeStreams")("a stream from a pre-copy time sees every later write, in order, with updateLookup documents", async () => {
@@ -954,6 +986,60 @@ export function runClusterPortConformance(
       expect(Object.keys(doc)).toEqual(["_id", "a"]);
     });
 
+    // A document of exactly 16 MiB is stored (jstests/core/max_doc_size.js: insert, upsert by replacement and $set
+    // up to maxBsonObjectSize all work). The driver's bulk API refuses any statement of 16 MiB or more
+    // (lib/bulk/ordered.js and unordered.js addToOperationsList: `bsonSize >= maxBsonObjectSize`), and an update
+    // statement is the document plus {q, upsert, multi} (~40 B more): before, a 16 MiB - 40 B document could not be
+    // overwritten by the copy or replay (MongoInvalidArgumentError, nothing sent).
+    test("bulkWrite carries a 16 MiB - 1 B document: insert, replaceOne upsert, the $replaceWith/$literal pipeline, several in one bulk", async () => {
+      const db = freshDb("nearlimit");
+      const ns = { db, coll: "big" };
+      const sized = (id: number, total: number, fill: string): Document => {
+        const doc: Document = { _id: new Int32(id), s: "" };
+        doc.s = fill.repeat(total - BSON.calculateObjectSize(doc));
+        expect(BSON.calculateObjectSize(doc)).toBe(total);
+        return doc;
+      };
+      const limit = 16 * MB;
+      await port.bulkWrite(ns, [{ insertOne: { document: sized(1, limit - 1, "a") } }], true);
+      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: sized(1, limit - 1, "b"), upsert: true } }], true);
+      await port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(2) }, replacement: sized(2, limit - 1, "c"), upsert: true } }], false);
+      // The pipeline is how a document with top-level $ fields is overwritten; servers that cannot store those have
+      // no update pipelines either (FerretDB v1): a replacement stands in there.
+      const overwrite: WriteOperation = lacks.dollarFields
+        ? { replaceOne: { filter: { _id: new Int32(1) }, replacement: sized(1, limit - 1, "d"), upsert: true } }
+        : { updateOne: { filter: { _id: new Int32(1) }, update: [{ $replaceWith: { $literal: sized(1, limit - 1, "d") } }], upsert: true } };
+      const outcome = await port.bulkWrite(
+        ns,
+        [
+          overwrite,
+          { insertOne: { document: { _id: new Int32(3) } } },
+          { deleteOne: { filter: { _id: new Int32(2) } } },
+        ],
+        true,
+      );
+      expect(outcome).toEqual({ inserted: 1, upserted: 0, matched: 1, modified: 1, deleted: 1 });
+      const stored: number[] = [];
+      let first = "";
+      for await (const batch of port.scanStored(ns, {}, 1)) {
+        stored.push(...batch.map((b) => b.byteLength));
+        first ||= Buffer.from(batch[0]).subarray(20, 23).toString();
+      }
+      expect(stored).toEqual([limit - 1, BSON.calculateObjectSize({ _id: new Int32(3) })]);
+      expect(first).toBe("ddd");
+    });
+
+    needs("documentSizeLimit")("over 16 MiB: an insert is refused (BadValue 2), an upsert 17420, a replacement 17419; nothing changes", async () => {
+      const db = freshDb("overlimit");
+      const ns = { db, coll: "big" };
+      const over = { _id: new Int32(1), s: "x".repeat(16 * MB) };
+      await expectCode(port.bulkWrite(ns, [{ insertOne: { document: over } }], true), [2]);
+      await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: over, upsert: true } }], true), [17420]);
+      await port.bulkWrite(ns, [{ insertOne: { document: { _id: new Int32(1) } } }], true);
+      await expectCode(port.bulkWrite(ns, [{ replaceOne: { filter: { _id: new Int32(1) }, replacement: over, upsert: true } }], true), [17419]);
+      expect(show(await port.findById(ns, new Int32(1)))).toBe("{_id:Int32(1)}");
+    });
+
     needs("changeStreams")(
       "an update event over the limit (updateLookup + updateDescription): fails 10334, arrives whole without updateDescription, or split into fragments",
       async () => {
@@ -1071,6 +1157,75 @@ export function runClusterPortConformance(
         expect(ids(flat(await scanAll(port, { db: to, coll: "dst" }, {}, 10)))).toEqual(["Int32(1)", "Int32(2)"]);
       },
     );
+
+    // collectionUUID (6.0+, with showExpandedEvents): the oplog entry's `ui`, i.e. the collection's UUID; absent on
+    // dropDatabase, invalidate and endOfTransaction (src/mongo/db/pipeline/change_stream_event_transform.cpp,
+    // kOpsWithoutUUID; docs: change-events "collectionUUID", New in 6.0). wallTime on every event from 6.0
+    // (SERVER-65022). A drop and re-create gives a new UUID; a rename within a database keeps it; a rename across
+    // databases copies into a new collection (renameBetweenDBs), so the target's events carry another UUID.
+    needs("changeStreams")("collectionUUID: one per collection, new after drop and re-create, kept by a rename within a database, not across; wallTime on every event", async () => {
+      const db = freshDb("uuid");
+      const other = freshDb("uuidx");
+      const t0 = await port.clusterTime();
+      const a = subject.collection(db, "a");
+      await a.insertOne({ _id: 1 });
+      await a.updateOne({ _id: 1 }, { $set: { x: 1 } });
+      await a.createIndex({ x: 1 });
+      await port.dropCollection({ db, coll: "a" });
+      await a.insertOne({ _id: 2 });
+      await port.renameCollection({ db, coll: "a" }, { db, coll: "b" }, false);
+      await subject.collection(db, "b").insertOne({ _id: 3 });
+      await port.renameCollection({ db, coll: "b" }, { db: other, coll: "c" }, false);
+      await port.dropDatabase(other);
+      const { version } = await port.serverInfo();
+      const six = Number(version.split(".")[0]) >= 6;
+      const cursor = await port.watch({ startAtOperationTime: t0! });
+      const events: ChangeEvent[] = [];
+      try {
+        for (let i = 0; i < 40 && !events.some((e) => e.operationType === "dropDatabase"); i++) {
+          events.push(...(await cursor.nextBatch(250)).filter((e) => e.ns?.db === db || e.ns?.db === other));
+        }
+      } finally {
+        await cursor.close();
+      }
+      const uuidOf = (e: ChangeEvent): string => {
+        const u = e.collectionUUID as Binary | undefined;
+        if (!u) return "-";
+        expect([u.sub_type, u.length()]).toEqual([4, 16]);
+        return Buffer.from(u.buffer.subarray(0, u.position)).toString("hex");
+      };
+      const names = new Map<string, string>();
+      const label = (e: ChangeEvent): string => {
+        const hex = uuidOf(e);
+        if (hex !== "-" && !names.has(hex)) names.set(hex, `U${names.size + 1}`);
+        const coll = e.ns?.coll?.startsWith("tmp") ? "TMP" : e.ns?.coll;
+        return `${e.operationType} ${e.ns?.db === other ? "other" : "db"}.${coll ?? ""} ${hex === "-" ? "-" : names.get(hex)}`;
+      };
+      const seen = events.map(label);
+      if (!six) {
+        expect(events.every((e) => e.collectionUUID === undefined && e.wallTime === undefined)).toBe(true);
+        return;
+      }
+      expect(events.every((e) => Object.prototype.toString.call(e.wallTime) === "[object Date]")).toBe(true);
+      expect(seen).toEqual([
+        "create db.a U1",
+        "insert db.a U1",
+        "update db.a U1",
+        "createIndexes db.a U1",
+        "drop db.a U1",
+        "create db.a U2",
+        "insert db.a U2",
+        "rename db.a U2",
+        "insert db.b U2",
+        "create other.TMP U3",
+        "insert other.TMP U3",
+        "insert other.TMP U3",
+        "rename other.TMP U3",
+        "drop db.b U2",
+        "drop other.c U3",
+        "dropDatabase other. -",
+      ]);
+    });
 
     needs("changeStreams")("$out over an indexed collection: inserts on tmp.agg_out.<uuid>, then its rename over the target", async () => {
       const db = freshDb("out");

@@ -224,6 +224,33 @@ describeTier(tier, "builtin engine FerretDB → FerretDB over the wire", () => {
     expect(left).toEqual([`${spec.migrationId}.complete/completion`]);
   });
 
+  // Issue 8, finding 14: the driver's bulk API refuses statements of 16 MiB or more, and a replacement is the
+  // document plus ~40 B of {q, upsert, multi}: a 16 MiB - 1 B document changed after the copy could not be
+  // overwritten at cutover (MongoInvalidArgumentError "Document is larger than the maximum size", every run).
+  test("a 16 MiB - 1 B document is copied, changed on the source, reconciled at cutover and verified", async () => {
+    const db = "huge";
+    const big = sourceClient.db(db).collection<Loose>("big");
+    const sized = (fill: string): Loose => {
+      const doc: Loose = { _id: new Int32(1), s: "" };
+      doc.s = fill.repeat(16 * 1024 * 1024 - 1 - BSON.calculateObjectSize(doc));
+      return doc;
+    };
+    await big.insertOne(sized("a"));
+    await big.insertOne({ _id: new Int32(2), small: true });
+    const engine = createBuiltinEngine();
+    const spec = specFor(db);
+    const ctx = makeContext({ deadlineMs: 240_000 });
+    const handle = await engine.start(spec, ctx);
+    expect((await engine.advance(spec, handle, ctx)).phase).toBe("READY_FOR_CUTOVER");
+    await big.replaceOne({ _id: new Int32(1) }, sized("b"));
+    const report = await engine.cutover(spec, handle, ctx);
+    expect(report.verification.passed).toBe(true);
+    const [s, t] = await Promise.all([digest(sourceClient, db, "big"), digest(targetClient, db, "big")]);
+    expect(t).toEqual(s);
+    const copied = await targetClient.db(db).collection<Loose>("big").findOne({ _id: new Int32(1) });
+    expect(String(copied?.s).slice(0, 3)).toBe("bbb");
+  });
+
   test("an engine process killed mid-copy (SIGKILL) is resumed from its checkpoint by the next run", async () => {
     const db = "crash";
     const items = sourceClient.db(db).collection<Loose>("items");

@@ -21,6 +21,7 @@
 import { BSON, type Document } from "mongodb";
 import type { CollectionInfo, IndexSpec, Namespace, ScanBatch, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
+import { unwritableReason } from "../../cluster/raw-bson";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
@@ -198,8 +199,48 @@ export function holdsUndefined(value: unknown): boolean {
 export function undefinedWarning(ns: string): string {
   return (
     `${ns} holds documents with the deprecated BSON undefined type; the driver cannot write that type, so they are ` +
-    "stored as null on the target (verification compares them as written)"
+    "stored as null on the target and full verification (which compares the stored bytes) fails for them until the " +
+    "source holds null there too"
   );
+}
+
+/** How many documents per namespace the warnings name one by one. */
+const UNWRITABLE_LISTED = 5;
+
+/** The warning for one source document the driver cannot write exactly (raw-bson.ts says what and why). */
+export function unwritableWarning(ns: string, id: unknown, reason: string): string {
+  return (
+    `${ns} _id ${BSON.EJSON.stringify(id as Document, { relaxed: false })}: the source stores ${reason}, which the ` +
+    "Node.js driver cannot write as it is; the target's copy differs and full verification fails for this document " +
+    'until it is rewritten on the source (as an application would write it today), or verify with "counts"'
+  );
+}
+
+/**
+ * Warns, by namespace and `_id`, about documents whose stored bytes (ScanBatch.stored, when the port read them
+ * raw) hold what the driver cannot write back exactly: nothing is changed silently and then reported as verified.
+ */
+export async function noteUnwritable(env: RunEnv, ns: string, docs: Document[], stored: Uint8Array[]): Promise<void> {
+  const found: string[] = [];
+  for (let i = 0; i < stored.length; i++) {
+    const reason = unwritableReason(stored[i]);
+    if (reason) found.push(unwritableWarning(ns, docs[i]._id, reason));
+  }
+  if (found.length === 0) return;
+  const prefix = `${ns} _id `;
+  const more = `${ns}: more documents than the ${UNWRITABLE_LISTED} named hold what the Node.js driver cannot write as it is (see above)`;
+  await env.session.update((s) => {
+    let listed = s.warnings.filter((w) => w.startsWith(prefix)).length;
+    for (const w of found) {
+      if (s.warnings.includes(w)) continue;
+      if (listed >= UNWRITABLE_LISTED) {
+        if (!s.warnings.includes(more)) s.warnings.push(more);
+        break;
+      }
+      s.warnings.push(w);
+      listed++;
+    }
+  });
 }
 
 function upsertOps(docs: Document[]): WriteOperation[] {
@@ -424,6 +465,10 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
             break;
           }
           const batch = next.value;
+          if (batch.stored) {
+            await noteUnwritable(env, p.ns, batch, batch.stored);
+            batch.stored = undefined; // the bytes are not needed past here: the budget counts each document once
+          }
           // Sizes from the port when it read raw BSON; measured here only when it could not say.
           const sizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
           let batchBytes = 0;
@@ -598,6 +643,7 @@ export async function recopyCollection(env: RunEnv, ns: Namespace): Promise<numb
     copied += docs.length;
   };
   for await (const batch of env.source.scan(ns, {}, 1000)) {
+    if (batch.stored) await noteUnwritable(env, nsString(ns), batch, batch.stored);
     for (const [i, doc] of batch.entries()) {
       const size = batch.bsonSizes?.[i] ?? BSON.calculateObjectSize(doc);
       if (pending.length > 0 && bytes + size > budget) await flush();

@@ -1,10 +1,15 @@
-// Verification: per collection, document counts and a SHA-256 over the canonical BSON of every document in
-// `_id` order, computed on both sides. BSON bytes include the type of every value, so an Int64 that became a
-// Double, a Decimal128 that became a string or a reordered field changes the hash. When hashes differ, a
-// second pass lists a few `_id`s that differ (canonical Extended JSON) so the report says where to look.
+// Verification: per collection, document counts and a SHA-256 over every document's stored BSON bytes in `_id`
+// order, computed on both sides. The bytes are read raw (ClusterPort.scanStored: find with `raw: true`), never
+// decoded and re-encoded, so verification compares what each side actually stores: an Int64 that became a
+// Double, a reordered field, a DBPointer that became an embedded {$ref, $id, $db}, duplicate field names that
+// collapsed, or a BSON undefined written as null all change the hash. When hashes differ, a second pass lists a
+// few `_id`s that differ (canonical Extended JSON), each with what the driver could not write where that is the
+// cause (provider/cluster/raw-bson.ts), so the report says where to look.
 import { createHash } from "crypto";
 import { BSON, type Document } from "mongodb";
+import { EXACT_BSON } from "../../cluster/bson-order";
 import type { ClusterPort, Namespace } from "../../cluster/port";
+import { storedId, unwritableReason } from "../../cluster/raw-bson";
 import type { NamespaceVerification, VerificationMode, VerificationReport } from "../engine";
 import { DocumentStream, walkById } from "./merge";
 import { nsString } from "./namespaces";
@@ -15,10 +20,8 @@ const SAMPLE_IDS = 5;
 const SCAN_BATCH = 1000;
 
 /**
- * The bytes a document is hashed as: what a write of it stores. The driver writes a JS `undefined` (how it
- * reads the deprecated BSON undefined type) as null (ignoreUndefined: false, the driver's default and ours), while
- * BSON.serialize's own default drops the field — hashing with that default made a copied `undefined` (null on
- * the target, dropped from the source's hash) a mismatch no re-drain could fix. Every other type hashes exactly.
+ * The bytes a decoded document is written as (the driver writes a JS `undefined` as null: ignoreUndefined false,
+ * its default and ours). Used where decoded documents are compared (snapshot reconciliation), not by verification.
  */
 export function storedBytes(doc: Document): Uint8Array {
   return BSON.serialize(doc, { ignoreUndefined: false });
@@ -69,24 +72,28 @@ export function mayExpire(doc: Document, rules: ExpiryRule[], horizonMs: number)
   return false;
 }
 
-/** Count and content hash of one collection (an absent collection hashes like an empty one). */
-export async function digestCollection(port: ClusterPort, ns: Namespace, skip: (doc: Document) => boolean = () => false): Promise<CollectionDigest> {
+/** Decides from a stored document whether it is left out (TTL); decodes only when there are rules. */
+type Skip = ((bytes: Uint8Array) => boolean) | undefined;
+
+/** Count and content hash of one collection's stored bytes (an absent collection hashes like an empty one). */
+export async function digestCollection(port: ClusterPort, ns: Namespace, skip?: Skip): Promise<CollectionDigest> {
   const h = createHash("sha256");
   let count = 0;
   let expiring = 0;
-  for await (const batch of port.scan(ns, {}, SCAN_BATCH)) {
-    for (const doc of batch) {
-      if (skip(doc)) {
+  for await (const batch of port.scanStored(ns, {}, SCAN_BATCH)) {
+    for (const bytes of batch) {
+      if (skip?.(bytes)) {
         expiring++;
         continue;
       }
-      h.update(storedBytes(doc));
+      h.update(bytes);
       count++;
     }
   }
   return { count, hash: h.digest("hex"), expiring };
 }
 
+/** Hash of a decoded document as the driver would write it (snapshot reconciliation compares these). */
 export function documentHash(doc: Document): string {
   return createHash("sha256").update(storedBytes(doc)).digest("base64");
 }
@@ -95,12 +102,31 @@ function idText(id: unknown): string {
   return EJSON.stringify(id as Document, { relaxed: false });
 }
 
-/** The first few `_id`s (canonical Extended JSON) that are missing on one side or differ in content. */
-async function sampleDifferences(source: ClusterPort, target: ClusterPort, ns: Namespace, skip: (doc: Document) => boolean): Promise<string[]> {
+/** A stored document as the `_id` merge join walks it: its `_id` read from the bytes, and the bytes. */
+function storedStream(port: ClusterPort, ns: Namespace): DocumentStream {
+  const batches = async function* (): AsyncGenerator<Document[]> {
+    for await (const batch of port.scanStored(ns, {}, SCAN_BATCH)) yield batch.map((bytes) => ({ _id: storedId(bytes), bytes }));
+  };
+  return new DocumentStream(batches());
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength)) === 0;
+}
+
+/**
+ * The first few `_id`s (canonical Extended JSON) missing on one side or stored differently; where the source's
+ * document holds what the driver cannot write exactly, that is said next to its `_id`.
+ */
+async function sampleDifferences(source: ClusterPort, target: ClusterPort, ns: Namespace, skip: Skip): Promise<string[]> {
   const ids: string[] = [];
-  await walkById(new DocumentStream(source.scan(ns, {}, SCAN_BATCH)), new DocumentStream(target.scan(ns, {}, SCAN_BATCH)), ({ source: s, target: t }) => {
-    if ((s && skip(s)) || (t && skip(t))) return true;
-    if (!s || !t || documentHash(s) !== documentHash(t)) ids.push(idText((s ?? t)!._id));
+  await walkById(storedStream(source, ns), storedStream(target, ns), ({ source: s, target: t }) => {
+    if ((s && skip?.(s.bytes)) || (t && skip?.(t.bytes))) return true;
+    if (!s || !t || !sameBytes(s.bytes, t.bytes)) {
+      const reason = s ? unwritableReason(s.bytes) : undefined;
+      const id = idText((s ?? t)!._id);
+      ids.push(reason ? `${id} (the source stores ${reason}, which the Node.js driver cannot write as it is)` : id);
+    }
     return ids.length < SAMPLE_IDS;
   });
   return ids;
@@ -124,7 +150,7 @@ export async function verifyNamespaces(
     const rules = ttl.rules.get(nsString(ns)) ?? [];
     // One horizon for both sides, so a document is left out of both or of neither.
     const horizon = ttl.now() + EXPIRY_HORIZON_MS;
-    const skip = rules.length === 0 ? () => false : (doc: Document) => mayExpire(doc, rules, horizon);
+    const skip: Skip = rules.length === 0 ? undefined : (bytes) => mayExpire(BSON.deserialize(bytes, EXACT_BSON), rules, horizon);
     const [s, t] = await Promise.all([digestCollection(source, ns, skip), digestCollection(target, ns, skip)]);
     expiring += s.expiring;
     const match = s.count === t.count && s.hash === t.hash;
@@ -146,7 +172,7 @@ export async function verifyNamespaces(
     passed: bad.length === 0,
     summary:
       bad.length === 0
-        ? `${results.length} collections, ${docs} documents: ${mode === "full" ? "counts and content hashes" : "counts"} match` +
+        ? `${results.length} collections, ${docs} documents: ${mode === "full" ? "counts and hashes of the stored BSON" : "counts"} match` +
           (expiring > 0 ? ` (${expiring} source documents due to expire under TTL indexes within ${EXPIRY_HORIZON_MS / 60_000} minutes left out)` : "")
         : `${bad.length} of ${results.length} collections differ: ${bad.map((r) => r.namespace).join(", ")}`,
     namespaces: results,

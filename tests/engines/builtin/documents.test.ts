@@ -2,6 +2,7 @@
 // fields (finding 7) and the deprecated BSON undefined type (finding 8).
 import { BSON, Int32 } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
+import { POINTED, el, rawDocument } from "../../support/raw-bson";
 import { compare, exactDocs, expectIdentical, rig, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
@@ -40,20 +41,55 @@ function withUndefined(id: number): Buffer {
 }
 
 describe("BSON undefined", () => {
-  // Before: the copy wrote undefined as null while verification hashed the source with the field dropped:
-  // verification could never pass, with the source write-blocked.
-  test("is carried as the driver can write it (null), said in warnings, and verification passes", async () => {
+  // First: the copy wrote undefined as null while verification hashed the source with the field dropped, so
+  // verification could never pass. Then verification re-encoded both sides the driver's way (undefined as null)
+  // and passed for documents the target does not store as the source does. Now it compares the stored bytes:
+  // the copy warns by `_id`, and verification fails for exactly those documents, saying why.
+  test("is written as null (the driver cannot write undefined), warned by _id, and full verification fails for those documents", async () => {
     const r = rig();
     r.source.insertRawBson("shop", "legacy", withUndefined(1));
     await r.source.db("shop").collection<AnyDoc>("legacy").insertOne({ _id: 2, a: null });
     expect((await exactDocs(r.source, { db: "shop", coll: "legacy" }))[0]).toEqual({ _id: new Int32(1), a: undefined, b: [undefined] });
-    const { handle } = await syncUntilReady(r);
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.warnings.join("\n")).toMatch(/shop\.legacy _id \{"\$numberInt":"1"\}: the source stores the deprecated BSON undefined type at "a"/);
     r.source.insertRawBson("shop", "legacy", withUndefined(3)); // replayed too
-    const report = await r.engine.cutover(r.spec, handle, r.ctx);
-    expect(report.verification.passed).toBe(true);
-    expect(report.warnings.join("\n")).toMatch(/shop\.legacy holds documents with the deprecated BSON undefined type; .* stored as null/);
+    await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toThrow(
+      /verification failed: shop\.legacy .*_id \{"\$numberInt":"1"\} \(the source stores the deprecated BSON undefined type at "a".*\{"\$numberInt":"3"\} \(the source stores the deprecated BSON undefined type/,
+    );
     const copied = await exactDocs(r.target, { db: "shop", coll: "legacy" });
     expect(copied.map((d) => [d.a, d.b])).toEqual([[null, [null]], [null, undefined], [null, [null]]]);
+  });
+});
+
+describe("DBPointer, duplicate field names and DBRef field order (finding 14)", () => {
+  // Before: the copy wrote a DBPointer as an embedded {$ref, $id, $db}, collapsed duplicate names and reordered
+  // DBRef fields, and verification (both sides decoded and re-encoded) passed. Now each such document is named in
+  // a warning during the copy and full verification fails for it; the documents the driver can carry pass.
+  test("named in warnings by namespace and _id during the copy; verification fails for them only", async () => {
+    const r = rig();
+    const docs = [
+      rawDocument(el.int32("_id", 1), el.dbPointer("owner", "shop.users", POINTED)),
+      rawDocument(el.int32("_id", 2), el.string("a", "first"), el.string("a", "second")),
+      rawDocument(el.int32("_id", 3), el.document("ref", rawDocument(el.objectId("$id", POINTED), el.string("$ref", "users")))),
+      rawDocument(el.int32("_id", 4), el.document("ref", rawDocument(el.string("$ref", "users"), el.objectId("$id", POINTED)))),
+    ];
+    for (const d of docs) r.source.insertRawBson("shop", "refs", d);
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    const warned = status.warnings.filter((w) => w.startsWith("shop.refs _id "));
+    expect(warned).toEqual([
+      expect.stringMatching(/^shop\.refs _id \{"\$numberInt":"1"\}: the source stores the deprecated BSON DBPointer type at "owner"/),
+      expect.stringMatching(/^shop\.refs _id \{"\$numberInt":"2"\}: the source stores a duplicate field name "a"/),
+      expect.stringMatching(/^shop\.refs _id \{"\$numberInt":"3"\}: the source stores an embedded \{\$ref, \$id\} document/),
+    ]);
+    let message = "";
+    try {
+      await r.engine.cutover(r.spec, handle, r.ctx);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/^verification failed: shop\.refs \(source 4 docs, target 4; e\.g\. _id \{"\$numberInt":"1"\} .*DBPointer.*\{"\$numberInt":"2"\} .*duplicate.*\{"\$numberInt":"3"\} .*\$ref.*\)\./);
+    expect(message).not.toContain('{"$numberInt":"4"}');
   });
 });
 

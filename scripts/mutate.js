@@ -1,0 +1,153 @@
+#!/usr/bin/env node
+// Mutation testing for the verifier and the replay pipeline, by hand-written textual mutants (issue 8).
+//
+//   node scripts/mutate.js                 every mutant
+//   node scripts/mutate.js V1 R4           only these
+//   node scripts/mutate.js --list          the mutants, without running anything
+//
+// Each mutant replaces one exact piece of source text (which must occur exactly once, or the mutant is reported
+// STALE: the code moved on and the list needs updating), runs the jest suites that should notice, and restores
+// the file. A mutant is KILLED when a suite fails, SURVIVED when they all pass. The suites are first run on the
+// unmutated code; a red baseline stops the run. Edits files in place (restored after each mutant, and on
+// Ctrl-C): do not edit the mutated files while it runs. Not part of `npm test` (it runs the suites once per mutant).
+"use strict";
+
+const { spawnSync } = require("child_process");
+const fs = require("fs");
+const path = require("path");
+
+const ROOT = path.resolve(__dirname, "..");
+const VERIFY = "provider/engines/builtin/verify.ts";
+const RAW = "provider/cluster/raw-bson.ts";
+const REPLAY = "provider/engines/builtin/replay.ts";
+
+const VERIFY_SUITES = [
+  "tests/engines/builtin/mutants.test.ts",
+  "tests/engines/builtin/verify-stored.test.ts",
+  "tests/engines/builtin/documents.test.ts",
+  "tests/engines/builtin/cutover.test.ts",
+];
+const REPLAY_SUITES = [
+  "tests/engines/builtin/mutants.test.ts",
+  "tests/engines/builtin/ddl.test.ts",
+  "tests/engines/builtin/engine.test.ts",
+  "tests/engines/builtin/resume.test.ts",
+  "tests/engines/builtin/large-events.test.ts",
+  "tests/engines/builtin/namespaces.test.ts",
+  "tests/engines/builtin/documents.test.ts",
+  "tests/engines/builtin/replay-mutants.test.ts",
+];
+
+/** id, what it breaks, file, exact text, its replacement, suites. */
+const MUTANTS = [
+  ["V1", "verification compares counts only", VERIFY, "const match = s.count === t.count && s.hash === t.hash;", "const match = s.count === t.count;", VERIFY_SUITES],
+  ["V2", "verification hashes only each _id", VERIFY, "      h.update(bytes);", "      h.update(BSON.serialize({ id: storedId(bytes) }));", VERIFY_SUITES],
+  [
+    "V3",
+    "verification hashes the driver's re-encoding (finding 14's normalisation)",
+    VERIFY,
+    "      h.update(bytes);",
+    "      h.update(BSON.serialize(BSON.deserialize(bytes, EXACT_BSON), { ignoreUndefined: false }));",
+    VERIFY_SUITES,
+  ],
+  ["V4", "verification hashes relaxed Extended JSON", VERIFY, "      h.update(bytes);", "      h.update(EJSON.stringify(BSON.deserialize(bytes), { relaxed: true }));", VERIFY_SUITES],
+  ["V5", "every document counts as expiring (left out)", VERIFY, "      if (skip?.(bytes)) {", "      if (skip?.(bytes) || true) {", VERIFY_SUITES],
+  ["V6", "the TTL horizon looks back instead of ahead", VERIFY, "const horizon = ttl.now() + EXPIRY_HORIZON_MS;", "const horizon = ttl.now() - EXPIRY_HORIZON_MS;", VERIFY_SUITES],
+  ["V7", "the report always passes", VERIFY, "    passed: bad.length === 0,", "    passed: true,", VERIFY_SUITES],
+  ["V8", "sampled differences compare sizes, not bytes", VERIFY, "!sameBytes(s.bytes, t.bytes)", "s.bytes.byteLength !== t.bytes.byteLength", VERIFY_SUITES],
+  ["V9", "the first namespace is not verified", VERIFY, "  for (const ns of namespaces) {", "  for (const ns of namespaces.slice(1)) {", VERIFY_SUITES],
+  ["V10", "the sample does not say what the driver could not write", VERIFY, "ids.push(reason ? `${id} (the source stores ${reason}, which the Node.js driver cannot write as it is)` : id);", "ids.push(id);", VERIFY_SUITES],
+  ["V11", "DBPointer not detected", RAW, "if (type === 0x0c) return", "if (type === 0x0c && false) return", VERIFY_SUITES],
+  ["V12", "duplicate field names not detected", RAW, "if (keyEnds[k] - keyStarts[k] === len && sameKey(", "if (false && sameKey(", VERIFY_SUITES],
+  ["V13", "a DBRef the driver reorders is not detected", RAW, "  if (dbRefLike) {", "  if (dbRefLike && false) {", VERIFY_SUITES],
+
+  [
+    "R1",
+    "the first operation per key wins within a batch",
+    REPLAY,
+    "          if (!entry.ops.delete(key)) pending.count++;\n          entry.ops.set(key, op);",
+    "          if (!entry.ops.has(key)) {\n            pending.count++;\n            entry.ops.set(key, op);\n          }",
+    REPLAY_SUITES,
+  ],
+  ["R2", "no lease fencing before a replay write", REPLAY, "  await env.session.assertLease();\n  await Promise.all(", "  await Promise.all(", REPLAY_SUITES],
+  ["R3", "no lease check on idle polls", REPLAY, "        // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.\n        await env.session.assertLease();", "", REPLAY_SUITES],
+  ["R4", "NamespaceNotFound not tolerated", REPLAY, "    if ((err as { code?: unknown }).code !== 26) throw err;", "    throw err;", REPLAY_SUITES],
+  ["R5", "a rename out of scope keeps the old name on the target", REPLAY, "      } else if (included) {\n        await tolerateMissing(", "      } else if (included && false) {\n        await tolerateMissing(", REPLAY_SUITES],
+  ["R6", "a document deleted since its update is not deleted", REPLAY, "  if (!doc) return { deleteOne: { filter: { _id: id } } };", "  if (!doc) return undefined;", REPLAY_SUITES],
+  ["R7", "DDL exactly at T0 is applied again", REPLAY, "compareTimestamps(ev.clusterTime, t0) <= 0", "compareTimestamps(ev.clusterTime, t0) < 0", REPLAY_SUITES],
+  ["R8", "drained after a single empty poll", REPLAY, "if (++emptyPolls >= 2) return \"drained\";", "if (++emptyPolls >= 1) return \"drained\";", REPLAY_SUITES],
+  ["R9", "endOfTransaction taken for DDL", REPLAY, "} else if (ev.operationType === \"endOfTransaction\") {", "} else if (ev.operationType === \"endOfTransaction-\") {", REPLAY_SUITES],
+  ["R10", "replay batches applied unordered", REPLAY, "env.target.bulkWrite(ns, [...ops.values()], true, CARRY_AS_STORED)", "env.target.bulkWrite(ns, [...ops.values()], false, CARRY_AS_STORED)", REPLAY_SUITES],
+  ["R11", "the resume token is not checkpointed", REPLAY, "          if (encodedToken) s.replay.resumeToken = encodedToken;", "", REPLAY_SUITES],
+  ["R12", "updateDescription kept in the stream", REPLAY, "const STREAM_SHAPE = { omitUpdateDescription: true,", "const STREAM_SHAPE = { omitUpdateDescription: false,", REPLAY_SUITES],
+  ["R13", "a drop in scope is not mirrored", REPLAY, "      if (included) await tolerateMissing(() => withRetry(\"drop\"", "      if (included && false) await tolerateMissing(() => withRetry(\"drop\"", REPLAY_SUITES],
+].map(([id, what, file, find, replace, suites]) => ({ id, what, file, find, replace, suites }));
+
+function runSuites(suites) {
+  const r = spawnSync("npx", ["jest", ...suites, "-w", "1", "--silent", "--bail"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 20 * 60 * 1000,
+    env: { ...process.env, CI: "1" },
+  });
+  const summary = /Tests:.*$/m.exec(`${r.stdout}\n${r.stderr}`)?.[0] ?? (r.error ? String(r.error) : "no summary");
+  return { passed: r.status === 0, summary };
+}
+
+const originals = new Map();
+function restoreAll() {
+  for (const [file, text] of originals) fs.writeFileSync(path.join(ROOT, file), text);
+}
+process.on("SIGINT", () => {
+  restoreAll();
+  process.exit(130);
+});
+
+function main() {
+  const args = process.argv.slice(2);
+  if (args.includes("--list")) {
+    for (const m of MUTANTS) console.log(`${m.id.padEnd(4)} ${m.file}: ${m.what}`);
+    return;
+  }
+  const chosen = args.length > 0 ? MUTANTS.filter((m) => args.includes(m.id)) : MUTANTS;
+  const groups = [...new Set(chosen.map((m) => m.suites.join(" ")))];
+  for (const g of groups) {
+    const base = runSuites(g.split(" "));
+    console.log(`baseline ${base.passed ? "green" : "RED"}: ${base.summary}`);
+    if (!base.passed) {
+      console.log("the suites fail on unmutated code; fix that first");
+      process.exit(2);
+    }
+  }
+  const results = [];
+  for (const m of chosen) {
+    const full = path.join(ROOT, m.file);
+    const text = fs.readFileSync(full, "utf8");
+    const at = text.indexOf(m.find);
+    if (at < 0 || text.indexOf(m.find, at + 1) >= 0) {
+      results.push({ ...m, outcome: "STALE", summary: at < 0 ? "text not found" : "text occurs more than once" });
+      console.log(`${m.id.padEnd(4)} STALE     ${m.what}`);
+      continue;
+    }
+    originals.set(m.file, text);
+    let outcome;
+    let summary;
+    try {
+      fs.writeFileSync(full, text.slice(0, at) + m.replace + text.slice(at + m.find.length));
+      const r = runSuites(m.suites);
+      outcome = r.passed ? "SURVIVED" : "KILLED";
+      summary = r.summary;
+    } finally {
+      fs.writeFileSync(full, text);
+      originals.delete(m.file);
+    }
+    results.push({ ...m, outcome, summary });
+    console.log(`${m.id.padEnd(4)} ${outcome.padEnd(9)} ${m.what} (${summary})`);
+  }
+  const live = results.filter((r) => r.outcome !== "STALE");
+  const killed = live.filter((r) => r.outcome === "KILLED").length;
+  console.log(`\nscore: ${killed}/${live.length} killed` + (live.length < results.length ? `, ${results.length - live.length} stale` : ""));
+  for (const r of results.filter((x) => x.outcome !== "KILLED")) console.log(`  ${r.outcome} ${r.id}: ${r.what}`);
+}
+
+main();
