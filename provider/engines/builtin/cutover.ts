@@ -15,7 +15,9 @@
 import type { CutoverReport } from "../engine";
 import { DeadlineExceededError, EngineFailedError } from "../../errors";
 import type { RunEnv } from "./env";
-import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace } from "./copy";
+import { includedSourceCollections, indexesDuringSync, runCopy, toNamespace, undefinedWarning } from "./copy";
+import { storedId, unwritableReason } from "../../cluster/raw-bson";
+import { BSON } from "mongodb";
 import { runReplay } from "./replay";
 import { reconcileSnapshot } from "./snapshot";
 import { COMPLETION_KEY, completionStore, readBlocking, writeBlocking, type CutoverStep, type MigrationState } from "./state";
@@ -75,6 +77,57 @@ async function namespacesToVerify(env: RunEnv): Promise<Namespace[]> {
   return [...names.values()].sort((a, b) => `${a.db}.${a.coll}`.localeCompare(`${b.db}.${b.coll}`));
 }
 
+/** How many still-unwritable documents the refusal names before it says "and N more". */
+const UNWRITABLE_NAMED = 5;
+
+/**
+ * Before anything is blocked: the copy warned (by namespace and `_id`) about source documents the Node.js driver
+ * cannot write as they are stored (raw-bson.ts unwritableReason). Full verification compares stored bytes, so it
+ * would fail for them only after the source's writes were blocked. Re-read those namespaces' stored bytes now
+ * (the application may have rewritten the documents since; replay then carried the rewrite) and refuse while any
+ * remain, naming them and what to do; warnings for documents that were rewritten are dropped. Documents such
+ * replay brought in after the copy are not warned during the sync: verification still names those.
+ */
+async function refuseUnwritableBeforeBlocking(env: RunEnv): Promise<void> {
+  if (env.spec.verification !== "full") return;
+  const warned = (name: string) =>
+    env.session.state.warnings.some((w) => w.startsWith(`${name} _id `) || w.startsWith(`${name}: more documents than`) || w === undefinedWarning(name));
+  const remaining: string[] = [];
+  let count = 0;
+  const clean: string[] = [];
+  for (const ns of await namespacesToVerify(env)) {
+    const name = `${ns.db}.${ns.coll}`;
+    if (!warned(name)) continue;
+    let here = 0;
+    for await (const batch of env.source.scanStored(ns, {}, 1000)) {
+      for (const bytes of batch) {
+        const reason = unwritableReason(bytes);
+        if (!reason) continue;
+        here++;
+        if (remaining.length < UNWRITABLE_NAMED) {
+          remaining.push(`${name} _id ${BSON.EJSON.stringify(storedId(bytes) as BSON.Document, { relaxed: false })} (stores ${reason})`);
+        }
+      }
+    }
+    count += here;
+    if (here === 0) clean.push(name);
+  }
+  if (clean.length > 0) {
+    await env.session.update((s) => {
+      s.warnings = s.warnings.filter((w) => !clean.some((name) => w.startsWith(`${name} _id `) || w.startsWith(`${name}: more documents than`) || w === undefinedWarning(name)));
+    });
+  }
+  if (count === 0) return;
+  const more = count > remaining.length ? `, and ${count - remaining.length} more` : "";
+  throw new EngineFailedError(
+    `cutover refused before blocking any source writes (UNWRITABLE_DOCUMENTS): ${count} source document(s) hold what the ` +
+      `Node.js driver cannot write as it is: ${remaining.join("; ")}${more}. Full verification compares the stored bytes ` +
+      "and would fail for them after writes were blocked. Rewrite them on the source (as the application writes them " +
+      'today; replay carries the rewrite) and run `pulumi up` again, or set verification: "counts" to cut over with ' +
+      "them as the target stores them. Nothing was blocked; the sync keeps running",
+  );
+}
+
 function deadline(what: string): never {
   throw new DeadlineExceededError(`cutover (${what})`);
 }
@@ -126,6 +179,7 @@ export async function runCutover(env: RunEnv): Promise<CutoverReport> {
   }
 
   if (!session.state.cutover) {
+    await refuseUnwritableBeforeBlocking(env);
     const info = await source.serverInfo();
     const choice = chooseWriteBlocking(spec, info);
     if (!choice.mode) throw new EngineFailedError(`${choice.problem?.message}; ${choice.problem?.action}`);

@@ -43,9 +43,10 @@ function withUndefined(id: number): Buffer {
 describe("BSON undefined", () => {
   // First: the copy wrote undefined as null while verification hashed the source with the field dropped, so
   // verification could never pass. Then verification re-encoded both sides the driver's way (undefined as null)
-  // and passed for documents the target does not store as the source does. Now it compares the stored bytes:
-  // the copy warns by `_id`, and verification fails for exactly those documents, saying why.
-  test("is written as null (the driver cannot write undefined), warned by _id, and full verification fails for those documents", async () => {
+  // and passed for documents the target does not store as the source does. Then it compared the stored bytes and
+  // failed — but only after the source's writes were blocked. Now the cutover refuses before blocking, naming the
+  // documents; `verification: "counts"` or rewriting them on the source lets it proceed.
+  test("is written as null (the driver cannot write undefined), warned by _id, and the cutover refuses before blocking", async () => {
     const r = rig();
     r.source.insertRawBson("shop", "legacy", withUndefined(1));
     await r.source.db("shop").collection<AnyDoc>("legacy").insertOne({ _id: 2, a: null });
@@ -54,10 +55,29 @@ describe("BSON undefined", () => {
     expect(status.warnings.join("\n")).toMatch(/shop\.legacy _id \{"\$numberInt":"1"\}: the source stores the deprecated BSON undefined type at "a"/);
     r.source.insertRawBson("shop", "legacy", withUndefined(3)); // replayed too
     await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toThrow(
-      /verification failed: shop\.legacy .*_id \{"\$numberInt":"1"\} \(the source stores the deprecated BSON undefined type at "a".*\{"\$numberInt":"3"\} \(the source stores the deprecated BSON undefined type/,
+      /^cutover refused before blocking any source writes \(UNWRITABLE_DOCUMENTS\): 2 source document\(s\) .*shop\.legacy _id \{"\$numberInt":"1"\} \(stores the deprecated BSON undefined type at "a".*shop\.legacy _id \{"\$numberInt":"3"\} .*Nothing was blocked/,
     );
+    const after = await r.engine.status(r.spec, handle, r.ctx);
+    expect(after.phase).toBe("READY_FOR_CUTOVER");
+    // With counts, the cutover proceeds and the target holds what the driver could write.
+    const counted = { ...r.spec, verification: "counts" as const };
+    const report = await r.engine.cutover(counted, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
     const copied = await exactDocs(r.target, { db: "shop", coll: "legacy" });
     expect(copied.map((d) => [d.a, d.b])).toEqual([[null, [null]], [null, undefined], [null, [null]]]);
+  });
+
+  test("rewritten on the source before the cutover: the refusal and the warnings go, full verification passes", async () => {
+    const r = rig();
+    r.source.insertRawBson("shop", "legacy", withUndefined(1));
+    const { handle, status } = await syncUntilReady(r);
+    expect(status.warnings.some((w) => w.startsWith("shop.legacy _id "))).toBe(true);
+    await r.source.db("shop").collection<AnyDoc>("legacy").replaceOne({ _id: new Int32(1) }, { a: null, b: [null] });
+    expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+    const report = await r.engine.cutover(r.spec, handle, r.ctx);
+    expect(report.verification.passed).toBe(true);
+    const done = await r.engine.status(r.spec, handle, r.ctx);
+    expect(done.warnings.some((w) => w.startsWith("shop.legacy"))).toBe(false);
   });
 });
 
@@ -88,8 +108,19 @@ describe("DBPointer, duplicate field names and DBRef field order (finding 14)", 
     } catch (err) {
       message = (err as Error).message;
     }
-    expect(message).toMatch(/^verification failed: shop\.refs \(source 4 docs, target 4; e\.g\. _id \{"\$numberInt":"1"\} .*DBPointer.*\{"\$numberInt":"2"\} .*duplicate.*\{"\$numberInt":"3"\} .*\$ref.*\)\./);
+    // Refused before blocking (before: verification failed after the source's writes were blocked).
+    expect(message).toMatch(/^cutover refused before blocking any source writes \(UNWRITABLE_DOCUMENTS\): 3 source document\(s\) .*\{"\$numberInt":"1"\} .*DBPointer.*\{"\$numberInt":"2"\} .*duplicate.*\{"\$numberInt":"3"\} .*\$ref.*Nothing was blocked/);
+    expect((await r.engine.status(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
     expect(message).not.toContain('{"$numberInt":"4"}');
+  });
+
+  test("one that arrives by replay (no warning during the sync) still fails full verification, by _id", async () => {
+    const r = rig();
+    await r.source.db("shop").collection<AnyDoc>("refs").insertOne({ _id: 9, n: 1 });
+    const { handle } = await syncUntilReady(r);
+    r.source.insertRawBson("shop", "refs", rawDocument(el.int32("_id", 1), el.dbPointer("owner", "shop.users", POINTED)));
+    expect((await r.engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");
+    await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toThrow(/^verification failed: shop\.refs \(source 2 docs, target 2; e\.g\. _id \{"\$numberInt":"1"\} .*DBPointer/);
   });
 });
 
