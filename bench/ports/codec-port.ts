@@ -187,6 +187,10 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
       }
       return points;
     },
+    async lastId(ns: Namespace): Promise<unknown | undefined> {
+      const docs = stores.get(`${ns.db}.${ns.coll}`)?.ordered() ?? [];
+      return docs.length > 0 ? BSON.deserialize(BSON.serialize({ v: docs[docs.length - 1].id }), EXACT_BSON).v : undefined;
+    },
     scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
       const size = Math.max(1, Math.floor(batchSize));
       return {

@@ -432,6 +432,15 @@ export class MongoClusterPort implements ClusterPort {
     });
   }
 
+  lastId(ns: Namespace): Promise<unknown | undefined> {
+    // Sorted on `_id` alone, so the server answers from the end of the `_id` index (in the collection's default
+    // collation, the order scan's min/max and range filters follow); FerretDB sorts in memory, once per plan.
+    return this.run(`lastId ${ns.db}.${ns.coll}`, async () => {
+      const doc = await this.collection(ns).findOne({}, { ...EXACT_BSON, sort: { _id: -1 }, projection: { _id: 1 } });
+      return doc ? doc._id : undefined;
+    });
+  }
+
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
     const size = Math.max(1, Math.floor(batchSize));
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };

@@ -243,6 +243,12 @@ export interface ClusterPort {
   /** `parts - 1` `_id` values that split the collection into roughly equal ranges, ascending. */
   splitPoints(ns: Namespace, parts: number): Promise<unknown[]>;
   /**
+   * The greatest `_id` in the collection, in the order of its `_id` index (the order scan uses: a query sorted
+   * `{_id: -1}`, limit 1); undefined when the collection is empty or absent. The copy reads it after T0 and
+   * copies up to it, so an application appending at the end of `_id` order cannot keep the copy going.
+   */
+  lastId(ns: Namespace): Promise<unknown | undefined>;
+  /**
    * Documents in `_id` order within the range, in batches of at most `batchSize` documents. Each yielded
    * batch is a fresh array the caller may keep.
    */

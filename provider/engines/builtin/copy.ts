@@ -96,12 +96,16 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
       parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
     }
     const bounds = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
+    // Read after T0 (and after the split points): every document inserted before T0 is at or below it. What an
+    // application appends past it arrives by replay, so the last partition does not chase the tail forever.
+    const last = await withRetry("lastId", env.ctx, () => source.lastId(ns));
     const name = nsString(ns);
-    // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, +inf)
+    // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, last]; nothing to copy when empty at plan.
     const partitions = Array.from({ length: bounds.length + 1 }, (_, i) => {
-      const p: PartitionState = { ns: name, index: i, done: false, documents: 0, bytes: 0 };
+      const p: PartitionState = { ns: name, index: i, done: last === undefined, documents: 0, bytes: 0 };
       if (i > 0) p.from = encodeBson(bounds[i - 1]);
       if (i < bounds.length) p.before = encodeBson(bounds[i]);
+      else if (last !== undefined) p.through = encodeBson(last);
       return p;
     });
     await inParallel(partitions, METADATA_WIDTH, (p) => env.session.putPartition(p));
@@ -319,6 +323,8 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
   const [db, ...rest] = p.ns.split(".");
   const ns: Namespace = { db, coll: rest.join(".") };
   const before = decodeBson(p.before);
+  /** The last partition's inclusive bound (T0's greatest `_id`): scanned up to, then read by `_id` itself. */
+  const through = p.through !== undefined ? decodeBson(p.through) : undefined;
   const { budget } = shared;
   let failures = 0;
   let inserting = p.documents === 0 && p.lastId === undefined ? true : p.clean === true;
@@ -406,7 +412,8 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
 
     // ---- the reader --------------------------------------------------------------------------------------
     const lastId = decodeBson(p.lastId);
-    const range = lastId !== undefined ? { after: lastId, before } : { from: decodeBson(p.from), before };
+    const upper = before ?? through;
+    const range = lastId !== undefined ? { after: lastId, before: upper } : { from: decodeBson(p.from), before: upper };
     const it = env.source.scan(ns, range, scanDocs)[Symbol.asyncIterator]();
     try {
       try {
@@ -453,6 +460,24 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         }
       } finally {
         await it.return?.().catch(() => undefined);
+      }
+      if (through !== undefined && writeError === undefined && checkpointError === undefined) {
+        // The bound itself (scan's upper bound is exclusive), unless deleted since; it is last in `_id` order, so
+        // the checkpoint still advances in order.
+        await budget.reserve(estimate);
+        let tail: Document | null;
+        try {
+          tail = await withRetry(`copy ${p.ns}`, env.ctx, () => env.source.findById(ns, through));
+        } catch (err) {
+          budget.adjust(-estimate);
+          throw err;
+        }
+        if (!tail) budget.adjust(-estimate);
+        else {
+          const size = BSON.calculateObjectSize(tail);
+          budget.adjust(size - estimate);
+          await dispatch([tail], size);
+        }
       }
       await drain();
       p.done = true;

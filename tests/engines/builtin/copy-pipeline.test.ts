@@ -38,7 +38,11 @@ function carried(op: WriteOperation): Document | undefined {
  * that many times larger (to see whose sizes the copier batches by); `statsTurnMs` advances the virtual clock
  * during collectionStats (a slow link's round trip as the engine's clock sees it).
  */
-function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFactor?: number; statsTurnMs?: number } = {}) {
+function watchingOpen(
+  r: Rig,
+  db: string,
+  o: { writeTurns?: number; claimSizeFactor?: number; statsTurnMs?: number; afterScanBatch?: (batch: ScanBatch) => Promise<void> } = {},
+) {
   const seen: Observed = {
     held: 0,
     peakHeld: 0,
@@ -69,6 +73,7 @@ function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFac
                 }
                 seen.peakHeld = Math.max(seen.peakHeld, seen.held);
                 if (o.claimSizeFactor) batch.bsonSizes = batch.map((d) => (sizes.get(d) as number) * (o.claimSizeFactor as number));
+                await o.afterScanBatch?.(batch);
               }
               return next;
             },
@@ -222,5 +227,34 @@ describe("copy pipeline", () => {
     const f = watchingOpen(fast, "shop");
     await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
     expect(await planOf(fast)).toBe(1);
+  });
+
+  test("the copy ends at T0's last _id while an application keeps appending past it (the rest comes by replay)", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    // After every batch the copy reads, the application appends twice a batch at the end of `_id` order: a copy
+    // that scans to the end of the collection never catches up (it gives up after LIMIT rounds here).
+    const LIMIT = 60;
+    let rounds = 0;
+    let nextId = 1500;
+    const { seen, open } = watchingOpen(r, "shop", {
+      afterScanBatch: async (batch) => {
+        if (rounds >= LIMIT) return;
+        rounds++;
+        const docs = Array.from({ length: 2 * batch.length }, () => doc(nextId++));
+        await r.source.db("shop").collection<AnyDoc>("orders").insertMany(docs);
+      },
+    });
+    const engine = r.makeEngine({ open });
+    const { handle, status } = await syncUntilReady(r, engine);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(rounds).toBeLessThan(LIMIT);
+    for (let i = 0; i < 10 && (await r.source.db("shop").collection("orders").countDocuments()) !== (await r.target.db("shop").collection("orders").countDocuments()); i++) {
+      await engine.advance(r.spec, handle, r.ctx);
+    }
+    // The copy wrote exactly the documents there were at T0; the appended ones were replayed.
+    expect(seen.ops.insertOne).toBe(1500);
+    expect(nextId).toBeGreaterThan(3000);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
   });
 });
