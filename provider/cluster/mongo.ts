@@ -10,6 +10,7 @@
 // HistoryLostError.
 
 import {
+  BSON,
   MongoClient,
   MongoServerError,
   ReadPreference,
@@ -43,6 +44,7 @@ import {
   type OplogWindow,
   type Privilege,
   type ResumeToken,
+  type ScanBatch,
   type ServerInfo,
   type Topology,
   type UserInfo,
@@ -170,6 +172,11 @@ function typeAliasesIn(filter: unknown, into = new Set<string>()): Set<string> {
   }
   return into;
 }
+
+/** Find options of a scan: documents as raw BSON bytes, decoded by the port (see scanIterator). */
+const RAW = { raw: true } as const;
+/** How scanned bytes are decoded: exact BSON types, UTF-8 validated as the driver does by default (enableUtf8Validation). */
+const DECODE: BSON.DeserializeOptions = { ...EXACT_BSON, validation: { utf8: true } };
 
 export class MongoClusterPort implements ClusterPort {
   readonly description: string;
@@ -441,22 +448,30 @@ export class MongoClusterPort implements ClusterPort {
     });
   }
 
-  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
     const size = Math.max(1, Math.floor(batchSize));
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size) };
   }
 
-  /** One pass over a range; each iteration of a scan's iterable starts its own pass. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<Document[]> {
+  /**
+   * One pass over a range; each iteration of a scan's iterable starts its own pass.
+   *
+   * Documents are read raw (`raw: true`): the driver then hands each one out as its bytes in the reply
+   * (node_modules/mongodb lib/cmap/wire_protocol/responses.js CursorResponse.shift: `result.toBytes()`, a
+   * subarray of the reply buffer, on_demand/document.js), and decoding them here is the one walk the driver
+   * would have made anyway (its `toObject` is the same `deserialize` with the same options). So every batch
+   * carries each document's BSON size (`bsonSizes`) and the copier never measures a document again.
+   */
+  private scanIterator(ns: Namespace, range: IdRange, size: number): AsyncIterator<ScanBatch> {
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
-    const withBounds = async (): Promise<Document[]> => {
-      const docs = await this.collection(ns)
+    const withBounds = async (): Promise<Uint8Array[]> => {
+      const docs = (await this.collection(ns)
         .find(
           {},
           {
-            ...EXACT_BSON,
+            ...RAW,
             hint: { _id: 1 },
             sort: { _id: 1 },
             ...(lower !== undefined ? { min: { _id: lower } } : {}),
@@ -465,30 +480,29 @@ export class MongoClusterPort implements ClusterPort {
             batchSize: size + 1,
           },
         )
-        .toArray();
-      if (lowerExclusive && docs.length > 0 && bsonEquals(docs[0]._id, lower)) docs.shift();
+        .toArray()) as unknown as Uint8Array[];
       return docs;
     };
     // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
     // query per batch would cost a full sort every batch (quadratic). A lost cursor reopens after `lower`.
-    let cursor: FindCursor<Document> | undefined;
+    let cursor: FindCursor<Uint8Array> | undefined;
     /** The `$type` aliases the open cursor's filter names (a refusal of one of them is answered by dropping it). */
     let sentAliases = new Set<string>();
     let exhausted = false;
-    const withoutBounds = async (): Promise<Document[]> => {
+    const withoutBounds = async (): Promise<Uint8Array[]> => {
       if (exhausted) return [];
       for (let reopened = 0; ; ) {
         if (!cursor) {
           const filter = idRangeFilter(this.sortBrackets(), lower, lowerExclusive, range.before);
           sentAliases = typeAliasesIn(filter);
           cursor = this.collection(ns).find(filter, {
-            ...EXACT_BSON,
+            ...RAW,
             sort: { _id: 1 },
             batchSize: size,
-          });
+          }) as unknown as FindCursor<Uint8Array>;
         }
         try {
-          const docs: Document[] = [];
+          const docs: Uint8Array[] = [];
           while (docs.length < size) {
             const doc = await cursor.next();
             if (!doc) break;
@@ -510,15 +524,24 @@ export class MongoClusterPort implements ClusterPort {
         }
       }
     };
-    const fetch = async (): Promise<Document[]> =>
+    const fetch = async (): Promise<ScanBatch> =>
       this.run(`scan ${ns.db}.${ns.coll}`, async () => {
         // Asked once per connection, on the first collection scanned that holds a document (the preflight's
         // capability probe may have answered already). Where find honours min/max (mongod) each batch is one
         // bounded walk of the `_id` index; where it does not (FerretDB v1) one filtered cursor serves the pass.
         if (this.boundsHonoured === undefined) this.learnIndexBounds(await probeIndexBounds(this.client, ns));
         // Unknown (empty collection) takes the plan that is correct either way.
-        const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
-        const batch = docs.slice(0, size);
+        const raw = this.boundsHonoured ? await withBounds() : await withoutBounds();
+        const batch: ScanBatch = [];
+        const sizes: number[] = [];
+        for (let i = 0; i < raw.length && batch.length < size; i++) {
+          const doc = BSON.deserialize(raw[i], DECODE);
+          // `min` is inclusive: an exclusive lower bound was asked for one extra document, the bound itself.
+          if (i === 0 && lowerExclusive && bsonEquals(doc._id, lower)) continue;
+          batch.push(doc);
+          sizes.push(raw[i].byteLength);
+        }
+        batch.bsonSizes = sizes;
         if (batch.length > 0) {
           lower = batch[batch.length - 1]._id;
           lowerExclusive = true;
@@ -526,11 +549,11 @@ export class MongoClusterPort implements ClusterPort {
         return batch;
       });
     return {
-      next: async (): Promise<IteratorResult<Document[]>> => {
+      next: async (): Promise<IteratorResult<ScanBatch>> => {
         const batch = await fetch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },
-      return: async (): Promise<IteratorResult<Document[]>> => {
+      return: async (): Promise<IteratorResult<ScanBatch>> => {
         await cursor?.close().catch(() => undefined);
         cursor = undefined;
         return { done: true, value: undefined };

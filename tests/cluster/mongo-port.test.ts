@@ -1,7 +1,7 @@
 // MongoClusterPort pieces that need no server: error translation, URI description, the connect failure
 // path, and the query shapes scan/splitPoints send (checked on a recording stand-in for the driver's
 // Collection). The full behaviour is checked by the conformance suite on a real mongod (tests/conformance).
-import { Int32, MongoServerError, ReadPreference, type Document } from "mongodb";
+import { BSON, Int32, MongoServerError, ReadPreference, type Document } from "mongodb";
 import { MongoClusterPort, describeUri, translateDriverError } from "../../provider/cluster/mongo";
 import { openCluster } from "../../provider/cluster/open";
 import { HistoryLostError } from "../../provider/errors";
@@ -100,14 +100,17 @@ describe("query shapes on a recording collection", () => {
         if (honoursBounds && options.max) docs = docs.filter((d) => d._id.value < Number(options.max._id));
         docs = docs.slice(options.skip ?? 0);
         if (options.limit) docs = docs.slice(0, options.limit);
+        // With `raw: true` the driver hands out each document as its BSON bytes (mongodb 7.x
+        // lib/cmap/wire_protocol/responses.js CursorResponse.shift → OnDemandDocument.toBytes), never decoded.
+        const out: Array<Document | Uint8Array> = options.raw ? docs.map((d) => BSON.serialize(d)) : docs;
         let at = 0;
         const fail = async () => {
           if (behaviour.refuseAfterQueries) await refusalsReleased;
           throw new MongoServerError({ message: `Unknown type name alias: ${refused}`, code: 2, codeName: "BadValue" });
         };
         return {
-          toArray: async () => (refused ? fail() : docs),
-          next: async () => (refused ? fail() : (docs[at++] ?? null)),
+          toArray: async () => (refused ? fail() : out),
+          next: async () => (refused ? fail() : (out[at++] ?? null)),
           close: async () => undefined,
         };
       },
@@ -161,7 +164,7 @@ describe("query shapes on a recording collection", () => {
     expect(await scanIds(port, { after: 2, before: 7 }, 2)).toEqual([[3, 4], [5, 6]]);
     expectBoundsProbe(calls);
     const scans = calls.slice(2);
-    expect(scans[0].options).toMatchObject({ hint: { _id: 1 }, sort: { _id: 1 }, min: { _id: 2 }, max: { _id: 7 }, limit: 3, promoteValues: false, bsonRegExp: true });
+    expect(scans[0].options).toMatchObject({ hint: { _id: 1 }, sort: { _id: 1 }, min: { _id: 2 }, max: { _id: 7 }, limit: 3, raw: true });
     // Later batches continue after the last `_id` returned.
     expect(scans[1].options.min).toEqual({ _id: new Int32(4) });
     expect(scans.every((c) => Object.keys(c.filter).length === 0 && c.options.skip === undefined)).toBe(true);
@@ -169,6 +172,18 @@ describe("query shapes on a recording collection", () => {
     const before = calls.length;
     expect((await scanIds(port, {}, 10)).flat()).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(calls.slice(before).map((c) => c.options.min)).toEqual([undefined, { _id: new Int32(7) }]);
+  });
+
+  test("scan reads raw BSON: each batch carries every document's size in bytes, and types decode exactly", async () => {
+    const { client } = recordingClient([1, 2, 3, 4, 5]);
+    const port = MongoClusterPort.fromClient(client as never);
+    const batches: Array<{ ids: unknown[]; sizes?: number[] }> = [];
+    for await (const batch of port.scan({ db: "d", coll: "c" }, { after: 1 }, 2)) batches.push({ ids: batch.map((d) => d._id), sizes: batch.bsonSizes });
+    const size = BSON.calculateObjectSize({ _id: new Int32(2) });
+    expect(batches).toEqual([
+      { ids: [new Int32(2), new Int32(3)], sizes: [size, size] },
+      { ids: [new Int32(4), new Int32(5)], sizes: [size, size] },
+    ]);
   });
 
   // FerretDB v1 ignores min/max (tests/ferretdb: the probe answers "max is ignored"), and sorts a collection in
@@ -180,7 +195,7 @@ describe("query shapes on a recording collection", () => {
     expectBoundsProbe(calls);
     const scans = calls.slice(2);
     expect(scans).toHaveLength(1);
-    expect(scans[0].options).toMatchObject({ sort: { _id: 1 }, batchSize: 2, promoteValues: false });
+    expect(scans[0].options).toMatchObject({ sort: { _id: 1 }, batchSize: 2, raw: true });
     expect(scans[0].options).not.toHaveProperty("min");
     expect(scans[0].options).not.toHaveProperty("max");
     expect(scans[0].options).not.toHaveProperty("skip");
