@@ -9,6 +9,7 @@
 //   held bytes: an untimed round per data set counting, from outside the engine, the document bytes handed out
 //     by source scans and not yet written to the target — process-wide — against the configured budget.
 //   create: start + advance to READY_FOR_CUTOVER end to end (includes the first change-stream poll).
+//   check: fresh provider processes as the Pulumi host drives them (configure, then check): first and later calls.
 //   replay (MemoryCluster): catch-up events/s and lag under a steady writer.
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
@@ -235,6 +236,26 @@ async function createBench(): Promise<void> {
   }
 }
 
+/** `check` latency: fresh provider processes (configure, then check), first call and later ones. */
+function checkBench(): void {
+  if (ONLY && !ONLY.includes("check")) return;
+  const runs: Array<{ loadMs: number; configureMs: number; firstMs: number; laterMs: number[] }> = [];
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync(process.execPath, [require.resolve("./check-latency")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`check bench failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout));
+  }
+  const spread = (xs: number[]) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+  const first = runs.map((r) => r.firstMs);
+  const later = runs.flatMap((r) => r.laterMs);
+  const configure = runs.map((r) => r.configureMs);
+  console.log(
+    `[check] ${runs.length} fresh provider processes: first check median ${fmt(median(first))} ms [${spread(first)}], ` +
+      `later checks median ${fmt(median(later))} ms (p95 ${fmt([...later].sort((a, b) => a - b)[Math.floor(later.length * 0.95)])} ms); ` +
+      `configure (loads and warms the schema, once per process) median ${fmt(median(configure), 0)} ms [${spread(configure)}]`,
+  );
+}
+
 async function replayMemory(): Promise<void> {
   if (ONLY && !ONLY.includes("replay")) return;
   const docs = scaled(25_000);
@@ -313,6 +334,7 @@ async function main(): Promise<void> {
   );
   await copyBench();
   await createBench();
+  checkBench();
   await replayMemory();
   await mongodRun();
 }
