@@ -14,7 +14,7 @@
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
 // Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
-// (per-connection write cap, default 8), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
+// (per-connection write cap, default 8), BENCH_MAX_POOL (connections per client, default the driver's 100), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
 import { spawnSync } from "child_process";
 import { performance } from "perf_hooks";
 import { MemoryCluster } from "../testing/memory/memory-cluster";
@@ -23,10 +23,12 @@ import type { ClusterPort, Namespace } from "../provider/cluster/port";
 import { DEFAULTS } from "../provider/schema";
 import { bareCopy, benchSpec, engineCopy, engineCreate, replayBench, seedPort, type Timing } from "./builtin";
 import { createCodecPort, HeldBytes } from "./ports/codec-port";
-import { withLatency } from "./ports/latency-port";
+import { DRIVER_MAX_POOL_SIZE, withLatency } from "./ports/latency-port";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const WRITE_BPS = Number(process.env.BENCH_WRITE_MBPS ?? 8) * 1e6;
+/** Connections per client in the latency port (the driver's default maxPoolSize unless set). */
+const MAX_POOL = Number(process.env.BENCH_MAX_POOL ?? DRIVER_MAX_POOL_SIZE);
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const BUDGET = DEFAULTS.batchBytes;
 
@@ -186,11 +188,11 @@ function codecScenarios(): Scenario[] {
   for (const rtt of [1, 5, 20]) {
     list.push({
       label: `rtt${rtt}`,
-      title: `latency port, ${rtt} ms RTT, ${fmt(WRITE_BPS / 1e6)} MB/s per connection`,
+      title: `latency port, ${rtt} ms RTT, ${fmt(WRITE_BPS / 1e6)} MB/s per connection, maxPoolSize ${MAX_POOL} per client`,
       sets: SKEWED_SETS,
       rounds: rounds || 3,
       makePort: codec,
-      wrap: (p) => withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS }),
+      wrap: (p) => withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS, maxPoolSize: MAX_POOL }),
     });
   }
   return ONLY ? list.filter((s) => ONLY.includes(s.label)) : list;
