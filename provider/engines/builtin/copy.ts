@@ -1,11 +1,15 @@
 // Initial copy: collections with their options, then documents in `_id` partitions copied in parallel with
 // batches bounded by bytes, then views, then indexes.
 //
-// The pipeline: per partition one reader and up to WRITE_WINDOW writes in flight behind it (the next batch is
-// read while earlier ones are written); all partitions share one byte budget (`batchBytes`, process-wide: what
-// has been read and not yet acknowledged by the target). Over a slow link (a measured round trip) smaller
-// collections are split too, so more readers and writers overlap their round trips. Batch sizes come from the
-// port's raw BSON sizes where it has them (no second walk of each document).
+// The pipeline: per partition one reader and a window of writes in flight behind it (the next batch is read
+// while earlier ones are written); all partitions share one byte budget (`batchBytes`, process-wide: what has
+// been read and not yet acknowledged by the target). How large writes are and how many are in flight follows
+// the measured round trip (copy-pace.ts): one write per partition on a fast link, a growing window up to a
+// process-wide cap on a slow one, where smaller collections are split too so more readers overlap their round
+// trips. Batch sizes come from the port's raw BSON sizes where it has them (no second walk of each document).
+//
+// The last partition ends at the greatest `_id` read at plan, after T0: an application appending at the end of
+// `_id` order does not keep the copy going; what it appends arrives by replay.
 //
 // Writes: the first pass into a partition's range inserts (nothing of that range is on the target yet); a
 // resumed or restarted pass upserts (`replaceOne({_id}, doc, {upsert})`), and an insert that meets an existing
@@ -24,6 +28,7 @@ import type { RunEnv } from "./env";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
+import { paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
 
 /**
  * Every write to the target skips validators: documents are carried as the source stores them, even ones the
@@ -70,15 +75,15 @@ async function inParallel<T, R>(items: T[], width: number, fn: (item: T, index: 
   return out;
 }
 
-/** A source round trip at or above this (ms, on the engine's clock) makes the copy RTT-bound. */
-const RTT_BOUND_MS = 2;
 /** An RTT-bound collection is split when each part still gets at least this many writes. */
 const WRITES_PER_PART = 4;
 
-async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
+/** Plans the copy; returns the shortest collStats round trip it saw (ms; Infinity when it asked none). */
+async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<number> {
   const { spec, source } = env;
   const infos = includedOf(env, all);
-  const writeBytes = writeBatchBytes(env);
+  const writeBytes = paceFor(spec.builtin.batchBytes, spec.builtin.parallelCollections, true).writeBytes;
+  let shortestTrip = Infinity;
   const planned = await inParallel(infos, METADATA_WIDTH, async (info): Promise<PlannedCollection> => {
     const ns = toNamespace(info);
     if (info.kind === "view") return { db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 };
@@ -91,6 +96,7 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
         : 1;
     // Over a slow link one reader cannot keep the writers busy: split smaller collections too, as far as the
     // parallelism allows and each part still gets a few writes (tests run on a virtual clock: never split).
+    shortestTrip = Math.min(shortestTrip, roundTripMs);
     if (roundTripMs >= RTT_BOUND_MS && stats.count > 1) {
       const byBytes = Math.floor(stats.sizeBytes / (WRITES_PER_PART * writeBytes));
       parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
@@ -133,6 +139,7 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
     `copy planned: ${planned.filter((c) => c.kind === "collection").length} collections, ` +
       `${planned.filter((c) => c.kind === "view").length} views, ${env.session.state.copy.totalDocuments} documents`,
   );
+  return shortestTrip;
 }
 
 /** Collection options as the target should get them now (clustered TTL left off; see preflight warning). */
@@ -279,25 +286,8 @@ function leaseGate(env: RunEnv): () => Promise<void> {
 interface CopyShared {
   budget: ByteBudget;
   lease: () => Promise<void>;
-  /** Target size of one write (bytes): the budget spread over every read and write that may be in flight. */
-  writeBytes: number;
-}
-
-/** Writes one partition may have in flight at once (each on its own pooled connection). */
-const WRITE_WINDOW = 4;
-
-/** Writes smaller than this cost a round trip for too little; a small budget then allows fewer in flight instead. */
-const MIN_WRITE_BYTES = 64 * 1024;
-
-/**
- * The size of one write: the budget spread over everything that may be in flight at once — every partition's
- * window of writes plus the batch each reader holds — so the budget, not the window, is what binds; but not
- * below MIN_WRITE_BYTES (or a quarter of a smaller budget).
- */
-function writeBatchBytes(env: RunEnv): number {
-  const budget = env.spec.builtin.batchBytes;
-  const spread = Math.floor(budget / (env.spec.builtin.parallelCollections * (WRITE_WINDOW + 1)));
-  return Math.max(1, spread, Math.min(Math.floor(budget / 4), MIN_WRITE_BYTES));
+  /** Write sizes, windows and the process-wide writer cap (copy-pace.ts). */
+  pace: Pace;
 }
 
 interface WindowEntry {
@@ -309,8 +299,8 @@ interface WindowEntry {
 }
 
 /**
- * Copies one partition from its checkpoint to its upper bound: one reader, up to WRITE_WINDOW writes in flight
- * behind it. The checkpoint advances over the longest prefix of acknowledged writes (in `_id` order), so a
+ * Copies one partition from its checkpoint to its upper bound: one reader, a window of writes in flight behind
+ * it (copy-pace.ts: it grows over a slow link while the writes are what is behind). The checkpoint advances over the longest prefix of acknowledged writes (in `_id` order), so a
  * crash re-copies at most what was in flight (bounded by the byte budget). Transient errors let the writes in
  * flight settle, then restart the scan after the last checkpointed `_id`.
  *
@@ -325,10 +315,11 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
   const before = decodeBson(p.before);
   /** The last partition's inclusive bound (T0's greatest `_id`): scanned up to, then read by `_id` itself. */
   const through = p.through !== undefined ? decodeBson(p.through) : undefined;
-  const { budget } = shared;
+  const { budget, pace } = shared;
+  let window = pace.window;
   let failures = 0;
   let inserting = p.documents === 0 && p.lastId === undefined ? true : p.clean === true;
-  let estimate = Math.max(1, Math.min(shared.writeBytes, budget.capacity));
+  let estimate = Math.max(1, Math.min(pace.scanBytes, budget.capacity));
 
   for (;;) {
     // ---- the window of writes behind the reader --------------------------------------------------------
@@ -391,14 +382,28 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
     };
 
     const dispatch = async (docs: Document[], bytes: number): Promise<void> => {
-      while (running.size >= WRITE_WINDOW && writeError === undefined) await Promise.race(running);
+      while (running.size >= window && writeError === undefined) {
+        // Every write of the window still in flight: the writes are behind. One more, if the pace allows.
+        if (window < pace.windowMax && pace.writers.available()) {
+          window++;
+          break;
+        }
+        await Promise.race(running);
+      }
+      if (writeError === undefined) {
+        await pace.writers.acquire();
+        if (writeError !== undefined) pace.writers.release();
+      }
       if (writeError !== undefined) {
         budget.adjust(-bytes);
         return;
       }
       const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen: false };
       entries.push(entry);
-      const task = write(docs, bytes, entry).finally(() => running.delete(task));
+      const task = write(docs, bytes, entry).finally(() => {
+        running.delete(task);
+        pace.writers.release();
+      });
       running.add(task);
     };
 
@@ -441,7 +446,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
           let from = 0;
           let bytes = 0;
           for (let i = 0; i < batch.length; i++) {
-            if (i > from && bytes + sizes[i] > shared.writeBytes) {
+            if (i > from && bytes + sizes[i] > pace.writeBytes) {
               await dispatch(batch.slice(from, i), bytes);
               from = i;
               bytes = 0;
@@ -536,8 +541,12 @@ function percent(done: number, total: number): string {
  * call again to continue.
  */
 export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
+  // The link's round trip: the shortest of the calls timed here (one slow call on a busy machine is not a slow link).
+  const asked = env.ctx.now();
   const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
-  if (!env.session.state.copy.planned) await planCopy(env, all);
+  let roundTripMs = env.ctx.now() - asked;
+  if (!env.session.state.copy.planned) roundTripMs = Math.min(roundTripMs, await planCopy(env, all));
+  const rttBound = roundTripMs >= RTT_BOUND_MS;
   const plan = env.session.state.copy.collections;
   const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
   const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
@@ -547,13 +556,14 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   const todo: Array<{ p: PartitionState; scanDocs: number }> = [];
   let copiedBefore = 0;
   let copiedBytesBefore = 0;
-  const shared: CopyShared = { budget: new ByteBudget(env.spec.builtin.batchBytes), lease: leaseGate(env), writeBytes: writeBatchBytes(env) };
+  const { batchBytes, parallelCollections } = env.spec.builtin;
+  const shared: CopyShared = { budget: new ByteBudget(batchBytes), lease: leaseGate(env), pace: paceFor(batchBytes, parallelCollections, rttBound) };
   const wanted = plan
     .filter((x) => x.kind === "collection")
     .flatMap((c) => {
       const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
-      // One scan batch is about one write (the reader reads the next while the writes are in flight).
-      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.writeBytes / avg)));
+      // One scan batch is the pace's read-ahead (the reader reads the next while the writes are in flight).
+      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.pace.scanBytes / avg)));
       return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, scanDocs }));
     });
   const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
@@ -589,6 +599,11 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
       await userHook?.(info);
     },
   };
+  const pace = shared.pace;
+  env.log(
+    `copy pace: ${pace.rttBound ? "RTT-bound link" : "fast link"}; writes of ${Math.round(pace.writeBytes / 1024)} KiB, ` +
+      `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} in flight per partition, at most ${pace.writers.cap} in the process`,
+  );
   let outcome: CopyOutcome;
   try {
     outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, shared, stop));

@@ -41,7 +41,14 @@ function carried(op: WriteOperation): Document | undefined {
 function watchingOpen(
   r: Rig,
   db: string,
-  o: { writeTurns?: number; claimSizeFactor?: number; statsTurnMs?: number; afterScanBatch?: (batch: ScanBatch) => Promise<void> } = {},
+  o: {
+    writeTurns?: number;
+    claimSizeFactor?: number;
+    statsTurnMs?: number;
+    /** Advances the virtual clock by this much in listCollections and collectionStats: a slow link throughout. */
+    linkMs?: number;
+    afterScanBatch?: (batch: ScanBatch) => Promise<void>;
+  } = {},
 ) {
   const seen: Observed = {
     held: 0,
@@ -82,8 +89,13 @@ function watchingOpen(
       });
       const stats = port.collectionStats.bind(port);
       port.collectionStats = async (ns) => {
-        if (o.statsTurnMs) r.ctx.advance(o.statsTurnMs);
+        if (o.statsTurnMs || o.linkMs) r.ctx.advance((o.statsTurnMs ?? 0) + (o.linkMs ?? 0));
         return stats(ns);
+      };
+      const list = port.listCollections.bind(port);
+      port.listCollections = async () => {
+        if (o.linkMs) r.ctx.advance(o.linkMs);
+        return list();
       };
     }
     if (uri === r.spec.target.uri) {
@@ -256,5 +268,40 @@ describe("copy pipeline", () => {
     expect(seen.ops.insertOne).toBe(1500);
     expect(nextId).toBeGreaterThan(3000);
     expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  // Over a slow link each write costs a round trip plus its bytes at one connection's pace: throughput comes from
+  // many writes in flight. Writes here stay open for many event-loop turns, so the writes are what is behind.
+  const kb = (i: number) => ({ _id: i, pad: "k".repeat(1000) });
+
+  test("over a slow link one partition grows its writes in flight past the starting window, within the budget", async () => {
+    const slow = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 1 } });
+    await seed(slow.source, "shop", "orders", 3000, kb);
+    const s = watchingOpen(slow, "shop", { writeTurns: 30, linkMs: 20 });
+    expect((await syncUntilReady(slow, slow.makeEngine({ open: s.open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(s.seen.peakWritesInFlight).toBeGreaterThan(4); // the starting window (copy-pace.ts SLOW_WINDOW)
+    expect(s.seen.peakWritesInFlight).toBeLessThanOrEqual(16); // SLOW_WINDOW_MAX
+    expect(s.seen.peakHeld).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(slow.ctx.lines.join("\n")).toMatch(/copy pace: RTT-bound link/);
+    expectIdentical(await compare(slow.source, slow.target, { db: "shop", coll: "orders" }));
+
+    // The same copy on a fast link keeps two writes in flight (more only hold more documents alive).
+    const fast = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 1 } });
+    await seed(fast.source, "shop", "orders", 3000, kb);
+    const f = watchingOpen(fast, "shop", { writeTurns: 30 });
+    await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
+    expect(f.seen.peakWritesInFlight).toBe(2);
+    expectIdentical(await compare(fast.source, fast.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("over a slow link the whole process keeps at most 32 copy writes in flight, and within the budget", async () => {
+    const r = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 4 } });
+    for (const c of ["a", "b", "c", "d"]) await seed(r.source, "shop", c, 3000, kb);
+    const { seen, open } = watchingOpen(r, "shop", { writeTurns: 60, linkMs: 20 });
+    expect((await syncUntilReady(r, r.makeEngine({ open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(seen.peakWritesInFlight).toBeGreaterThan(16); // more than the 4 × 4 of fixed windows
+    expect(seen.peakWritesInFlight).toBeLessThanOrEqual(32); // copy-pace.ts MAX_WRITERS
+    expect(seen.peakHeld).toBeLessThanOrEqual(4 * 1024 * 1024);
+    for (const c of ["a", "b", "c", "d"]) expectIdentical(await compare(r.source, r.target, { db: "shop", coll: c }));
   });
 });
