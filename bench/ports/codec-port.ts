@@ -9,8 +9,15 @@
 //              MongoClusterPort reads), as the driver decodes a find/getMore reply.
 //
 // Server-side work is free: stores are a Map by canonical `_id` plus an `_id` order sorted lazily on read.
-// Everything that is not the data path (metadata, indexes, checkpoints, change streams, users) goes to a
-// private MemoryCluster, so the engine runs unmodified. It is at least as strict as MongoDB where the engine
+//
+//   checkpoints  cost what MongoClusterPort's store costs the client (provider/cluster/mongo.ts checkpoints):
+//              the driver serializes each update/insert statement and decodes each findOne reply (driver
+//              defaults: values promoted, undefined written as null); the stored record is kept as bytes. A
+//              copy writes one per batch, so a MemoryCluster here (permission checks, a change history that
+//              keeps every version) would charge the engine for the double's work.
+//
+// Everything else that is not the data path (metadata, indexes, change streams, users) goes to a private
+// MemoryCluster, so the engine runs unmodified. It is at least as strict as MongoDB where the engine
 // could notice: an insert of an existing `_id` fails with DuplicateKey (11000), update pipelines other than
 // the engine's `$replaceWith: {$literal}` are refused rather than misapplied.
 //
@@ -23,6 +30,7 @@ import { CHECKPOINT_DATABASE } from "../../provider/cluster/port";
 import type {
   BulkWriteOptions,
   BulkWriteOutcome,
+  CheckpointStore,
   ClusterPort,
   CollectionStats,
   IdRange,
@@ -115,6 +123,51 @@ function embeddedDocument(bytes: Uint8Array, field: string): Uint8Array {
   throw new Error(`CodecPort: statement has no field ${field}`);
 }
 
+/** Checkpoint records by `${migrationId}/${key}`, as MongoClusterPort stores them: { _id, migrationId, key, version, value }. */
+class CodecCheckpoints {
+  private readonly records = new Map<string, Uint8Array>();
+
+  store(migrationId: string): CheckpointStore {
+    const idOf = (key: string) => `${migrationId}/${key}`;
+    const strip = (value: Document): Document => {
+      const { version: _ignored, ...rest } = value;
+      return rest;
+    };
+    const current = (id: string): Document | null => {
+      const bytes = this.records.get(id);
+      return bytes ? BSON.deserialize(bytes) : null; // the driver's findOne defaults
+    };
+    const save = (id: string, record: Document) => this.records.set(id, BSON.serialize(record, SERIALIZE));
+    return {
+      get: async (key) => {
+        const doc = current(idOf(key));
+        return doc ? { ...(doc.value as Document), version: doc.version as number } : null;
+      },
+      put: async (key, value) => {
+        const id = idOf(key);
+        // updateOne({_id}, {$set: {migrationId, key, value}, $inc: {version: 1}}, {upsert: true})
+        const statement = { q: { _id: id }, u: { $set: { migrationId, key, value: strip(value) }, $inc: { version: 1 } }, upsert: true, multi: false };
+        BSON.serialize(statement, SERIALIZE);
+        const version = ((current(id)?.version as number | undefined) ?? 0) + 1;
+        save(id, { _id: id, migrationId, key, version, value: statement.u.$set.value });
+      },
+      compareAndSet: async (key, expectedVersion, value) => {
+        const id = idOf(key);
+        const record = { _id: id, migrationId, key, version: (expectedVersion ?? 0) + 1, value: strip(value) };
+        // insertOne(record) when none is expected (DuplicateKey = false), else updateOne({_id, version}, {$set})
+        BSON.serialize(expectedVersion === null ? record : { q: { _id: id, version: expectedVersion }, u: { $set: { value: record.value, version: record.version } } }, SERIALIZE);
+        const stored = this.records.has(id) ? (current(id)?.version as number) : null;
+        if (stored !== expectedVersion) return false;
+        save(id, record);
+        return true;
+      },
+      clear: async () => {
+        for (const id of [...this.records.keys()]) if (id.startsWith(`${migrationId}/`)) this.records.delete(id);
+      },
+    };
+  }
+}
+
 /** Bytes a copier holds: documents a scan handed out and no write has taken back yet. */
 export class HeldBytes {
   private readonly sizes = new WeakMap<object, number>();
@@ -168,6 +221,7 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
   };
   const isData = (ns: Namespace) => ns.db !== CHECKPOINT_DATABASE;
   const held = options.held;
+  const checkpointRecords = new CodecCheckpoints();
 
   const overrides: Partial<ClusterPort> = {
     description: `codec://${name}`,
@@ -264,6 +318,9 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
       }
       if (firstError) throw Object.assign(firstError, { outcome });
       return outcome;
+    },
+    checkpoints(migrationId: string): CheckpointStore {
+      return checkpointRecords.store(migrationId);
     },
     async findById(ns: Namespace, id: unknown): Promise<Document | null> {
       const found = stores.get(`${ns.db}.${ns.coll}`)?.byKey.get(idKey(id));
