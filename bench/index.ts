@@ -125,8 +125,11 @@ async function runScenario(sc: Scenario, set: DataSet): Promise<Row> {
       const targetDeployment = sc.makePort(`dst-${++serial}`);
       if (side === "bare") row.bare.push(await bareCopy(source, wrap(targetDeployment.connect()), nss));
       else {
-        const spec = benchSpec(`bench-${serial}`, sourceUri, register(() => wrap(targetDeployment.connect())));
-        row.engine.push(await engineCopy(spec, open));
+        const targetUri = register(() => wrap(targetDeployment.connect()));
+        row.engine.push(await engineCopy(benchSpec(`bench-${serial}`, sourceUri, targetUri), open));
+        // Let the round's target go, as the bare loop's does: a registry that kept every target alive would
+        // charge the engine's later rounds for collecting an ever larger heap.
+        registry.delete(targetUri);
       }
       (global as { gc?: () => void }).gc?.();
     }

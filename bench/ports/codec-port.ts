@@ -26,7 +26,7 @@
 import { BSON, type Document } from "mongodb";
 import { MemoryCluster } from "../../testing/memory/memory-cluster";
 import { EXACT_BSON, bsonKey, compareBson } from "../../provider/cluster/bson-order";
-import { CHECKPOINT_DATABASE } from "../../provider/cluster/port";
+import { BSON_UNDEFINED_TAG, CHECKPOINT_DATABASE } from "../../provider/cluster/port";
 import type {
   BulkWriteOptions,
   BulkWriteOutcome,
@@ -260,13 +260,17 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
               // Sizes as a driver reading raw BSON knows them (the reply's per-document lengths).
               const batch: ScanBatch = [];
               const sizes: number[] = [];
+              const suspects: number[] = [];
               for (; at < end && batch.length < size; at++) {
-                const doc = BSON.deserialize(docs[at].bytes, EXACT_BSON);
-                held?.handedOut(doc, docs[at].bytes.length);
+                const bytes = docs[at].bytes;
+                const doc = BSON.deserialize(bytes, EXACT_BSON);
+                held?.handedOut(doc, bytes.length);
+                if (bytes.indexOf(BSON_UNDEFINED_TAG) !== -1) suspects.push(batch.length);
                 batch.push(doc);
-                sizes.push(docs[at].bytes.length);
+                sizes.push(bytes.length);
               }
               batch.bsonSizes = sizes;
+              batch.undefinedSuspects = suspects;
               if (batch.length === 0) return { done: true, value: undefined };
               position = { value: docs[at - 1].id, inclusive: false };
               return { done: false, value: batch };

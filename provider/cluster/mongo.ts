@@ -26,6 +26,7 @@ import { EXACT_BSON, bsonEquals, typeRank } from "./bson-order";
 import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
+  BSON_UNDEFINED_TAG,
   CHECKPOINT_DATABASE,
   type BulkWriteOutcome,
   type ChangeCursor,
@@ -534,14 +535,18 @@ export class MongoClusterPort implements ClusterPort {
         const raw = this.boundsHonoured ? await withBounds() : await withoutBounds();
         const batch: ScanBatch = [];
         const sizes: number[] = [];
+        const suspects: number[] = [];
         for (let i = 0; i < raw.length && batch.length < size; i++) {
           const doc = BSON.deserialize(raw[i], DECODE);
           // `min` is inclusive: an exclusive lower bound was asked for one extra document, the bound itself.
           if (i === 0 && lowerExclusive && bsonEquals(doc._id, lower)) continue;
+          // No 0x06 byte at all: no element of the undefined type (the copier need not look inside).
+          if (raw[i].indexOf(BSON_UNDEFINED_TAG) !== -1) suspects.push(batch.length);
           batch.push(doc);
           sizes.push(raw[i].byteLength);
         }
         batch.bsonSizes = sizes;
+        batch.undefinedSuspects = suspects;
         if (batch.length > 0) {
           lower = batch[batch.length - 1]._id;
           lowerExclusive = true;

@@ -107,8 +107,14 @@ export interface IdRange {
 /**
  * A batch of scanned documents. A port that read them as raw BSON attaches each one's size in bytes
  * (`bsonSizes[i]` for `batch[i]`), so the copier budgets with them instead of walking every document again.
+ * It may also list the documents that could hold the deprecated BSON undefined type (`undefinedSuspects`:
+ * ascending indexes of those whose bytes hold a 0x06 byte anywhere, the type's tag); every other document of
+ * the batch certainly holds none, so the copier looks only at these.
  */
-export type ScanBatch = Document[] & { bsonSizes?: number[] };
+export type ScanBatch = Document[] & { bsonSizes?: number[]; undefinedSuspects?: number[] };
+
+/** BSON's element type tag of undefined (bsonspec.org: "\x06 e_name — Undefined (value) — Deprecated"). */
+export const BSON_UNDEFINED_TAG = 0x06;
 
 /** The opaque resume token of a change stream (`{ _data: "…" }` on MongoDB). */
 export type ResumeToken = Document;

@@ -52,6 +52,8 @@ describe("query shapes on a recording collection", () => {
     refuseAfterQueries?: number;
     /** A broken server: refuses every `$type` query naming this alias, whether the query named it or not. */
     alwaysRefuse?: string;
+    /** The stored bytes of the document with this `_id` (default `{_id: Int32(id)}`), as a raw read hands them out. */
+    rawOf?: (id: number) => Uint8Array;
   }
 
   /**
@@ -102,7 +104,7 @@ describe("query shapes on a recording collection", () => {
         if (options.limit) docs = docs.slice(0, options.limit);
         // With `raw: true` the driver hands out each document as its BSON bytes (mongodb 7.x
         // lib/cmap/wire_protocol/responses.js CursorResponse.shift → OnDemandDocument.toBytes), never decoded.
-        const out: Array<Document | Uint8Array> = options.raw ? docs.map((d) => BSON.serialize(d)) : docs;
+        const out: Array<Document | Uint8Array> = options.raw ? docs.map((d) => behaviour.rawOf?.(d._id.value) ?? BSON.serialize(d)) : docs;
         let at = 0;
         const fail = async () => {
           if (behaviour.refuseAfterQueries) await refusalsReleased;
@@ -184,6 +186,24 @@ describe("query shapes on a recording collection", () => {
       { ids: [new Int32(2), new Int32(3)], sizes: [size, size] },
       { ids: [new Int32(4), new Int32(5)], sizes: [size, size] },
     ]);
+  });
+
+  test("scan names the documents that may hold BSON undefined (a 0x06 byte), and only those", async () => {
+    // { _id: Int32(id), a: undefined } as a legacy driver stored it: element type 0x06 (bsonspec.org, deprecated).
+    const withUndefined = (id: number): Uint8Array => {
+      const idElement = Buffer.from(BSON.serialize({ _id: new Int32(id) })).subarray(4, -1);
+      const doc = Buffer.concat([Buffer.alloc(4), idElement, Buffer.from([0x06, 0x61, 0x00, 0x00])]);
+      doc.writeInt32LE(doc.length, 0);
+      return doc;
+    };
+    const rawOf = (id: number) => (id === 3 ? withUndefined(id) : BSON.serialize({ _id: new Int32(id), s: "text" })); // no 0x06 byte anywhere ("text" has length 5)
+    const { client } = recordingClient([1, 2, 3, 4], { rawOf });
+    const port = MongoClusterPort.fromClient(client as never);
+    const batches = [];
+    for await (const batch of port.scan({ db: "d", coll: "c" }, {}, 10)) batches.push(batch);
+    expect(batches).toHaveLength(1);
+    expect(batches[0].undefinedSuspects).toEqual([2]);
+    expect(batches[0][2]).toEqual({ _id: new Int32(3), a: undefined });
   });
 
   // FerretDB v1 ignores min/max (tests/ferretdb: the probe answers "max is ignored"), and sorts a collection in

@@ -205,6 +205,14 @@ export function holdsUndefined(value: unknown): boolean {
   return false;
 }
 
+/** Whether a scanned batch holds BSON undefined: only the port's suspects are looked at, when it names them. */
+function batchHoldsUndefined(batch: ScanBatch): boolean {
+  const suspects = batch.undefinedSuspects;
+  if (suspects === undefined) return batch.some(holdsUndefined);
+  for (let k = 0; k < suspects.length; k++) if (holdsUndefined(batch[suspects[k]])) return true;
+  return false;
+}
+
 /** The warning for documents holding BSON undefined: the Node.js driver can only write it as null. */
 export function undefinedWarning(ns: string): string {
   return (
@@ -370,8 +378,6 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         } else {
           await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
         }
-        // Once the namespace carries the warning, its documents need not be looked at again.
-        entry.undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && docs.some(holdsUndefined);
         entry.done = true;
         advanceCheckpoint();
       } catch (err) {
@@ -381,7 +387,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
       }
     };
 
-    const dispatch = async (docs: Document[], bytes: number): Promise<void> => {
+    const dispatch = async (docs: Document[], bytes: number, undefinedSeen: boolean): Promise<void> => {
       while (running.size >= window && writeError === undefined) {
         // Every write of the window still in flight: the writes are behind. One more, if the pace allows.
         if (window < pace.windowMax && pace.writers.available()) {
@@ -398,7 +404,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         budget.adjust(-bytes);
         return;
       }
-      const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen: false };
+      const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen };
       entries.push(entry);
       const task = write(docs, bytes, entry).finally(() => {
         running.delete(task);
@@ -442,18 +448,20 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
           for (const n of sizes) batchBytes += n;
           budget.adjust(batchBytes - estimate);
           estimate = Math.max(1, Math.min(budget.capacity, batchBytes));
+          // Once the namespace carries the warning, its documents need not be looked at again.
+          const undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && batchHoldsUndefined(batch);
           // Writes of at most writeBytes each (a larger single document alone).
           let from = 0;
           let bytes = 0;
           for (let i = 0; i < batch.length; i++) {
             if (i > from && bytes + sizes[i] > pace.writeBytes) {
-              await dispatch(batch.slice(from, i), bytes);
+              await dispatch(batch.slice(from, i), bytes, undefinedSeen);
               from = i;
               bytes = 0;
             }
             bytes += sizes[i];
           }
-          await dispatch(from === 0 ? batch : batch.slice(from), bytes);
+          await dispatch(from === 0 ? batch : batch.slice(from), bytes, undefinedSeen);
           if (writeError !== undefined || checkpointError !== undefined) break;
           if (shouldStop() || env.ctx.now() >= env.stopAt) {
             // Another task failed, or the deadline is near: what is in flight lands and is checkpointed.
@@ -481,7 +489,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         else {
           const size = BSON.calculateObjectSize(tail);
           budget.adjust(size - estimate);
-          await dispatch([tail], size);
+          await dispatch([tail], size, holdsUndefined(tail));
         }
       }
       await drain();

@@ -42,6 +42,8 @@ function watchingOpen(
   r: Rig,
   db: string,
   o: {
+    /** The source says which documents of each batch may hold BSON undefined (ScanBatch.undefinedSuspects). */
+    suspects?: (batch: ScanBatch) => number[];
     writeTurns?: number;
     claimSizeFactor?: number;
     statsTurnMs?: number;
@@ -80,6 +82,7 @@ function watchingOpen(
                 }
                 seen.peakHeld = Math.max(seen.peakHeld, seen.held);
                 if (o.claimSizeFactor) batch.bsonSizes = batch.map((d) => (sizes.get(d) as number) * (o.claimSizeFactor as number));
+                if (o.suspects) batch.undefinedSuspects = o.suspects(batch);
                 await o.afterScanBatch?.(batch);
               }
               return next;
@@ -303,5 +306,27 @@ describe("copy pipeline", () => {
     expect(seen.peakWritesInFlight).toBeLessThanOrEqual(32); // copy-pace.ts MAX_WRITERS
     expect(seen.peakHeld).toBeLessThanOrEqual(4 * 1024 * 1024);
     for (const c of ["a", "b", "c", "d"]) expectIdentical(await compare(r.source, r.target, { db: "shop", coll: c }));
+  });
+
+  test("BSON undefined is looked for only in the documents the port names as suspects (no walk of the others)", async () => {
+    const warnsWith = async (suspects: (batch: ScanBatch) => number[]): Promise<boolean> => {
+      const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+      // Stored as a legacy driver would: `a` is BSON undefined (0x06); the driver reads it as `undefined`. In the
+      // middle of the range (the last _id is read on its own, past the scan).
+      const idElement = Buffer.from(BSON.serialize({ _id: 301 })).subarray(4, -1);
+      const raw = Buffer.concat([Buffer.alloc(4), idElement, Buffer.from([0x06, 0x61, 0x00, 0x00])]);
+      raw.writeInt32LE(raw.length, 0);
+      r.source.insertRawBson("shop", "orders", raw);
+      // Seeded after it, so T0 (the last write before the start, which replay includes) is not that insert.
+      await seed(r.source, "shop", "orders", 300, (i) => doc(2 * i));
+      const { open } = watchingOpen(r, "shop", { suspects });
+      const { status } = await syncUntilReady(r, r.makeEngine({ open }));
+      expect(status.phase).toBe("READY_FOR_CUTOVER");
+      return status.warnings.some((w) => w.includes("holds documents with the deprecated BSON undefined type"));
+    };
+    const legacy = (batch: ScanBatch) => batch.flatMap((d, i) => (Number(d._id) === 301 ? [i] : []));
+    expect(await warnsWith(legacy)).toBe(true);
+    // A port that vouches for every document (no 0x06 byte in any) is believed: nothing is walked.
+    expect(await warnsWith(() => [])).toBe(false);
   });
 });
