@@ -4,8 +4,10 @@
 //
 // A fast link (a round trip under RTT_BOUND_MS: same host or zone) is bound by the client's CPU, not the
 // network: deep pipelines only keep more decoded documents alive (each one a young-generation survivor the
-// garbage collector copies and promotes), so a partition keeps FAST_WINDOW writes of FAST_WRITE_BYTES in
-// flight while it reads the next batch.
+// garbage collector copies and promotes), so a partition keeps FAST_WINDOW writes in flight while it reads the
+// next batch. What costs there is the count of documents alive (objects), and per write a checkpoint and a
+// lease check: so a write holds about FAST_WRITE_DOCS documents (at least FAST_WRITE_BYTES), as many bytes as
+// large documents need, up to the budget spread over every partition's writes and read-ahead.
 //
 // A slow link is bound by round trips and by each connection's throughput: what one connection moves is
 // about writeBytes / (RTT + writeBytes / bandwidth), so throughput comes from many writes in flight, on
@@ -22,7 +24,8 @@ export const RTT_BOUND_MS = 2;
 
 /** Writes smaller than this cost a round trip for too little; a small budget then allows fewer in flight instead. */
 export const MIN_WRITE_BYTES = 64 * 1024;
-/** One write on a fast link: a few hundred small documents, as a driver's insertMany batch holds. */
+/** One write on a fast link: a few hundred documents (as a driver's insertMany batch holds), at least 128 KiB. */
+export const FAST_WRITE_DOCS = 400;
 export const FAST_WRITE_BYTES = 128 * 1024;
 /** Writes a partition keeps in flight on a fast link while its reader reads the next batch. */
 export const FAST_WINDOW = 2;
@@ -45,24 +48,33 @@ export interface Pace {
   window: number;
   windowMax: number;
   writers: WriterSlots;
+  /** Write and scan-batch sizes for a collection whose documents average `avgDocBytes`. */
+  sized(avgDocBytes: number): { writeBytes: number; scanBytes: number };
 }
 
 /** The pace of a copy with this budget and parallelism, on a link that is (or is not) RTT-bound. */
 export function paceFor(budget: number, parallel: number, rttBound: boolean): Pace {
   const floor = Math.min(Math.floor(budget / 4), MIN_WRITE_BYTES);
   if (!rttBound) {
-    // Every partition's write in flight and the batch its reader holds fit the budget.
-    const writeBytes = Math.max(1, Math.min(FAST_WRITE_BYTES, Math.max(floor, Math.floor(budget / (parallel * (FAST_WINDOW + 1))))));
-    return { rttBound, writeBytes, scanBytes: writeBytes, window: FAST_WINDOW, windowMax: FAST_WINDOW, writers: new WriterSlots(parallel * FAST_WINDOW) };
+    // Every partition's writes in flight and the batch its reader holds fit the budget.
+    const most = Math.max(1, floor, Math.floor(budget / (parallel * (FAST_WINDOW + 1))));
+    const sized = (avgDocBytes: number) => {
+      const writeBytes = Math.min(most, Math.max(FAST_WRITE_BYTES, Math.ceil(avgDocBytes * FAST_WRITE_DOCS)));
+      return { writeBytes, scanBytes: writeBytes };
+    };
+    const { writeBytes, scanBytes } = sized(0);
+    return { rttBound, writeBytes, scanBytes, window: FAST_WINDOW, windowMax: FAST_WINDOW, writers: new WriterSlots(parallel * FAST_WINDOW), sized };
   }
   const writeBytes = Math.max(1, floor, Math.floor(budget / (MAX_WRITERS + parallel * SLOW_SCAN_WRITES)));
+  const scanBytes = writeBytes * SLOW_SCAN_WRITES;
   return {
     rttBound,
     writeBytes,
-    scanBytes: writeBytes * SLOW_SCAN_WRITES,
+    scanBytes,
     window: SLOW_WINDOW,
     windowMax: SLOW_WINDOW_MAX,
     writers: new WriterSlots(MAX_WRITERS),
+    sized: () => ({ writeBytes, scanBytes }),
   };
 }
 

@@ -28,7 +28,7 @@ import type { RunEnv } from "./env";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
-import { paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
+import { FAST_WRITE_DOCS, paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
 
 /**
  * Every write to the target skips validators: documents are carried as the source stores them, even ones the
@@ -317,7 +317,14 @@ interface WindowEntry {
  * attempt) turns the rest of the partition to upserts and rewrites that batch as upserts: the end state is the
  * same as upserting everything.
  */
-async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, shared: CopyShared, shouldStop: () => boolean): Promise<CopyOutcome> {
+async function copyPartition(
+  env: RunEnv,
+  p: PartitionState,
+  sizes: { scanDocs: number; writeBytes: number; scanBytes: number },
+  shared: CopyShared,
+  shouldStop: () => boolean,
+): Promise<CopyOutcome> {
+  const { scanDocs, writeBytes } = sizes;
   const [db, ...rest] = p.ns.split(".");
   const ns: Namespace = { db, coll: rest.join(".") };
   const before = decodeBson(p.before);
@@ -327,7 +334,7 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
   let window = pace.window;
   let failures = 0;
   let inserting = p.documents === 0 && p.lastId === undefined ? true : p.clean === true;
-  let estimate = Math.max(1, Math.min(pace.scanBytes, budget.capacity));
+  let estimate = Math.max(1, Math.min(sizes.scanBytes, budget.capacity));
 
   for (;;) {
     // ---- the window of writes behind the reader --------------------------------------------------------
@@ -443,9 +450,9 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
           }
           const batch = next.value;
           // Sizes from the port when it read raw BSON; measured here only when it could not say.
-          const sizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
+          const docSizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
           let batchBytes = 0;
-          for (const n of sizes) batchBytes += n;
+          for (const n of docSizes) batchBytes += n;
           budget.adjust(batchBytes - estimate);
           estimate = Math.max(1, Math.min(budget.capacity, batchBytes));
           // Once the namespace carries the warning, its documents need not be looked at again.
@@ -454,12 +461,12 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
           let from = 0;
           let bytes = 0;
           for (let i = 0; i < batch.length; i++) {
-            if (i > from && bytes + sizes[i] > pace.writeBytes) {
+            if (i > from && bytes + docSizes[i] > writeBytes) {
               await dispatch(batch.slice(from, i), bytes, undefinedSeen);
               from = i;
               bytes = 0;
             }
-            bytes += sizes[i];
+            bytes += docSizes[i];
           }
           await dispatch(from === 0 ? batch : batch.slice(from), bytes, undefinedSeen);
           if (writeError !== undefined || checkpointError !== undefined) break;
@@ -561,7 +568,7 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   await createCollectionsAndViews(env, infos);
 
   // Partitions still to copy, and what earlier runs already copied.
-  const todo: Array<{ p: PartitionState; scanDocs: number }> = [];
+  const todo: Array<{ p: PartitionState; sizes: { scanDocs: number; writeBytes: number; scanBytes: number } }> = [];
   let copiedBefore = 0;
   let copiedBytesBefore = 0;
   const { batchBytes, parallelCollections } = env.spec.builtin;
@@ -571,15 +578,16 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
     .flatMap((c) => {
       const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
       // One scan batch is the pace's read-ahead (the reader reads the next while the writes are in flight).
-      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.pace.scanBytes / avg)));
-      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, scanDocs }));
+      const { writeBytes, scanBytes } = shared.pace.sized(avg);
+      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(scanBytes / avg)));
+      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, sizes: { scanDocs, writeBytes, scanBytes } }));
     });
   const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
   for (const [k, w] of wanted.entries()) {
     const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
     copiedBefore += p.documents;
     copiedBytesBefore += p.bytes;
-    if (!p.done) todo.push({ p, scanDocs: w.scanDocs });
+    if (!p.done) todo.push({ p, sizes: w.sizes });
   }
   const total = env.session.state.copy.totalDocuments;
   const startMetric = env.metrics.copiedDocuments;
@@ -609,12 +617,12 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   };
   const pace = shared.pace;
   env.log(
-    `copy pace: ${pace.rttBound ? "RTT-bound link" : "fast link"}; writes of ${Math.round(pace.writeBytes / 1024)} KiB, ` +
+    `copy pace: ${pace.rttBound ? `RTT-bound link; writes of ${Math.round(pace.writeBytes / 1024)} KiB` : `fast link; writes of about ${FAST_WRITE_DOCS} documents (at least ${Math.round(pace.writeBytes / 1024)} KiB)`}, ` +
       `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} in flight per partition, at most ${pace.writers.cap} in the process`,
   );
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, shared, stop));
+    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, sizes }, stop) => copyPartition(env, p, sizes, shared, stop));
   } finally {
     env.hooks = hooks;
     env.metrics.peakBufferedBytes = Math.max(env.metrics.peakBufferedBytes, shared.budget.peak);
