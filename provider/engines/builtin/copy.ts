@@ -28,7 +28,7 @@ import type { RunEnv } from "./env";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
-import { FAST_WRITE_DOCS, paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
+import { paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
 
 /**
  * Every write to the target skips validators: documents are carried as the source stores them, even ones the
@@ -617,8 +617,8 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   };
   const pace = shared.pace;
   env.log(
-    `copy pace: ${pace.rttBound ? `RTT-bound link; writes of ${Math.round(pace.writeBytes / 1024)} KiB` : `fast link; writes of about ${FAST_WRITE_DOCS} documents (at least ${Math.round(pace.writeBytes / 1024)} KiB)`}, ` +
-      `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} in flight per partition, at most ${pace.writers.cap} in the process`,
+    `copy pace: ${pace.rttBound ? "RTT-bound link" : "fast link"} (shortest round trip ${Math.round(roundTripMs)} ms); ` +
+      `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} writes in flight per partition, at most ${pace.writers.cap} in the process`,
   );
   let outcome: CopyOutcome;
   try {
