@@ -9,12 +9,13 @@
 //   held bytes: an untimed round per data set counting, from outside the engine, the document bytes handed out
 //     by source scans and not yet written to the target — process-wide — against the configured budget.
 //   create: start + advance to READY_FOR_CUTOVER end to end (includes the first change-stream poll).
+//   check: fresh provider processes as the Pulumi host drives them (configure, then check): first and later calls.
 //   replay (bench/replay.ts): the pipeline vs the loop before it, catch-up events/s and lag percentiles under an
 //     open-loop writer, over the codec-only port and the latency port.
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
 // Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
-// (per-connection write cap, default 8), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
+// (per-connection write cap, default 8), BENCH_MAX_POOL (connections per client, default the driver's 100), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
 import { spawnSync } from "child_process";
 import { performance } from "perf_hooks";
 import { MemoryCluster } from "../testing/memory/memory-cluster";
@@ -24,10 +25,12 @@ import { DEFAULTS } from "../provider/schema";
 import { bareCopy, benchSpec, engineCopy, engineCreate, seedPort, type Timing } from "./builtin";
 import { replayBench } from "./replay";
 import { createCodecPort, HeldBytes } from "./ports/codec-port";
-import { withLatency } from "./ports/latency-port";
+import { DRIVER_MAX_POOL_SIZE, withLatency } from "./ports/latency-port";
 
 const SCALE = Number(process.env.BENCH_SCALE ?? 1);
 const WRITE_BPS = Number(process.env.BENCH_WRITE_MBPS ?? 8) * 1e6;
+/** Connections per client in the latency port (the driver's default maxPoolSize unless set). */
+const MAX_POOL = Number(process.env.BENCH_MAX_POOL ?? DRIVER_MAX_POOL_SIZE);
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const BUDGET = DEFAULTS.batchBytes;
 
@@ -124,8 +127,11 @@ async function runScenario(sc: Scenario, set: DataSet): Promise<Row> {
       const targetDeployment = sc.makePort(`dst-${++serial}`);
       if (side === "bare") row.bare.push(await bareCopy(source, wrap(targetDeployment.connect()), nss));
       else {
-        const spec = benchSpec(`bench-${serial}`, sourceUri, register(() => wrap(targetDeployment.connect())));
-        row.engine.push(await engineCopy(spec, open));
+        const targetUri = register(() => wrap(targetDeployment.connect()));
+        row.engine.push(await engineCopy(benchSpec(`bench-${serial}`, sourceUri, targetUri), open));
+        // Let the round's target go, as the bare loop's does: a registry that kept every target alive would
+        // charge the engine's later rounds for collecting an ever larger heap.
+        registry.delete(targetUri);
       }
       (global as { gc?: () => void }).gc?.();
     }
@@ -187,11 +193,11 @@ function codecScenarios(): Scenario[] {
   for (const rtt of [1, 5, 20]) {
     list.push({
       label: `rtt${rtt}`,
-      title: `latency port, ${rtt} ms RTT, ${fmt(WRITE_BPS / 1e6)} MB/s per connection`,
+      title: `latency port, ${rtt} ms RTT, ${fmt(WRITE_BPS / 1e6)} MB/s per connection, maxPoolSize ${MAX_POOL} per client`,
       sets: SKEWED_SETS,
       rounds: rounds || 3,
       makePort: codec,
-      wrap: (p) => withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS }),
+      wrap: (p) => withLatency(p, { rttMs: rtt, writeBytesPerSecond: WRITE_BPS, maxPoolSize: MAX_POOL }),
     });
   }
   return ONLY ? list.filter((s) => ONLY.includes(s.label)) : list;
@@ -235,6 +241,26 @@ async function createBench(): Promise<void> {
         `(start ${fmt(median(starts), 0)} ms; the rest is copy + first change-stream poll)`,
     );
   }
+}
+
+/** `check` latency: fresh provider processes (configure, then check), first call and later ones. */
+function checkBench(): void {
+  if (ONLY && !ONLY.includes("check")) return;
+  const runs: Array<{ loadMs: number; configureMs: number; firstMs: number; laterMs: number[] }> = [];
+  for (let i = 0; i < 5; i++) {
+    const r = spawnSync(process.execPath, [require.resolve("./check-latency")], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`check bench failed: ${r.stderr}`);
+    runs.push(JSON.parse(r.stdout));
+  }
+  const spread = (xs: number[]) => `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`;
+  const first = runs.map((r) => r.firstMs);
+  const later = runs.flatMap((r) => r.laterMs);
+  const configure = runs.map((r) => r.configureMs);
+  console.log(
+    `[check] ${runs.length} fresh provider processes: first check median ${fmt(median(first))} ms [${spread(first)}], ` +
+      `later checks median ${fmt(median(later))} ms (p95 ${fmt([...later].sort((a, b) => a - b)[Math.floor(later.length * 0.95)])} ms); ` +
+      `configure (loads and warms the schema, once per process) median ${fmt(median(configure), 0)} ms [${spread(configure)}]`,
+  );
 }
 
 interface ReplSetLike {
@@ -298,6 +324,7 @@ async function main(): Promise<void> {
   );
   await copyBench();
   await createBench();
+  checkBench();
   await replayBench(ONLY);
   await mongodRun();
 }

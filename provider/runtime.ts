@@ -151,6 +151,8 @@ export function configure(config: ConfigLike, programKeys?: unknown): void {
       isMongodbgovCloud: gov === undefined ? undefined : /^(true|1|yes)$/i.test(gov.trim()),
     },
   };
+  // The host calls configure once, before the first check: load and warm the input schema now (issue 11).
+  schema().prepareValidation();
 }
 
 /**

@@ -804,6 +804,37 @@ export function validateInputs(news: Record<string, unknown>, olds?: Record<stri
   return failures;
 }
 
+/**
+ * Inputs that walk the schema's main paths, valid and not: a URI → URI migration, a Cloud Manager source into
+ * an Atlas cluster, and one with wrong values (the failure paths format their issues).
+ */
+const WARM_UP_INPUTS: Array<Record<string, unknown>> = [
+  { resourceName: "warm-up", source: { uri: "mongodb://user:pw@src.example.com:27017/?replicaSet=rs0" }, target: { uri: "mongodb+srv://m:pw@c.abcde.mongodb.net/" }, cutover: false },
+  {
+    resourceName: "warm-up",
+    engine: "atlas-push",
+    source: { cloudManager: { groupId: "0123456789abcdef01234567", clusterName: "src" } },
+    target: { atlas: { projectId: "0123456789abcdef01234567", clusterName: "dst", tier: "M10" } },
+    namespaces: { include: ["shop.*"], exclude: ["shop.tmp"] },
+  },
+  // Wrong values that need no driver (a URI the plain parser cannot read loads the mongodb driver: not here).
+  { resourceName: 1, source: { uri: "" }, target: {}, cutover: "yes", unknownKey: true },
+];
+
+let validationPrepared = false;
+
+/**
+ * Pays validation's one-time costs ahead of the first `check`: zod 4 compiles an object schema's parser on its
+ * first parse, and the first failures build their messages. The runtime calls this from `configure`, which the
+ * dynamic-provider host runs right after deserializing the provider and before its first `check`
+ * (@pulumi/pulumi cmd/dynamic-provider/index.js getProvider); the module itself loads there too.
+ */
+export function prepareValidation(): void {
+  if (validationPrepared) return;
+  validationPrepared = true;
+  for (const inputs of WARM_UP_INPUTS) validateInputs(inputs, {});
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Inputs → MigrationSpec
 

@@ -9,8 +9,15 @@
 //              MongoClusterPort reads), as the driver decodes a find/getMore reply.
 //
 // Server-side work is free: stores are a Map by canonical `_id` plus an `_id` order sorted lazily on read.
-// Everything that is not the data path (metadata, indexes, checkpoints, change streams, users) goes to a
-// private MemoryCluster, so the engine runs unmodified. It is at least as strict as MongoDB where the engine
+//
+//   checkpoints  cost what MongoClusterPort's store costs the client (provider/cluster/mongo.ts checkpoints):
+//              the driver serializes each update/insert statement and decodes each findOne reply (driver
+//              defaults: values promoted, undefined written as null); the stored record is kept as bytes. A
+//              copy writes one per batch, so a MemoryCluster here (permission checks, a change history that
+//              keeps every version) would charge the engine for the double's work.
+//
+// Everything else that is not the data path (metadata, indexes, change streams, users) goes to a private
+// MemoryCluster, so the engine runs unmodified. It is at least as strict as MongoDB where the engine
 // could notice: an insert of an existing `_id` fails with DuplicateKey (11000), update pipelines other than
 // the engine's `$replaceWith: {$literal}` are refused rather than misapplied.
 //
@@ -19,10 +26,11 @@
 import { BSON, type Document } from "mongodb";
 import { MemoryCluster } from "../../testing/memory/memory-cluster";
 import { EXACT_BSON, bsonKey, compareBson } from "../../provider/cluster/bson-order";
-import { CHECKPOINT_DATABASE } from "../../provider/cluster/port";
+import { BSON_UNDEFINED_TAG, CHECKPOINT_DATABASE } from "../../provider/cluster/port";
 import type {
   BulkWriteOptions,
   BulkWriteOutcome,
+  CheckpointStore,
   ClusterPort,
   CollectionStats,
   IdRange,
@@ -115,6 +123,51 @@ function embeddedDocument(bytes: Uint8Array, field: string): Uint8Array {
   throw new Error(`CodecPort: statement has no field ${field}`);
 }
 
+/** Checkpoint records by `${migrationId}/${key}`, as MongoClusterPort stores them: { _id, migrationId, key, version, value }. */
+class CodecCheckpoints {
+  private readonly records = new Map<string, Uint8Array>();
+
+  store(migrationId: string): CheckpointStore {
+    const idOf = (key: string) => `${migrationId}/${key}`;
+    const strip = (value: Document): Document => {
+      const { version: _ignored, ...rest } = value;
+      return rest;
+    };
+    const current = (id: string): Document | null => {
+      const bytes = this.records.get(id);
+      return bytes ? BSON.deserialize(bytes) : null; // the driver's findOne defaults
+    };
+    const save = (id: string, record: Document) => this.records.set(id, BSON.serialize(record, SERIALIZE));
+    return {
+      get: async (key) => {
+        const doc = current(idOf(key));
+        return doc ? { ...(doc.value as Document), version: doc.version as number } : null;
+      },
+      put: async (key, value) => {
+        const id = idOf(key);
+        // updateOne({_id}, {$set: {migrationId, key, value}, $inc: {version: 1}}, {upsert: true})
+        const statement = { q: { _id: id }, u: { $set: { migrationId, key, value: strip(value) }, $inc: { version: 1 } }, upsert: true, multi: false };
+        BSON.serialize(statement, SERIALIZE);
+        const version = ((current(id)?.version as number | undefined) ?? 0) + 1;
+        save(id, { _id: id, migrationId, key, version, value: statement.u.$set.value });
+      },
+      compareAndSet: async (key, expectedVersion, value) => {
+        const id = idOf(key);
+        const record = { _id: id, migrationId, key, version: (expectedVersion ?? 0) + 1, value: strip(value) };
+        // insertOne(record) when none is expected (DuplicateKey = false), else updateOne({_id, version}, {$set})
+        BSON.serialize(expectedVersion === null ? record : { q: { _id: id, version: expectedVersion }, u: { $set: { value: record.value, version: record.version } } }, SERIALIZE);
+        const stored = this.records.has(id) ? (current(id)?.version as number) : null;
+        if (stored !== expectedVersion) return false;
+        save(id, record);
+        return true;
+      },
+      clear: async () => {
+        for (const id of [...this.records.keys()]) if (id.startsWith(`${migrationId}/`)) this.records.delete(id);
+      },
+    };
+  }
+}
+
 /** Bytes a copier holds: documents a scan handed out and no write has taken back yet. */
 export class HeldBytes {
   private readonly sizes = new WeakMap<object, number>();
@@ -168,6 +221,7 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
   };
   const isData = (ns: Namespace) => ns.db !== CHECKPOINT_DATABASE;
   const held = options.held;
+  const checkpointRecords = new CodecCheckpoints();
 
   const overrides: Partial<ClusterPort> = {
     description: `codec://${name}`,
@@ -187,6 +241,10 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
       }
       return points;
     },
+    async lastId(ns: Namespace): Promise<unknown | undefined> {
+      const docs = stores.get(`${ns.db}.${ns.coll}`)?.ordered() ?? [];
+      return docs.length > 0 ? BSON.deserialize(BSON.serialize({ v: docs[docs.length - 1].id }), EXACT_BSON).v : undefined;
+    },
     scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
       const size = Math.max(1, Math.floor(batchSize));
       return {
@@ -202,13 +260,17 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
               // Sizes as a driver reading raw BSON knows them (the reply's per-document lengths).
               const batch: ScanBatch = [];
               const sizes: number[] = [];
+              const suspects: number[] = [];
               for (; at < end && batch.length < size; at++) {
-                const doc = BSON.deserialize(docs[at].bytes, EXACT_BSON);
-                held?.handedOut(doc, docs[at].bytes.length);
+                const bytes = docs[at].bytes;
+                const doc = BSON.deserialize(bytes, EXACT_BSON);
+                held?.handedOut(doc, bytes.length);
+                if (bytes.indexOf(BSON_UNDEFINED_TAG) !== -1) suspects.push(batch.length);
                 batch.push(doc);
-                sizes.push(docs[at].bytes.length);
+                sizes.push(bytes.length);
               }
               batch.bsonSizes = sizes;
+              batch.undefinedSuspects = suspects;
               if (batch.length === 0) return { done: true, value: undefined };
               position = { value: docs[at - 1].id, inclusive: false };
               return { done: false, value: batch };
@@ -260,6 +322,9 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
       }
       if (firstError) throw Object.assign(firstError, { outcome });
       return outcome;
+    },
+    checkpoints(migrationId: string): CheckpointStore {
+      return checkpointRecords.store(migrationId);
     },
     async findById(ns: Namespace, id: unknown): Promise<Document | null> {
       const found = stores.get(`${ns.db}.${ns.coll}`)?.byKey.get(idKey(id));

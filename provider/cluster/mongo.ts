@@ -28,6 +28,7 @@ import { storedId } from "./raw-bson";
 import { probeCapabilities, probeIndexBounds, type ServerCapabilities } from "./capabilities";
 import type { OpenClusterOptions } from "./open";
 import {
+  BSON_UNDEFINED_TAG,
   CHECKPOINT_DATABASE,
   type BulkWriteOutcome,
   type ChangeCursor,
@@ -184,6 +185,11 @@ function typeAliasesIn(filter: unknown, into = new Set<string>()): Set<string> {
 function isStatementTooLargeForBulk(err: unknown): boolean {
   return err instanceof MongoInvalidArgumentError && /Document is larger than the maximum size/.test(err.message);
 }
+
+/** Find options of a scan: documents as raw BSON bytes, decoded by the port (see scanIterator). */
+const RAW = { raw: true } as const;
+/** How scanned bytes are decoded: exact BSON types, UTF-8 validated as the driver does by default (enableUtf8Validation). */
+const DECODE: BSON.DeserializeOptions = { ...EXACT_BSON, validation: { utf8: true } };
 
 export class MongoClusterPort implements ClusterPort {
   readonly description: string;
@@ -446,7 +452,16 @@ export class MongoClusterPort implements ClusterPort {
     });
   }
 
-  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<Document[]> {
+  lastId(ns: Namespace): Promise<unknown | undefined> {
+    // Sorted on `_id` alone, so the server answers from the end of the `_id` index (in the collection's default
+    // collation, the order scan's min/max and range filters follow); FerretDB sorts in memory, once per plan.
+    return this.run(`lastId ${ns.db}.${ns.coll}`, async () => {
+      const doc = await this.collection(ns).findOne({}, { ...EXACT_BSON, sort: { _id: -1 }, projection: { _id: 1 } });
+      return doc ? doc._id : undefined;
+    });
+  }
+
+  scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
     const size = Math.max(1, Math.floor(batchSize));
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, false) };
   }
@@ -461,22 +476,26 @@ export class MongoClusterPort implements ClusterPort {
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, true) as unknown as AsyncIterator<Uint8Array[]> };
   }
 
-  /** One pass over a range; each iteration of a scan's iterable starts its own pass. `raw`: documents as bytes. */
-  private scanIterator(ns: Namespace, range: IdRange, size: number, rawOnly: boolean): AsyncIterator<Document[]> {
-    // Documents are read as their stored bytes (the "documents" below are Buffers, `_id` read from the bytes) and
-    // decoded here unless the caller wants the bytes: the batch then carries both (ScanBatch.stored, bsonSizes),
-    // at the cost the driver's own decoding has (the same BSON.deserialize with the same options).
-    const idOf = (doc: Document): unknown => storedId(doc as unknown as Uint8Array);
+  /**
+   * One pass over a range; each iteration of a scan's iterable starts its own pass.
+   *
+   * Documents are read raw (`raw: true`): the driver then hands each one out as its bytes in the reply
+   * (node_modules/mongodb lib/cmap/wire_protocol/responses.js CursorResponse.shift: `result.toBytes()`, a
+   * subarray of the reply buffer, on_demand/document.js), and decoding them here is the one walk the driver
+   * would have made anyway (its `toObject` is the same `deserialize` with the same options). So every batch
+   * carries each document's BSON size (`bsonSizes`) and stored bytes (`stored`), and the copier never measures a
+   * document again. `rawOnly`: batches are the bytes alone (scanStored), nothing decoded but each last `_id`.
+   */
+  private scanIterator(ns: Namespace, range: IdRange, size: number, rawOnly: boolean): AsyncIterator<ScanBatch> {
     // `min` is inclusive, so an exclusive lower bound asks for one extra document and drops the bound itself.
     let lower: unknown = range.after !== undefined ? range.after : range.from;
     let lowerExclusive = range.after !== undefined;
-    const withBounds = async (): Promise<Document[]> => {
-      const docs = await this.collection(ns)
+    const withBounds = async (): Promise<Uint8Array[]> => {
+      const docs = (await this.collection(ns)
         .find(
           {},
           {
-            ...EXACT_BSON,
-            raw: true,
+            ...RAW,
             hint: { _id: 1 },
             sort: { _id: 1 },
             ...(lower !== undefined ? { min: { _id: lower } } : {}),
@@ -485,31 +504,29 @@ export class MongoClusterPort implements ClusterPort {
             batchSize: size + 1,
           },
         )
-        .toArray();
-      if (lowerExclusive && docs.length > 0 && bsonEquals(idOf(docs[0]), lower)) docs.shift();
+        .toArray()) as unknown as Uint8Array[];
       return docs;
     };
     // Without bounds, one cursor serves the whole pass: FerretDB sorts a collection in memory per query, so a
     // query per batch would cost a full sort every batch (quadratic). A lost cursor reopens after `lower`.
-    let cursor: FindCursor<Document> | undefined;
+    let cursor: FindCursor<Uint8Array> | undefined;
     /** The `$type` aliases the open cursor's filter names (a refusal of one of them is answered by dropping it). */
     let sentAliases = new Set<string>();
     let exhausted = false;
-    const withoutBounds = async (): Promise<Document[]> => {
+    const withoutBounds = async (): Promise<Uint8Array[]> => {
       if (exhausted) return [];
       for (let reopened = 0; ; ) {
         if (!cursor) {
           const filter = idRangeFilter(this.sortBrackets(), lower, lowerExclusive, range.before);
           sentAliases = typeAliasesIn(filter);
           cursor = this.collection(ns).find(filter, {
-            ...EXACT_BSON,
-            raw: true,
+            ...RAW,
             sort: { _id: 1 },
             batchSize: size,
-          });
+          }) as unknown as FindCursor<Uint8Array>;
         }
         try {
-          const docs: Document[] = [];
+          const docs: Uint8Array[] = [];
           while (docs.length < size) {
             const doc = await cursor.next();
             if (!doc) break;
@@ -531,32 +548,42 @@ export class MongoClusterPort implements ClusterPort {
         }
       }
     };
-    const fetch = async (): Promise<Document[]> =>
+    const fetch = async (): Promise<ScanBatch> =>
       this.run(`scan ${ns.db}.${ns.coll}`, async () => {
         // Asked once per connection, on the first collection scanned that holds a document (the preflight's
         // capability probe may have answered already). Where find honours min/max (mongod) each batch is one
         // bounded walk of the `_id` index; where it does not (FerretDB v1) one filtered cursor serves the pass.
         if (this.boundsHonoured === undefined) this.learnIndexBounds(await probeIndexBounds(this.client, ns));
         // Unknown (empty collection) takes the plan that is correct either way.
-        const docs = this.boundsHonoured ? await withBounds() : await withoutBounds();
-        const batch = docs.slice(0, size);
-        if (batch.length > 0) {
-          lower = idOf(batch[batch.length - 1]);
+        const raw = this.boundsHonoured ? await withBounds() : await withoutBounds();
+        // `min` is inclusive: an exclusive lower bound was asked for one extra document, the bound itself.
+        const from = raw.length > 0 && lowerExclusive && bsonEquals(storedId(raw[0]), lower) ? 1 : 0;
+        const stored = raw.slice(from, from + size);
+        if (stored.length > 0) {
+          lower = storedId(stored[stored.length - 1]);
           lowerExclusive = true;
         }
-        if (rawOnly) return batch;
-        const stored = batch as unknown as Uint8Array[];
-        const decoded: ScanBatch = stored.map((bytes) => BSON.deserialize(bytes, EXACT_BSON));
-        decoded.bsonSizes = stored.map((bytes) => bytes.byteLength);
-        decoded.stored = stored;
-        return decoded;
+        if (rawOnly) return stored as unknown as ScanBatch;
+        const batch: ScanBatch = [];
+        const sizes: number[] = [];
+        const suspects: number[] = [];
+        for (let i = 0; i < stored.length; i++) {
+          // No 0x06 byte at all: no element of the undefined type (the copier need not look inside).
+          if (stored[i].indexOf(BSON_UNDEFINED_TAG) !== -1) suspects.push(i);
+          batch.push(BSON.deserialize(stored[i], DECODE));
+          sizes.push(stored[i].byteLength);
+        }
+        batch.bsonSizes = sizes;
+        batch.undefinedSuspects = suspects;
+        batch.stored = stored;
+        return batch;
       });
     return {
-      next: async (): Promise<IteratorResult<Document[]>> => {
+      next: async (): Promise<IteratorResult<ScanBatch>> => {
         const batch = await fetch();
         return batch.length === 0 ? { done: true, value: undefined } : { done: false, value: batch };
       },
-      return: async (): Promise<IteratorResult<Document[]>> => {
+      return: async (): Promise<IteratorResult<ScanBatch>> => {
         await cursor?.close().catch(() => undefined);
         cursor = undefined;
         return { done: true, value: undefined };

@@ -107,15 +107,22 @@ export interface IdRange {
 /**
  * A batch of scanned documents. A port that read them as raw BSON attaches each one's size in bytes
  * (`bsonSizes[i]` for `batch[i]`), so the copier budgets with them instead of walking every document again.
+ * It may also list the documents that could hold the deprecated BSON undefined type (`undefinedSuspects`:
+ * ascending indexes of those whose bytes hold a 0x06 byte anywhere, the type's tag); every other document of
+ * the batch certainly holds none, so the copier looks only at these.
  */
 export type ScanBatch = Document[] & {
   bsonSizes?: number[];
+  undefinedSuspects?: number[];
   /**
    * The documents' BSON exactly as stored (`stored[i]` for `batch[i]`), when the port read them raw: what the
    * decoded documents cannot show (DBPointer, duplicate field names, DBRef field order; provider/cluster/raw-bson.ts).
    */
   stored?: Uint8Array[];
 };
+
+/** BSON's element type tag of undefined (bsonspec.org: "\x06 e_name — Undefined (value) — Deprecated"). */
+export const BSON_UNDEFINED_TAG = 0x06;
 
 /** The opaque resume token of a change stream (`{ _data: "…" }` on MongoDB). */
 export type ResumeToken = Document;
@@ -252,6 +259,12 @@ export interface ClusterPort {
   countDocuments(ns: Namespace): Promise<number>;
   /** `parts - 1` `_id` values that split the collection into roughly equal ranges, ascending. */
   splitPoints(ns: Namespace, parts: number): Promise<unknown[]>;
+  /**
+   * The greatest `_id` in the collection, in the order of its `_id` index (the order scan uses: a query sorted
+   * `{_id: -1}`, limit 1); undefined when the collection is empty or absent. The copy reads it after T0 and
+   * copies up to it, so an application appending at the end of `_id` order cannot keep the copy going.
+   */
+  lastId(ns: Namespace): Promise<unknown | undefined>;
   /**
    * Documents in `_id` order within the range, in batches of at most `batchSize` documents. Each yielded
    * batch is a fresh array the caller may keep.

@@ -281,6 +281,17 @@ export class MemoryClusterConnection implements ClusterPort {
     });
   }
 
+  /** mongod answers find({}).sort({_id: -1}).limit(1) from the end of the `_id` index; same order as scan. */
+  lastId(ns: Namespace): Promise<unknown | undefined> {
+    return this.withFaults("lastId", () => {
+      this.requireRead(ns);
+      const data = this.state.collection(ns);
+      if (!data || data.kind === "view") return undefined;
+      const docs = data.ordered();
+      return docs.length > 0 ? cloneValue(docs[docs.length - 1].id) : undefined;
+    });
+  }
+
   scan(ns: Namespace, range: IdRange, batchSize: number): AsyncIterable<ScanBatch> {
     const size = Math.max(1, Math.floor(batchSize));
     return { [Symbol.asyncIterator]: () => this.scanIterator(ns, range, size, false) };

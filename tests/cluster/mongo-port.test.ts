@@ -52,6 +52,8 @@ describe("query shapes on a recording collection", () => {
     refuseAfterQueries?: number;
     /** A broken server: refuses every `$type` query naming this alias, whether the query named it or not. */
     alwaysRefuse?: string;
+    /** The stored bytes of the document with this `_id` (default `{_id: Int32(id)}`), as a raw read hands them out. */
+    rawOf?: (id: number) => Uint8Array;
   }
 
   /**
@@ -100,9 +102,9 @@ describe("query shapes on a recording collection", () => {
         if (honoursBounds && options.max) docs = docs.filter((d) => d._id.value < Number(options.max._id));
         docs = docs.slice(options.skip ?? 0);
         if (options.limit) docs = docs.slice(0, options.limit);
-        // `raw: true` (as MongoClusterPort reads every scan): each document as its BSON bytes, as the driver hands
-        // them out (lib/cmap/wire_protocol/responses.js, CursorResponse.shift → toBytes()).
-        const out: unknown[] = options.raw ? docs.map((d) => Buffer.from(BSON.serialize(d))) : docs;
+        // With `raw: true` the driver hands out each document as its BSON bytes (mongodb 7.x
+        // lib/cmap/wire_protocol/responses.js CursorResponse.shift → OnDemandDocument.toBytes), never decoded.
+        const out: Array<Document | Uint8Array> = options.raw ? docs.map((d) => behaviour.rawOf?.(d._id.value) ?? BSON.serialize(d)) : docs;
         let at = 0;
         const fail = async () => {
           if (behaviour.refuseAfterQueries) await refusalsReleased;
@@ -164,7 +166,7 @@ describe("query shapes on a recording collection", () => {
     expect(await scanIds(port, { after: 2, before: 7 }, 2)).toEqual([[3, 4], [5, 6]]);
     expectBoundsProbe(calls);
     const scans = calls.slice(2);
-    expect(scans[0].options).toMatchObject({ hint: { _id: 1 }, sort: { _id: 1 }, min: { _id: 2 }, max: { _id: 7 }, limit: 3, promoteValues: false, bsonRegExp: true });
+    expect(scans[0].options).toMatchObject({ hint: { _id: 1 }, sort: { _id: 1 }, min: { _id: 2 }, max: { _id: 7 }, limit: 3, raw: true });
     // Later batches continue after the last `_id` returned.
     expect(scans[1].options.min).toEqual({ _id: new Int32(4) });
     expect(scans.every((c) => Object.keys(c.filter).length === 0 && c.options.skip === undefined)).toBe(true);
@@ -172,6 +174,36 @@ describe("query shapes on a recording collection", () => {
     const before = calls.length;
     expect((await scanIds(port, {}, 10)).flat()).toEqual([1, 2, 3, 4, 5, 6, 7]);
     expect(calls.slice(before).map((c) => c.options.min)).toEqual([undefined, { _id: new Int32(7) }]);
+  });
+
+  test("scan reads raw BSON: each batch carries every document's size in bytes, and types decode exactly", async () => {
+    const { client } = recordingClient([1, 2, 3, 4, 5]);
+    const port = MongoClusterPort.fromClient(client as never);
+    const batches: Array<{ ids: unknown[]; sizes?: number[] }> = [];
+    for await (const batch of port.scan({ db: "d", coll: "c" }, { after: 1 }, 2)) batches.push({ ids: batch.map((d) => d._id), sizes: batch.bsonSizes });
+    const size = BSON.calculateObjectSize({ _id: new Int32(2) });
+    expect(batches).toEqual([
+      { ids: [new Int32(2), new Int32(3)], sizes: [size, size] },
+      { ids: [new Int32(4), new Int32(5)], sizes: [size, size] },
+    ]);
+  });
+
+  test("scan names the documents that may hold BSON undefined (a 0x06 byte), and only those", async () => {
+    // { _id: Int32(id), a: undefined } as a legacy driver stored it: element type 0x06 (bsonspec.org, deprecated).
+    const withUndefined = (id: number): Uint8Array => {
+      const idElement = Buffer.from(BSON.serialize({ _id: new Int32(id) })).subarray(4, -1);
+      const doc = Buffer.concat([Buffer.alloc(4), idElement, Buffer.from([0x06, 0x61, 0x00, 0x00])]);
+      doc.writeInt32LE(doc.length, 0);
+      return doc;
+    };
+    const rawOf = (id: number) => (id === 3 ? withUndefined(id) : BSON.serialize({ _id: new Int32(id), s: "text" })); // no 0x06 byte anywhere ("text" has length 5)
+    const { client } = recordingClient([1, 2, 3, 4], { rawOf });
+    const port = MongoClusterPort.fromClient(client as never);
+    const batches = [];
+    for await (const batch of port.scan({ db: "d", coll: "c" }, {}, 10)) batches.push(batch);
+    expect(batches).toHaveLength(1);
+    expect(batches[0].undefinedSuspects).toEqual([2]);
+    expect(batches[0][2]).toEqual({ _id: new Int32(3), a: undefined });
   });
 
   // FerretDB v1 ignores min/max (tests/ferretdb: the probe answers "max is ignored"), and sorts a collection in
@@ -183,7 +215,7 @@ describe("query shapes on a recording collection", () => {
     expectBoundsProbe(calls);
     const scans = calls.slice(2);
     expect(scans).toHaveLength(1);
-    expect(scans[0].options).toMatchObject({ sort: { _id: 1 }, batchSize: 2, promoteValues: false });
+    expect(scans[0].options).toMatchObject({ sort: { _id: 1 }, batchSize: 2, raw: true });
     expect(scans[0].options).not.toHaveProperty("min");
     expect(scans[0].options).not.toHaveProperty("max");
     expect(scans[0].options).not.toHaveProperty("skip");

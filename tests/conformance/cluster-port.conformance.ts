@@ -370,6 +370,19 @@ export function runClusterPortConformance(
       expect(await port.splitPoints(ns, 1)).toEqual([]);
     });
 
+    test("lastId is the greatest _id in scan order (across types), undefined for an empty or absent collection", async () => {
+      const db = freshDb("last");
+      const ns = { db, coll: "mixed" };
+      expect(await port.lastId(ns)).toBeUndefined();
+      const expected = orderedIds(lacks);
+      await subject.collection(db, "mixed").insertMany(shuffled(expected.map((id) => ({ _id: id }))), { forceServerObjectId: true });
+      const scanned = flat(await scanAll(port, ns, {}, 50));
+      expect(show(await port.lastId(ns))).toBe(show(scanned[scanned.length - 1]._id));
+      await subject.collection(db, "empty").insertOne({ _id: 1 });
+      await subject.collection(db, "empty").deleteOne({ _id: 1 });
+      expect(await port.lastId({ db, coll: "empty" })).toBeUndefined();
+    });
+
     // ---- writes ---------------------------------------------------------------------------------------
 
     test("bulkWrite: counts are exact and replaying upsert/replace/delete by key changes nothing", async () => {

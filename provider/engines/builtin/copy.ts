@@ -1,11 +1,15 @@
 // Initial copy: collections with their options, then documents in `_id` partitions copied in parallel with
 // batches bounded by bytes, then views, then indexes.
 //
-// The pipeline: per partition one reader and up to WRITE_WINDOW writes in flight behind it (the next batch is
-// read while earlier ones are written); all partitions share one byte budget (`batchBytes`, process-wide: what
-// has been read and not yet acknowledged by the target). Over a slow link (a measured round trip) smaller
-// collections are split too, so more readers and writers overlap their round trips. Batch sizes come from the
-// port's raw BSON sizes where it has them (no second walk of each document).
+// The pipeline: per partition one reader and a window of writes in flight behind it (the next batch is read
+// while earlier ones are written); all partitions share one byte budget (`batchBytes`, process-wide: what has
+// been read and not yet acknowledged by the target). How large writes are and how many are in flight follows
+// the measured round trip (copy-pace.ts): one write per partition on a fast link, a growing window up to a
+// process-wide cap on a slow one, where smaller collections are split too so more readers overlap their round
+// trips. Batch sizes come from the port's raw BSON sizes where it has them (no second walk of each document).
+//
+// The last partition ends at the greatest `_id` read at plan, after T0: an application appending at the end of
+// `_id` order does not keep the copy going; what it appends arrives by replay.
 //
 // Writes: the first pass into a partition's range inserts (nothing of that range is on the target yet); a
 // resumed or restarted pass upserts (`replaceOne({_id}, doc, {upsert})`), and an insert that meets an existing
@@ -22,9 +26,11 @@ import { BSON, type Document } from "mongodb";
 import type { CollectionInfo, IndexSpec, Namespace, ScanBatch, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { unwritableReason } from "../../cluster/raw-bson";
+import { bsonEquals } from "../../cluster/bson-order";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
+import { paceFor, RTT_BOUND_MS, type Pace } from "./copy-pace";
 
 /**
  * Every write to the target skips validators: documents are carried as the source stores them, even ones the
@@ -71,15 +77,15 @@ async function inParallel<T, R>(items: T[], width: number, fn: (item: T, index: 
   return out;
 }
 
-/** A source round trip at or above this (ms, on the engine's clock) makes the copy RTT-bound. */
-const RTT_BOUND_MS = 2;
 /** An RTT-bound collection is split when each part still gets at least this many writes. */
 const WRITES_PER_PART = 4;
 
-async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
+/** Plans the copy; returns the shortest collStats round trip it saw (ms; Infinity when it asked none). */
+async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<number> {
   const { spec, source } = env;
   const infos = includedOf(env, all);
-  const writeBytes = writeBatchBytes(env);
+  const writeBytes = paceFor(spec.builtin.batchBytes, spec.builtin.parallelCollections, true).writeBytes;
+  let shortestTrip = Infinity;
   const planned = await inParallel(infos, METADATA_WIDTH, async (info): Promise<PlannedCollection> => {
     const ns = toNamespace(info);
     if (info.kind === "view") return { db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 };
@@ -92,17 +98,22 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
         : 1;
     // Over a slow link one reader cannot keep the writers busy: split smaller collections too, as far as the
     // parallelism allows and each part still gets a few writes (tests run on a virtual clock: never split).
+    shortestTrip = Math.min(shortestTrip, roundTripMs);
     if (roundTripMs >= RTT_BOUND_MS && stats.count > 1) {
       const byBytes = Math.floor(stats.sizeBytes / (WRITES_PER_PART * writeBytes));
       parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
     }
     const bounds = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
+    // Read after T0 (and after the split points): every document inserted before T0 is at or below it. What an
+    // application appends past it arrives by replay, so the last partition does not chase the tail forever.
+    const last = await withRetry("lastId", env.ctx, () => source.lastId(ns));
     const name = nsString(ns);
-    // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, +inf)
+    // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, last]; nothing to copy when empty at plan.
     const partitions = Array.from({ length: bounds.length + 1 }, (_, i) => {
-      const p: PartitionState = { ns: name, index: i, done: false, documents: 0, bytes: 0 };
+      const p: PartitionState = { ns: name, index: i, done: last === undefined, documents: 0, bytes: 0 };
       if (i > 0) p.from = encodeBson(bounds[i - 1]);
       if (i < bounds.length) p.before = encodeBson(bounds[i]);
+      else if (last !== undefined) p.through = encodeBson(last);
       return p;
     });
     await inParallel(partitions, METADATA_WIDTH, (p) => env.session.putPartition(p));
@@ -130,6 +141,7 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<void> {
     `copy planned: ${planned.filter((c) => c.kind === "collection").length} collections, ` +
       `${planned.filter((c) => c.kind === "view").length} views, ${env.session.state.copy.totalDocuments} documents`,
   );
+  return shortestTrip;
 }
 
 /** Collection options as the target should get them now (clustered TTL left off; see preflight warning). */
@@ -195,6 +207,14 @@ export function holdsUndefined(value: unknown): boolean {
   return false;
 }
 
+/** Whether a scanned batch holds BSON undefined: only the port's suspects are looked at, when it names them. */
+function batchHoldsUndefined(batch: ScanBatch): boolean {
+  const suspects = batch.undefinedSuspects;
+  if (suspects === undefined) return batch.some(holdsUndefined);
+  for (let k = 0; k < suspects.length; k++) if (holdsUndefined(batch[suspects[k]])) return true;
+  return false;
+}
+
 /** The warning for documents holding BSON undefined: the Node.js driver can only write it as null. */
 export function undefinedWarning(ns: string): string {
   return (
@@ -241,6 +261,21 @@ export async function noteUnwritable(env: RunEnv, ns: string, docs: Document[], 
       listed++;
     }
   });
+}
+
+/** The document whose `_id` is `id`, as a one-document scan batch (sizes and stored bytes attached), or undefined. */
+async function firstFrom(env: RunEnv, ns: Namespace, id: unknown): Promise<ScanBatch | undefined> {
+  const it = env.source.scan(ns, { from: id }, 1)[Symbol.asyncIterator]();
+  try {
+    const first = await it.next();
+    if (first.done || first.value.length === 0 || !bsonEquals(first.value[0]._id, id)) return undefined; // deleted since
+    const batch: ScanBatch = [first.value[0]];
+    if (first.value.bsonSizes) batch.bsonSizes = [first.value.bsonSizes[0]];
+    if (first.value.stored) batch.stored = [first.value.stored[0]];
+    return batch;
+  } finally {
+    await it.return?.().catch(() => undefined);
+  }
 }
 
 function upsertOps(docs: Document[]): WriteOperation[] {
@@ -316,25 +351,8 @@ function leaseGate(env: RunEnv): () => Promise<void> {
 interface CopyShared {
   budget: ByteBudget;
   lease: () => Promise<void>;
-  /** Target size of one write (bytes): the budget spread over every read and write that may be in flight. */
-  writeBytes: number;
-}
-
-/** Writes one partition may have in flight at once (each on its own pooled connection). */
-const WRITE_WINDOW = 4;
-
-/** Writes smaller than this cost a round trip for too little; a small budget then allows fewer in flight instead. */
-const MIN_WRITE_BYTES = 64 * 1024;
-
-/**
- * The size of one write: the budget spread over everything that may be in flight at once — every partition's
- * window of writes plus the batch each reader holds — so the budget, not the window, is what binds; but not
- * below MIN_WRITE_BYTES (or a quarter of a smaller budget).
- */
-function writeBatchBytes(env: RunEnv): number {
-  const budget = env.spec.builtin.batchBytes;
-  const spread = Math.floor(budget / (env.spec.builtin.parallelCollections * (WRITE_WINDOW + 1)));
-  return Math.max(1, spread, Math.min(Math.floor(budget / 4), MIN_WRITE_BYTES));
+  /** Write sizes, windows and the process-wide writer cap (copy-pace.ts). */
+  pace: Pace;
 }
 
 interface WindowEntry {
@@ -346,8 +364,8 @@ interface WindowEntry {
 }
 
 /**
- * Copies one partition from its checkpoint to its upper bound: one reader, up to WRITE_WINDOW writes in flight
- * behind it. The checkpoint advances over the longest prefix of acknowledged writes (in `_id` order), so a
+ * Copies one partition from its checkpoint to its upper bound: one reader, a window of writes in flight behind
+ * it (copy-pace.ts: it grows over a slow link while the writes are what is behind). The checkpoint advances over the longest prefix of acknowledged writes (in `_id` order), so a
  * crash re-copies at most what was in flight (bounded by the byte budget). Transient errors let the writes in
  * flight settle, then restart the scan after the last checkpointed `_id`.
  *
@@ -356,14 +374,24 @@ interface WindowEntry {
  * attempt) turns the rest of the partition to upserts and rewrites that batch as upserts: the end state is the
  * same as upserting everything.
  */
-async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, shared: CopyShared, shouldStop: () => boolean): Promise<CopyOutcome> {
+async function copyPartition(
+  env: RunEnv,
+  p: PartitionState,
+  sizes: { scanDocs: number; writeBytes: number; scanBytes: number },
+  shared: CopyShared,
+  shouldStop: () => boolean,
+): Promise<CopyOutcome> {
+  const { scanDocs, writeBytes } = sizes;
   const [db, ...rest] = p.ns.split(".");
   const ns: Namespace = { db, coll: rest.join(".") };
   const before = decodeBson(p.before);
-  const { budget } = shared;
+  /** The last partition's inclusive bound (T0's greatest `_id`): scanned up to, then read by `_id` itself. */
+  const through = p.through !== undefined ? decodeBson(p.through) : undefined;
+  const { budget, pace } = shared;
+  let window = pace.window;
   let failures = 0;
   let inserting = p.documents === 0 && p.lastId === undefined ? true : p.clean === true;
-  let estimate = Math.max(1, Math.min(shared.writeBytes, budget.capacity));
+  let estimate = Math.max(1, Math.min(sizes.scanBytes, budget.capacity));
 
   for (;;) {
     // ---- the window of writes behind the reader --------------------------------------------------------
@@ -414,8 +442,6 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         } else {
           await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
         }
-        // Once the namespace carries the warning, its documents need not be looked at again.
-        entry.undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && docs.some(holdsUndefined);
         entry.done = true;
         advanceCheckpoint();
       } catch (err) {
@@ -425,15 +451,29 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
       }
     };
 
-    const dispatch = async (docs: Document[], bytes: number): Promise<void> => {
-      while (running.size >= WRITE_WINDOW && writeError === undefined) await Promise.race(running);
+    const dispatch = async (docs: Document[], bytes: number, undefinedSeen: boolean): Promise<void> => {
+      while (running.size >= window && writeError === undefined) {
+        // Every write of the window still in flight: the writes are behind. One more, if the pace allows.
+        if (window < pace.windowMax && pace.writers.available()) {
+          window++;
+          break;
+        }
+        await Promise.race(running);
+      }
+      if (writeError === undefined) {
+        await pace.writers.acquire();
+        if (writeError !== undefined) pace.writers.release();
+      }
       if (writeError !== undefined) {
         budget.adjust(-bytes);
         return;
       }
-      const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen: false };
+      const entry: WindowEntry = { lastId: docs[docs.length - 1]._id, documents: docs.length, bytes, done: false, undefinedSeen };
       entries.push(entry);
-      const task = write(docs, bytes, entry).finally(() => running.delete(task));
+      const task = write(docs, bytes, entry).finally(() => {
+        running.delete(task);
+        pace.writers.release();
+      });
       running.add(task);
     };
 
@@ -447,7 +487,8 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
 
     // ---- the reader --------------------------------------------------------------------------------------
     const lastId = decodeBson(p.lastId);
-    const range = lastId !== undefined ? { after: lastId, before } : { from: decodeBson(p.from), before };
+    const upper = before ?? through;
+    const range = lastId !== undefined ? { after: lastId, before: upper } : { from: decodeBson(p.from), before: upper };
     const it = env.source.scan(ns, range, scanDocs)[Symbol.asyncIterator]();
     try {
       try {
@@ -470,23 +511,25 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
             batch.stored = undefined; // the bytes are not needed past here: the budget counts each document once
           }
           // Sizes from the port when it read raw BSON; measured here only when it could not say.
-          const sizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
+          const docSizes = batch.bsonSizes ?? batch.map((d) => BSON.calculateObjectSize(d));
           let batchBytes = 0;
-          for (const n of sizes) batchBytes += n;
+          for (const n of docSizes) batchBytes += n;
           budget.adjust(batchBytes - estimate);
           estimate = Math.max(1, Math.min(budget.capacity, batchBytes));
+          // Once the namespace carries the warning, its documents need not be looked at again.
+          const undefinedSeen = !env.session.state.warnings.includes(undefinedWarning(p.ns)) && batchHoldsUndefined(batch);
           // Writes of at most writeBytes each (a larger single document alone).
           let from = 0;
           let bytes = 0;
           for (let i = 0; i < batch.length; i++) {
-            if (i > from && bytes + sizes[i] > shared.writeBytes) {
-              await dispatch(batch.slice(from, i), bytes);
+            if (i > from && bytes + docSizes[i] > writeBytes) {
+              await dispatch(batch.slice(from, i), bytes, undefinedSeen);
               from = i;
               bytes = 0;
             }
-            bytes += sizes[i];
+            bytes += docSizes[i];
           }
-          await dispatch(from === 0 ? batch : batch.slice(from), bytes);
+          await dispatch(from === 0 ? batch : batch.slice(from), bytes, undefinedSeen);
           if (writeError !== undefined || checkpointError !== undefined) break;
           if (shouldStop() || env.ctx.now() >= env.stopAt) {
             // Another task failed, or the deadline is near: what is in flight lands and is checkpointed.
@@ -498,6 +541,27 @@ async function copyPartition(env: RunEnv, p: PartitionState, scanDocs: number, s
         }
       } finally {
         await it.return?.().catch(() => undefined);
+      }
+      if (through !== undefined && writeError === undefined && checkpointError === undefined) {
+        // The bound itself (scan's upper bound is exclusive), unless deleted since; it is last in `_id` order, so
+        // the checkpoint still advances in order.
+        await budget.reserve(estimate);
+        let tail: ScanBatch | undefined;
+        try {
+          // Read as a one-document scan from the bound (not findById) so the tail comes with its stored bytes and
+          // size, like every other copied document: what the driver cannot write is warned for it too.
+          tail = await withRetry(`copy ${p.ns}`, env.ctx, () => firstFrom(env, ns, through));
+        } catch (err) {
+          budget.adjust(-estimate);
+          throw err;
+        }
+        if (!tail) budget.adjust(-estimate);
+        else {
+          const size = tail.bsonSizes?.[0] ?? BSON.calculateObjectSize(tail[0]);
+          budget.adjust(size - estimate);
+          if (tail.stored) await noteUnwritable(env, p.ns, tail, tail.stored);
+          await dispatch([tail[0]], size, holdsUndefined(tail[0]));
+        }
       }
       await drain();
       p.done = true;
@@ -556,32 +620,38 @@ function percent(done: number, total: number): string {
  * call again to continue.
  */
 export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
+  // The link's round trip: the shortest of the calls timed here (one slow call on a busy machine is not a slow link).
+  const asked = env.ctx.now();
   const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
-  if (!env.session.state.copy.planned) await planCopy(env, all);
+  let roundTripMs = env.ctx.now() - asked;
+  if (!env.session.state.copy.planned) roundTripMs = Math.min(roundTripMs, await planCopy(env, all));
+  const rttBound = roundTripMs >= RTT_BOUND_MS;
   const plan = env.session.state.copy.collections;
   const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
   const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
   await createCollectionsAndViews(env, infos);
 
   // Partitions still to copy, and what earlier runs already copied.
-  const todo: Array<{ p: PartitionState; scanDocs: number }> = [];
+  const todo: Array<{ p: PartitionState; sizes: { scanDocs: number; writeBytes: number; scanBytes: number } }> = [];
   let copiedBefore = 0;
   let copiedBytesBefore = 0;
-  const shared: CopyShared = { budget: new ByteBudget(env.spec.builtin.batchBytes), lease: leaseGate(env), writeBytes: writeBatchBytes(env) };
+  const { batchBytes, parallelCollections } = env.spec.builtin;
+  const shared: CopyShared = { budget: new ByteBudget(batchBytes), lease: leaseGate(env), pace: paceFor(batchBytes, parallelCollections, rttBound) };
   const wanted = plan
     .filter((x) => x.kind === "collection")
     .flatMap((c) => {
       const avg = c.documents > 0 ? Math.max(1, c.bytes / c.documents) : 1024;
-      // One scan batch is about one write (the reader reads the next while the writes are in flight).
-      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(shared.writeBytes / avg)));
-      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, scanDocs }));
+      // One scan batch is the pace's read-ahead (the reader reads the next while the writes are in flight).
+      const { writeBytes, scanBytes } = shared.pace.sized(avg);
+      const scanDocs = Math.max(1, Math.min(10_000, Math.floor(scanBytes / avg)));
+      return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, sizes: { scanDocs, writeBytes, scanBytes } }));
     });
   const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
   for (const [k, w] of wanted.entries()) {
     const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
     copiedBefore += p.documents;
     copiedBytesBefore += p.bytes;
-    if (!p.done) todo.push({ p, scanDocs: w.scanDocs });
+    if (!p.done) todo.push({ p, sizes: w.sizes });
   }
   const total = env.session.state.copy.totalDocuments;
   const startMetric = env.metrics.copiedDocuments;
@@ -609,9 +679,14 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
       await userHook?.(info);
     },
   };
+  const pace = shared.pace;
+  env.log(
+    `copy pace: ${pace.rttBound ? "RTT-bound link" : "fast link"} (shortest round trip ${Math.round(roundTripMs)} ms); ` +
+      `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} writes in flight per partition, at most ${pace.writers.cap} in the process`,
+  );
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, scanDocs }, stop) => copyPartition(env, p, scanDocs, shared, stop));
+    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, sizes }, stop) => copyPartition(env, p, sizes, shared, stop));
   } finally {
     env.hooks = hooks;
     env.metrics.peakBufferedBytes = Math.max(env.metrics.peakBufferedBytes, shared.budget.peak);

@@ -108,6 +108,12 @@ export interface PartitionState {
   from?: string;
   /** EJSON of the exclusive upper bound; absent for the last partition. */
   before?: string;
+  /**
+   * EJSON of the last partition's inclusive upper bound: the greatest `_id` read after T0 at plan. The copy
+   * stops there; documents inserted past it since arrive by replay (or snapshot reconciliation). Absent on the
+   * other partitions, and on plans made before it existed (those scan to the end).
+   */
+  through?: string;
   /** EJSON of the last `_id` written to the target. */
   lastId?: string;
   done: boolean;

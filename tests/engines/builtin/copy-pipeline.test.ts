@@ -38,7 +38,20 @@ function carried(op: WriteOperation): Document | undefined {
  * that many times larger (to see whose sizes the copier batches by); `statsTurnMs` advances the virtual clock
  * during collectionStats (a slow link's round trip as the engine's clock sees it).
  */
-function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFactor?: number; statsTurnMs?: number } = {}) {
+function watchingOpen(
+  r: Rig,
+  db: string,
+  o: {
+    /** The source says which documents of each batch may hold BSON undefined (ScanBatch.undefinedSuspects). */
+    suspects?: (batch: ScanBatch) => number[];
+    writeTurns?: number;
+    claimSizeFactor?: number;
+    statsTurnMs?: number;
+    /** Advances the virtual clock by this much in listCollections and collectionStats: a slow link throughout. */
+    linkMs?: number;
+    afterScanBatch?: (batch: ScanBatch) => Promise<void>;
+  } = {},
+) {
   const seen: Observed = {
     held: 0,
     peakHeld: 0,
@@ -69,6 +82,8 @@ function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFac
                 }
                 seen.peakHeld = Math.max(seen.peakHeld, seen.held);
                 if (o.claimSizeFactor) batch.bsonSizes = batch.map((d) => (sizes.get(d) as number) * (o.claimSizeFactor as number));
+                if (o.suspects) batch.undefinedSuspects = o.suspects(batch);
+                await o.afterScanBatch?.(batch);
               }
               return next;
             },
@@ -77,8 +92,13 @@ function watchingOpen(r: Rig, db: string, o: { writeTurns?: number; claimSizeFac
       });
       const stats = port.collectionStats.bind(port);
       port.collectionStats = async (ns) => {
-        if (o.statsTurnMs) r.ctx.advance(o.statsTurnMs);
+        if (o.statsTurnMs || o.linkMs) r.ctx.advance((o.statsTurnMs ?? 0) + (o.linkMs ?? 0));
         return stats(ns);
+      };
+      const list = port.listCollections.bind(port);
+      port.listCollections = async () => {
+        if (o.linkMs) r.ctx.advance(o.linkMs);
+        return list();
       };
     }
     if (uri === r.spec.target.uri) {
@@ -222,5 +242,91 @@ describe("copy pipeline", () => {
     const f = watchingOpen(fast, "shop");
     await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
     expect(await planOf(fast)).toBe(1);
+  });
+
+  test("the copy ends at T0's last _id while an application keeps appending past it (the rest comes by replay)", async () => {
+    const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+    await seed(r.source, "shop", "orders", 1500, doc);
+    // After every batch the copy reads, the application appends twice a batch at the end of `_id` order: a copy
+    // that scans to the end of the collection never catches up (it gives up after LIMIT rounds here).
+    const LIMIT = 60;
+    let rounds = 0;
+    let nextId = 1500;
+    const { seen, open } = watchingOpen(r, "shop", {
+      afterScanBatch: async (batch) => {
+        if (rounds >= LIMIT) return;
+        rounds++;
+        const docs = Array.from({ length: 2 * batch.length }, () => doc(nextId++));
+        await r.source.db("shop").collection<AnyDoc>("orders").insertMany(docs);
+      },
+    });
+    const engine = r.makeEngine({ open });
+    const { handle, status } = await syncUntilReady(r, engine);
+    expect(status.phase).toBe("READY_FOR_CUTOVER");
+    expect(rounds).toBeLessThan(LIMIT);
+    for (let i = 0; i < 10 && (await r.source.db("shop").collection("orders").countDocuments()) !== (await r.target.db("shop").collection("orders").countDocuments()); i++) {
+      await engine.advance(r.spec, handle, r.ctx);
+    }
+    // The copy wrote exactly the documents there were at T0; the appended ones were replayed.
+    expect(seen.ops.insertOne).toBe(1500);
+    expect(nextId).toBeGreaterThan(3000);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  // Over a slow link each write costs a round trip plus its bytes at one connection's pace: throughput comes from
+  // many writes in flight. Writes here stay open for many event-loop turns, so the writes are what is behind.
+  const kb = (i: number) => ({ _id: i, pad: "k".repeat(1000) });
+
+  test("over a slow link one partition grows its writes in flight past the starting window, within the budget", async () => {
+    const slow = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 1 } });
+    await seed(slow.source, "shop", "orders", 3000, kb);
+    const s = watchingOpen(slow, "shop", { writeTurns: 30, linkMs: 20 });
+    expect((await syncUntilReady(slow, slow.makeEngine({ open: s.open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(s.seen.peakWritesInFlight).toBeGreaterThan(4); // the starting window (copy-pace.ts SLOW_WINDOW)
+    expect(s.seen.peakWritesInFlight).toBeLessThanOrEqual(16); // SLOW_WINDOW_MAX
+    expect(s.seen.peakHeld).toBeLessThanOrEqual(4 * 1024 * 1024);
+    expect(slow.ctx.lines.join("\n")).toMatch(/copy pace: RTT-bound link/);
+    expectIdentical(await compare(slow.source, slow.target, { db: "shop", coll: "orders" }));
+
+    // The same copy on a fast link keeps two writes in flight (more only hold more documents alive).
+    const fast = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 1 } });
+    await seed(fast.source, "shop", "orders", 3000, kb);
+    const f = watchingOpen(fast, "shop", { writeTurns: 30 });
+    await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
+    expect(f.seen.peakWritesInFlight).toBe(2);
+    expectIdentical(await compare(fast.source, fast.target, { db: "shop", coll: "orders" }));
+  });
+
+  test("over a slow link the whole process keeps at most 32 copy writes in flight, and within the budget", async () => {
+    const r = rig({ builtin: { batchBytes: 4 * 1024 * 1024, parallelCollections: 4 } });
+    for (const c of ["a", "b", "c", "d"]) await seed(r.source, "shop", c, 3000, kb);
+    const { seen, open } = watchingOpen(r, "shop", { writeTurns: 60, linkMs: 20 });
+    expect((await syncUntilReady(r, r.makeEngine({ open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(seen.peakWritesInFlight).toBeGreaterThan(16); // more than the 4 × 4 of fixed windows
+    expect(seen.peakWritesInFlight).toBeLessThanOrEqual(32); // copy-pace.ts MAX_WRITERS
+    expect(seen.peakHeld).toBeLessThanOrEqual(4 * 1024 * 1024);
+    for (const c of ["a", "b", "c", "d"]) expectIdentical(await compare(r.source, r.target, { db: "shop", coll: c }));
+  });
+
+  test("BSON undefined is looked for only in the documents the port names as suspects (no walk of the others)", async () => {
+    const warnsWith = async (suspects: (batch: ScanBatch) => number[]): Promise<boolean> => {
+      const r = rig({ builtin: { batchBytes: 64 * 1024 } });
+      // Stored as a legacy driver would: `a` is BSON undefined (0x06); the driver reads it as `undefined`. In the
+      // middle of the range (the last _id is read on its own, past the scan).
+      const idElement = Buffer.from(BSON.serialize({ _id: 301 })).subarray(4, -1);
+      const raw = Buffer.concat([Buffer.alloc(4), idElement, Buffer.from([0x06, 0x61, 0x00, 0x00])]);
+      raw.writeInt32LE(raw.length, 0);
+      r.source.insertRawBson("shop", "orders", raw);
+      // Seeded after it, so T0 (the last write before the start, which replay includes) is not that insert.
+      await seed(r.source, "shop", "orders", 300, (i) => doc(2 * i));
+      const { open } = watchingOpen(r, "shop", { suspects });
+      const { status } = await syncUntilReady(r, r.makeEngine({ open }));
+      expect(status.phase).toBe("READY_FOR_CUTOVER");
+      return status.warnings.some((w) => w.includes("holds documents with the deprecated BSON undefined type"));
+    };
+    const legacy = (batch: ScanBatch) => batch.flatMap((d, i) => (Number(d._id) === 301 ? [i] : []));
+    expect(await warnsWith(legacy)).toBe(true);
+    // A port that vouches for every document (no 0x06 byte in any) is believed: nothing is walked.
+    expect(await warnsWith(() => [])).toBe(false);
   });
 });
