@@ -76,6 +76,12 @@ export class ChangeLog {
   private readonly waiters = new Set<() => void>();
   /** Oldest time the history covers: the cluster's start, until truncation moves it. */
   private readonly startTime: Timestamp;
+  /** getMores served on this cluster's change streams so far (the unit of majorityCommitLag). */
+  private polls = 0;
+  /** How many getMores a new entry stays invisible to change streams (setMajorityCommitLag). */
+  private majorityLag = 0;
+  /** Entry seq → the poll count from which change streams may show it (only entries written under a lag). */
+  private readonly visibleFrom = new Map<number, number>();
 
   constructor(private readonly nowMs: () => number) {
     this.startTime = this.tick();
@@ -95,8 +101,35 @@ export class ChangeLog {
     this.lastTime = clusterTime;
     const full: LogEntry = { ...entry, seq: this.nextSeq++, clusterTime, wallTime: new Date(this.nowMs()) };
     this.entries.push(full);
+    if (this.majorityLag > 0) this.visibleFrom.set(full.seq, this.polls + this.majorityLag);
     for (const wake of [...this.waiters]) wake();
     return full;
+  }
+
+  /**
+   * Change streams show only majority-committed writes (docs, Change Streams: "only notify on data changes that
+   * have persisted to a majority of data-bearing members"; mongod reads the oplog at the majority commit point),
+   * while a write acknowledged with w:1 — and any read at the default "local" concern — sees it at once. With a
+   * lag of N, every entry written from now on is invisible to change streams until N further getMores have been
+   * served (a secondary catching up); 0 (the default) shows each entry at once. The commit point only moves
+   * forward, so a stream never shows an entry past one it cannot show yet.
+   */
+  setMajorityCommitLag(getMores: number): void {
+    this.majorityLag = Math.max(0, Math.floor(getMores));
+  }
+
+  /** Whether change streams may show this entry yet (see setMajorityCommitLag). */
+  majorityCommitted(seq: number): boolean {
+    const from = this.visibleFrom.get(seq);
+    if (from === undefined) return true;
+    if (this.polls < from) return false;
+    this.visibleFrom.delete(seq);
+    return true;
+  }
+
+  /** One getMore served (called once per change-cursor batch, after it is read). */
+  notePoll(): void {
+    this.polls++;
   }
 
   /** The latest cluster time (that of the newest entry, or the start). */

@@ -673,6 +673,8 @@ export class MemoryChangeCursor implements ChangeCursor {
       if (entries.length === 0) break;
       for (const entry of entries) {
         if (events.length >= this.state.maxEventsPerBatch) return events;
+        // Past the majority commit point: nothing from here on is shown yet (ChangeLog.setMajorityCommitLag).
+        if (!log.majorityCommitted(entry.seq)) return events;
         const shown = this.eventsOf(entry);
         if (!shown || shown.length === 0) {
           this.position = entry.seq;
@@ -717,6 +719,7 @@ export class MemoryChangeCursor implements ChangeCursor {
       if (this.closed) return [];
       events = this.readEvents();
     }
+    this.state.log.notePoll();
     if (afterError) throw afterError;
     return events;
   }

@@ -133,6 +133,14 @@ export class MemoryCluster extends MemoryClusterConnection {
    * `keepLast`, or the `oldest` N. Streams that still needed a dropped entry fail with HistoryLostError.
    * Returns how many went.
    */
+  /**
+   * Writes from now on reach change streams only `getMores` getMores later, as on a replica set whose majority
+   * commit point trails the primary (see ChangeLog.setMajorityCommitLag); reads and acknowledgements are at once.
+   */
+  setMajorityCommitLag(getMores: number): void {
+    this.state.log.setMajorityCommitLag(getMores);
+  }
+
   truncateChangeLog(limit: { before?: Timestamp; keepLast?: number; oldest?: number }): number {
     return this.state.log.truncate(limit);
   }
