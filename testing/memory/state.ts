@@ -85,6 +85,7 @@ function checkUpsertSize(doc: Document): void {
   }
 }
 
+/** An update (or replacement) whose result is too large: 17419 "Resulting document after update is larger than 16777216" (src/mongo/db/exec/update_stage.cpp). */
 function checkUpdatedSize(doc: Document): void {
   if (bsonSize(doc) > BSON_OBJ_MAX_USER_SIZE) {
     throw serverError(17419, "Location17419", `Resulting document after update is larger than ${BSON_OBJ_MAX_USER_SIZE}`);
@@ -283,19 +284,29 @@ export class ClusterState {
         `The dollar ($) prefixed field '${dollar}' in '${dollar}' is not allowed in the context of an update's replacement document. Consider using an aggregation pipeline with $replaceWith.`,
       );
     }
+    return this.overwrite(ns, filter, replacement, upsert);
+  }
+
+  /**
+   * Replaces the first match of `filter` by `whole` (its `_id` kept), or inserts it when `upsert` finds none: what
+   * a replacement and a `$replaceWith: { $literal }` pipeline both do once their own rules are checked. The
+   * `_id` is immutable (66), sizes are checked as mongod does (17420 on upsert, 17419 on update), and an
+   * unchanged document counts as matched, not modified.
+   */
+  private overwrite(ns: Namespace, filter: Document, whole: Document, upsert: boolean): WriteCounts {
     const [target] = this.find(ns, filter, 1);
     if (!target) {
       if (!upsert) return { matched: 0, modified: 0 };
       const pinned = idFromFilter(filter);
-      const id = replacement._id ?? (pinned.found ? pinned.id : new ObjectId());
-      checkUpsertSize({ _id: id, ...replacement });
-      return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...replacement, _id: id }) };
+      const id = whole._id ?? (pinned.found ? pinned.id : new ObjectId());
+      checkUpsertSize({ _id: id, ...whole });
+      return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...whole, _id: id }) };
     }
     const data = this.writable(ns);
-    if (replacement._id !== undefined && bsonKey(replacement._id) !== target.stored.key) {
+    if (whole._id !== undefined && bsonKey(whole._id) !== target.stored.key) {
       throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
     }
-    const { _id: _sameId, ...fields } = replacement;
+    const { _id: _sameId, ...fields } = whole;
     checkUpdatedSize({ _id: target.stored.id, ...fields });
     const bytes = toBson({ _id: target.stored.id, ...fields });
     if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
@@ -364,29 +375,9 @@ export class ClusterState {
     if (!literal || typeof literal !== "object") {
       throw serverError(2, "BadValue", "MemoryCluster runs only the update pipeline [{ $replaceWith: { $literal: <document> } }]");
     }
-    const [target] = this.find(ns, filter, 1);
-    if (!target) {
-      if (!upsert) return { matched: 0, modified: 0 };
-      const pinned = idFromFilter(filter);
-      const id = literal._id ?? (pinned.found ? pinned.id : new ObjectId());
-      checkUpsertSize({ _id: id, ...literal });
-      return { matched: 0, modified: 0, upsertedId: this.insert(ns, { ...literal, _id: id }) };
-    }
-    const data = this.writable(ns);
-    if (literal._id !== undefined && bsonKey(literal._id) !== target.stored.key) {
-      throw serverError(66, "ImmutableField", "After applying the update, the (immutable) field '_id' was found to have been altered");
-    }
-    const { _id: _sameId, ...fields } = literal;
-    checkUpdatedSize({ _id: target.stored.id, ...fields });
-    const bytes = toBson({ _id: target.stored.id, ...fields });
-    if (bytes.equals(target.stored.bytes)) return { matched: 1, modified: 0 };
-    const doc = fromBson(bytes);
-    data.checkUnique(nsText(ns), doc, target.stored.key);
-    data.replace(target.stored, doc, bytes);
-    // A whole-document pipeline update is logged as a replacement (or a delta, when smaller); change streams then
-    // show `replace` or `update` — consumers must treat both as "re-read the document".
-    this.append({ operationType: "replace", ns: { ...ns }, documentKey: { _id: cloneValue(target.stored.id) }, documentBytes: bytes });
-    return { matched: 1, modified: 1 };
+    // Logged as a replacement, as a whole-document pipeline update may be (or as a delta, when smaller); change
+    // streams then show `replace` or `update` — consumers must treat both as "re-read the document".
+    return this.overwrite(ns, filter, literal, upsert);
   }
 
   delete(ns: Namespace, filter: Document, multi: boolean): number {

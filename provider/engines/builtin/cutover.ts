@@ -90,8 +90,9 @@ const UNWRITABLE_NAMED = 5;
  */
 async function refuseUnwritableBeforeBlocking(env: RunEnv): Promise<void> {
   if (env.spec.verification !== "full") return;
-  const warned = (name: string) =>
-    env.session.state.warnings.some((w) => w.startsWith(`${name} _id `) || w.startsWith(`${name}: more documents than`) || w === undefinedWarning(name));
+  // The copy's warnings about one namespace (copy.ts unwritableWarning, its "more" line, undefinedWarning).
+  const about = (name: string, w: string) => w.startsWith(`${name} _id `) || w.startsWith(`${name}: more documents than`) || w === undefinedWarning(name);
+  const warned = (name: string) => env.session.state.warnings.some((w) => about(name, w));
   const remaining: string[] = [];
   let count = 0;
   const clean: string[] = [];
@@ -114,7 +115,7 @@ async function refuseUnwritableBeforeBlocking(env: RunEnv): Promise<void> {
   }
   if (clean.length > 0) {
     await env.session.update((s) => {
-      s.warnings = s.warnings.filter((w) => !clean.some((name) => w.startsWith(`${name} _id `) || w.startsWith(`${name}: more documents than`) || w === undefinedWarning(name)));
+      s.warnings = s.warnings.filter((w) => !clean.some((name) => about(name, w)));
     });
   }
   if (count === 0) return;
