@@ -36,6 +36,7 @@ const REPLAY_SUITES = [
   "tests/engines/builtin/namespaces.test.ts",
   "tests/engines/builtin/documents.test.ts",
   "tests/engines/builtin/replay-mutants.test.ts",
+  "tests/engines/builtin/replay-pipeline.test.ts",
 ];
 
 /** id, what it breaks, file, exact text, its replacement, suites. */
@@ -69,8 +70,8 @@ const MUTANTS = [
     "    if (at !== undefined) return;\n    this.count++;\n    entry.slot.set(key, entry.ops.length);",
     REPLAY_SUITES,
   ],
-  ["R2", "no lease fencing before a replay write", REPLAY, "  await (fence?.take() ?? env.session.assertLease());", "", REPLAY_SUITES],
-  ["R3", "no lease check on idle polls", REPLAY, "        // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.\n        await env.session.assertLease();", "", REPLAY_SUITES],
+  ["R2", "no lease fencing before a replay write", REPLAY, "const write = Promise.all([this.tails.get(key), lease])", "const write = Promise.all([this.tails.get(key)])", REPLAY_SUITES],
+  ["R3", "no lease check on idle polls", REPLAY, "          // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.\n          await env.session.assertLease();", "", REPLAY_SUITES],
   ["R4", "NamespaceNotFound not tolerated", REPLAY, "    if ((err as { code?: unknown }).code !== 26) throw err;", "    throw err;", REPLAY_SUITES],
   ["R5", "a rename out of scope keeps the old name on the target", REPLAY, "      } else if (included) {\n        await tolerateMissing(", "      } else if (included && false) {\n        await tolerateMissing(", REPLAY_SUITES],
   ["R6", "a document deleted since its update is not deleted", REPLAY, "  if (!doc) return { deleteOne: { filter: { _id: id } } };", "  if (!doc) return undefined;", REPLAY_SUITES],
@@ -78,8 +79,10 @@ const MUTANTS = [
   ["R8", "drained after a single empty poll", REPLAY, "if (until === \"drained\" && emptyPolls >= 2 && idleFor >= DRAIN_QUIET_MS) {", "if (until === \"drained\" && emptyPolls >= 1) {", REPLAY_SUITES],
   ["R9", "endOfTransaction taken for DDL", REPLAY, "} else if (ev.operationType === \"endOfTransaction\") {", "} else if (ev.operationType === \"endOfTransaction-\") {", REPLAY_SUITES],
   ["R10", "replay batches applied unordered", REPLAY, "env.target.bulkWrite(ns, chunk, true, CARRY_AS_STORED)", "env.target.bulkWrite(ns, chunk, false, CARRY_AS_STORED)", REPLAY_SUITES],
-  ["R11", "the resume token is not checkpointed", REPLAY, "          if (encodedToken) s.replay.resumeToken = encodedToken;", "", REPLAY_SUITES],
+  ["R11", "the resume token is not checkpointed", REPLAY, "            if (encodedToken) s.replay.resumeToken = encodedToken;", "", REPLAY_SUITES],
   ["R12", "updateDescription kept in the stream", REPLAY, "const STREAM_SHAPE = { omitUpdateDescription: true,", "const STREAM_SHAPE = { omitUpdateDescription: false,", REPLAY_SUITES],
+  ["R14", "a lane's writes overtake its writes of the apply before", REPLAY, "const write = Promise.all([this.tails.get(key), lease])", "const write = Promise.all([undefined, lease])", REPLAY_SUITES],
+  ["R15", "the checkpoint is written before its writes are acknowledged", REPLAY, "        await acked;\n        await fence?.settle();", "        await fence?.settle();", REPLAY_SUITES],
   ["R13", "a drop in scope is not mirrored", REPLAY, "      if (included) await tolerateMissing(() => withRetry(\"drop\"", "      if (included && false) await tolerateMissing(() => withRetry(\"drop\"", REPLAY_SUITES],
 ].map(([id, what, file, find, replace, suites]) => ({ id, what, file, find, replace, suites }));
 

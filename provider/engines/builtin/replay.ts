@@ -6,17 +6,18 @@
 // Within what one apply takes only the last operation per key is kept (each is a whole-document overwrite, so
 // the last one decides), which keeps per-key order and shrinks bursts of updates on hot documents.
 //
-// The pipeline (round trips per applied batch: 2 on the critical path, was 5–7):
+// The pipeline (round trips per applied batch on the critical path: 1, was 5–7):
 //   read     the next getMores run while the current batches are applied (replay-reader.ts); the change
 //            stream's own await (maxAwaitTimeMS) paces an idle stream, so a lone write is applied within one await
-//   fence    one lease check before the writes of each apply, issued once every earlier replay write was
-//            acknowledged (while the apply's operations are built), so a process that lost the lease never writes
-//            again
-//   apply    the operations go out in LANES parallel ordered bulk writes per namespace, a key always in the same
-//            lane (replay-keys.ts); the next apply starts only once all of them are acknowledged, so a key's
-//            operations never overtake each other across applies
+//   fence    one lease check per read, issued as it is taken (overlapping the building of its operations and the
+//            writes still in flight), awaited before that apply's writes go out, so a process that lost the lease
+//            stops writing within APPLIES_IN_FLIGHT applies
+//   apply    the operations go out in LANES ordered bulk writes per namespace, a key always in the same lane
+//            (replay-keys.ts). Each lane is a queue (LaneWriter): its writes of the next apply follow its writes of
+//            the previous one, so a key's operations never overtake each other, but no lane waits for another and
+//            the next apply is issued while the previous is in flight (at most APPLIES_IN_FLIGHT)
 //   checkpoint  the resume token of the last batch applied (never the cursor's current token, which covers what
-//            was read ahead), written after its writes were acknowledged and while the next apply runs
+//            was read ahead), written in order, each once every write before it was acknowledged
 //
 // DDL: drop, rename and dropDatabase are mirrored; `create` is mirrored (the new collection is created with
 // its options; its indexes arrive as createIndexes, which stops the sync). Any other DDL (createIndexes,
@@ -60,6 +61,11 @@ export function historyLostReason(migrationId: string): string {
 
 /** Parallel ordered bulk writes per namespace in one apply (the copy keeps up to 4 writes in flight too). */
 export const LANES = 4;
+/**
+ * Applies (and checkpoints) issued and not yet acknowledged while the loop reads and builds the next: what
+ * replay holds is bounded by these plus the batches read ahead.
+ */
+const APPLIES_IN_FLIGHT = 2;
 /** Batches read ahead while the current ones are applied. */
 const READ_AHEAD = 2;
 
@@ -118,9 +124,9 @@ function imageOp(env: RunEnv, ns: Namespace, id: unknown, doc: Document | null):
 }
 
 /**
- * A lease check issued before it is needed: once every earlier replay write was acknowledged, while the next
- * operations are still being built, so its round trip overlaps that work. Taken by the first apply after it
- * (later ones check again); `settle` surfaces its outcome when no apply took it.
+ * A lease check issued before it is needed: at the start of an iteration, while the operations are still being
+ * built and earlier writes may still be in flight, so its round trip overlaps that work. Taken by the first
+ * apply of the iteration (later ones issue their own); `settle` surfaces its outcome when no apply took it.
  */
 class Fence {
   private taken = false;
@@ -143,36 +149,66 @@ class Fence {
 }
 
 /**
- * Applies what is pending: the lease check (the fence, or a fresh one), then every namespace's operations in LANES parallel
- * ordered bulk writes, each at most replayBatchSize operations (a lane with more sends them one after another).
- * Resolves when all are acknowledged.
+ * The target side of the pipeline. Each (namespace, lane) is a queue: an apply's writes for a lane go out once
+ * that lane's writes of every earlier apply are acknowledged and the apply's lease check passed, so a document's
+ * operations (always in one lane, replay-keys.ts laneOf) reach the target in stream order, while lanes — and the
+ * next apply's lanes — do not wait for one another. After a failure nothing more is written: queued writes are
+ * dropped, and the failure surfaces once every write already out has settled.
  */
-async function applyPending(env: RunEnv, pending: PendingOps, fence?: Fence): Promise<void> {
-  if (pending.count === 0) return;
-  await (fence?.take() ?? env.session.assertLease());
-  const size = Math.max(1, env.spec.builtin.replayBatchSize);
-  const writes: Promise<unknown>[] = [];
-  for (const { ns, ops } of pending.byNs.values()) {
-    const lanes: WriteOperation[][] = Array.from({ length: LANES }, () => []);
-    for (const op of ops) if (op) lanes[laneOf(filterId(op), LANES)].push(op);
-    for (const lane of lanes) {
-      if (lane.length === 0) continue;
-      writes.push(
-        (async () => {
+class LaneWriter {
+  private readonly tails = new Map<string, Promise<void>>();
+  private failure: { error: unknown } | undefined;
+  private acked: Promise<void> = Promise.resolve();
+
+  constructor(private readonly env: RunEnv) {}
+
+  /**
+   * Issues what is pending (and empties it) behind `lease`. Returns at once: the promise resolves when every
+   * write issued so far is acknowledged, or rejects with the first failure once every one of them has settled.
+   */
+  issue(pending: PendingOps, lease: Promise<void>): Promise<void> {
+    const { env } = this;
+    const size = Math.max(1, env.spec.builtin.replayBatchSize);
+    lease.catch(() => undefined); // observed by every lane's write below
+    const writes: Promise<void>[] = [];
+    for (const [name, { ns, ops }] of pending.byNs) {
+      const lanes: WriteOperation[][] = Array.from({ length: LANES }, () => []);
+      for (const op of ops) if (op) lanes[laneOf(filterId(op), LANES)].push(op);
+      lanes.forEach((lane, index) => {
+        if (lane.length === 0) return;
+        const key = `${index}\u0000${name}`;
+        const write = Promise.all([this.tails.get(key), lease]).then(async () => {
+          if (this.failure) return; // an earlier write failed: nothing more goes out
           for (let i = 0; i < lane.length; i += size) {
             const chunk = lane.slice(i, i + size);
             await withRetry(`apply ${nsString(ns)}`, env.ctx, () => env.target.bulkWrite(ns, chunk, true, CARRY_AS_STORED));
           }
-        })(),
-      );
+        });
+        const settled = write.catch((error: unknown) => {
+          this.failure ??= { error };
+        });
+        this.tails.set(key, settled);
+        writes.push(settled);
+      });
     }
+    pending.clear();
+    const earlier = this.acked.catch(() => undefined);
+    this.acked = Promise.all([earlier, ...writes]).then(() => {
+      if (this.failure) throw this.failure.error;
+    });
+    this.acked.catch(() => undefined); // observed by whoever awaits an issue
+    return this.acked;
   }
-  pending.clear();
-  // Every write settles before this returns (a failed one must not leave another still running into the next
-  // apply), then the first failure is thrown.
-  const settled = await Promise.allSettled(writes);
-  const failed = settled.find((x): x is PromiseRejectedResult => x.status === "rejected");
-  if (failed) throw failed.reason;
+
+  /** Every write issued so far is acknowledged (rejects as `issue` does). */
+  acknowledged(): Promise<void> {
+    return this.acked;
+  }
+
+  /** Every write issued so far has settled (never rejects). */
+  settled(): Promise<void> {
+    return this.acked.catch(() => undefined);
+  }
 }
 
 class DdlRefused extends Error {}
@@ -413,9 +449,18 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
   /** The idle run: when its first empty batch was read, and how many empty batches it holds. */
   let emptySince: number | undefined;
   let emptyPolls = 0;
-  // The previous apply's checkpoint, written while the next apply runs; awaited before the next one is issued
-  // (its failure surfaces there), before a stream is reopened from it, and before returning.
+  const writer = new LaneWriter(env);
+  // The latest checkpoint: each waits for its writes and for the checkpoint before it, so they are written in
+  // order; awaited before a stream is reopened from it and before returning.
   let checkpoint: Promise<void> = Promise.resolve();
+  // Issued applies, and checkpoints, not yet awaited: no more than APPLIES_IN_FLIGHT of each are out at once.
+  const applies: Promise<void>[] = [];
+  const checkpoints: Promise<void>[] = [];
+  const room = async (out: Promise<void>[]): Promise<void> => {
+    while (out.length >= APPLIES_IN_FLIGHT) await out.shift();
+  };
+  /** What the newest written checkpoint found: lag within readyLagSeconds with the copy done. */
+  let ready = false;
   const pending = new PendingOps();
   const perApply = Math.max(1, spec.builtin.replayBatchSize) * LANES;
   const t0 = decodeTimestamp(env.session.state.t0);
@@ -465,8 +510,8 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
 
       let applied = 0;
       let last: ChangeEvent | undefined;
-      // Every earlier write is acknowledged here: the first apply's lease check can go out now.
       const fence = batches.some((b) => b.events.length > 0) ? new Fence(env) : undefined;
+      const lease = (): Promise<void> => fence?.take() ?? env.session.assertLease();
       for (const batch of batches) {
         for (const ev of batch.events) {
           applied++;
@@ -480,7 +525,10 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
             const op = made instanceof Promise ? await made : made;
             if (!op) continue;
             pending.add(`${db}.${coll}`, ns, ev.documentKey?._id, op);
-            if (pending.count >= perApply) await applyPending(env, pending, fence);
+            if (pending.count >= perApply) {
+              await room(applies);
+              applies.push(writer.issue(pending, lease()));
+            }
           } else if (ev.operationType === "endOfTransaction") {
             // 8.0+: marks the end of a transaction's events; it has no `ns` and changes nothing to replay.
             continue;
@@ -488,8 +536,10 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
             // DDL at or before T0 happened before the copy listed anything (T0 was read after it): the copy
             // already reflects it. Only possible for the very first events of a stream started at T0.
             if (t0 && compareTimestamps(ev.clusterTime, t0) <= 0) continue;
-            await applyPending(env, pending, fence);
-            await fence?.settle(); // DDL writes to the target too: never without a lease check
+            // Every earlier write acknowledged, and a lease check passed: DDL writes to the target too.
+            if (pending.count > 0) writer.issue(pending, lease());
+            await writer.acknowledged();
+            await fence?.settle();
             try {
               await applyDdl(env, ev);
             } catch (err) {
@@ -502,49 +552,61 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
         }
       }
       // The source's time for the lag, fetched while the writes are in flight.
-      const sourceNow = last ? withRetry("clusterTime", ctx, () => env.source.clusterTime()) : undefined;
-      sourceNow?.catch(() => undefined);
-      await applyPending(env, pending, fence);
-      await fence?.settle();
-      const lag = last ? lagFrom(await sourceNow, last.clusterTime) : 0;
-
-      // Everything taken is applied and acknowledged: its last batch's token may be checkpointed.
-      await checkpoint;
-      const token = batches[batches.length - 1].token;
-      env.metrics.appliedEvents += applied;
-      env.metrics.replayBatches += batches.length;
+      const newest = last;
+      const lagNow = newest ? withRetry("clusterTime", ctx, () => env.source.clusterTime()).then((now) => lagFrom(now, newest.clusterTime)) : Promise.resolve(0);
+      lagNow.catch(() => undefined);
+      let acked: Promise<void>;
+      if (pending.count > 0) {
+        await room(applies);
+        applies.push((acked = writer.issue(pending, lease())));
+      } else acked = writer.acknowledged();
       if (applied > 0) lastEventAt = ctx.now();
-      const state = env.session.state;
-      const readyNow = state.copy.done && lag <= spec.timeouts.readyLagSeconds;
-      const encodedToken = token ? encodeBson(token) : undefined;
-      const appliedTotal = state.replay.appliedEvents + applied;
-      const phaseNow = state.phase === "SYNCING" || state.phase === "READY_FOR_CUTOVER" ? (readyNow ? "READY_FOR_CUTOVER" : "SYNCING") : state.phase;
-      const stateChanged =
-        applied > 0 ||
-        (encodedToken !== undefined && encodedToken !== state.replay.resumeToken) ||
-        state.replay.lagSeconds !== lag ||
-        state.phase !== (readyNow ? "READY_FOR_CUTOVER" : "SYNCING");
-      if (stateChanged) {
-        checkpoint = env.session
-          .update((s) => {
+      const token = batches[batches.length - 1].token;
+      const earlier = checkpoint;
+      // Once everything taken is applied and acknowledged, its last batch's token may be checkpointed.
+      checkpoint = (async () => {
+        await acked;
+        await fence?.settle();
+        const lag = await lagNow;
+        await earlier;
+        env.metrics.appliedEvents += applied;
+        env.metrics.replayBatches += batches.length;
+        const state = env.session.state;
+        const readyNow = state.copy.done && lag <= spec.timeouts.readyLagSeconds;
+        const encodedToken = token ? encodeBson(token) : undefined;
+        const appliedTotal = state.replay.appliedEvents + applied;
+        const phaseNow = state.phase === "SYNCING" || state.phase === "READY_FOR_CUTOVER" ? (readyNow ? "READY_FOR_CUTOVER" : "SYNCING") : state.phase;
+        const stateChanged =
+          applied > 0 ||
+          (encodedToken !== undefined && encodedToken !== state.replay.resumeToken) ||
+          state.replay.lagSeconds !== lag ||
+          state.phase !== (readyNow ? "READY_FOR_CUTOVER" : "SYNCING");
+        if (stateChanged) {
+          // When idle, this write is the poll's lease check (a compare-and-set on the lease).
+          await env.session.update((s) => {
             if (encodedToken) s.replay.resumeToken = encodedToken;
             s.replay.lagSeconds = lag;
             s.replay.measuredAt = new Date(ctx.now()).toISOString();
             s.replay.appliedEvents += applied;
             if (s.phase === "SYNCING" || s.phase === "READY_FOR_CUTOVER") s.phase = readyNow ? "READY_FOR_CUTOVER" : "SYNCING";
-          })
-          .then(() => undefined);
-        checkpoint.catch(() => undefined); // observed at the next await of `checkpoint`
-        // Idle: this write is the poll's lease check (a compare-and-set on the lease), so it is awaited.
-        if (applied === 0) await checkpoint;
-      } else {
-        // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.
-        await env.session.assertLease();
-      }
-      await env.hooks.afterReplayBatch?.({ events: applied, lagSeconds: lag });
-      if (ctx.now() - lastLogAt >= 10_000 || (applied === 0 && until !== "forever")) {
-        lastLogAt = ctx.now();
-        env.log(`phase ${phaseNow}: lag ${lag}s, ${appliedTotal} events applied`);
+          });
+        } else {
+          // Idle: nothing to write, but keep the lease alive and notice a takeover (cutover, cancel) promptly.
+          await env.session.assertLease();
+        }
+        ready = readyNow;
+        await env.hooks.afterReplayBatch?.({ events: applied, lagSeconds: lag });
+        if (ctx.now() - lastLogAt >= 10_000 || (applied === 0 && until !== "forever")) {
+          lastLogAt = ctx.now();
+          env.log(`phase ${phaseNow}: lag ${lag}s, ${appliedTotal} events applied`);
+        }
+      })();
+      checkpoint.catch(() => undefined); // observed where `checkpoint` or `checkpoints` is awaited
+      // An idle poll waits for its checkpoint (the lease check paces the loop); a busy one reads on.
+      if (applied === 0) await checkpoint;
+      else {
+        await room(checkpoints);
+        checkpoints.push(checkpoint);
       }
 
       for (const batch of batches) {
@@ -558,9 +620,10 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
       }
       const idleFor = emptySince === undefined ? 0 : batches[batches.length - 1].readAt - emptySince;
 
-      if (until === "ready" && readyNow) {
+      // Caught up as far as the lag tells (the checkpoint under way decides, once its writes are acknowledged).
+      if (until === "ready" && env.session.state.copy.done && (await lagNow) <= spec.timeouts.readyLagSeconds) {
         await checkpoint;
-        return "ready";
+        if (ready) return "ready";
       }
       // Writes are blocked: two empty polls a second apart mean nothing is left (one could race a write that
       // was acknowledged just before blocking and is not visible to the stream yet); the polls themselves await.
@@ -575,6 +638,9 @@ export async function runReplay(env: RunEnv, until: ReplayUntil): Promise<Replay
     }
   } finally {
     reader?.stop();
+    // Nothing this call issued may still be running when it returns or throws.
+    await writer.settled();
+    await Promise.allSettled([checkpoint, ...applies, ...checkpoints]);
     await cursor?.close().catch(() => undefined);
   }
 }

@@ -8,6 +8,7 @@ import { verifyNamespaces } from "../../../provider/engines/builtin/verify";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
 import type { ClusterPort } from "../../../provider/cluster/port";
 import { runWorker } from "../../../provider/engines/builtin/worker";
+import { LANES } from "../../../provider/engines/builtin/replay";
 import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
@@ -109,12 +110,14 @@ describe("namespaces at the edge of the filter", () => {
 });
 
 describe("lease fencing before each replay write", () => {
-  // Kills "no lease check before a replay flush": after a takeover the stale applier must not write again.
-  // One apply sends its operations as parallel writes behind one lease check; a write counts as "after the
-  // takeover" when it is issued once the thief holds the lease (the rest of that apply went out with the first).
-  test("once another process has taken the lease, the old applier's next flush is refused", async () => {
+  // Kills "no lease check before a replay flush": after a takeover the stale applier must stop writing. Each
+  // apply's writes wait for its own lease check; the pipeline keeps at most two applies out, so one apply whose
+  // check passed before the takeover may still follow the one being written (the cutover waits 5 s after a
+  // takeover for exactly this), and nothing after it. A write counts as "after the takeover" when it is issued
+  // once the thief holds the lease (the rest of the apply being written went out with its first write).
+  test("once another process has taken the lease, the old applier writes at most the one apply already checked", async () => {
     const r = rig({ builtin: { replayBatchSize: 2 } });
-    await seed(r.source, "shop", "orders", 30);
+    await seed(r.source, "shop", "orders", 50);
     const { handle } = await syncUntilReady(r);
     let stolen = false;
     let takenOver = false;
@@ -139,11 +142,11 @@ describe("lease fencing before each replay write", () => {
       return port;
     };
     const orders = r.source.db("shop").collection<AnyDoc>("orders");
-    // 24 documents: three applies of LANES × replayBatchSize = 8 operations each.
-    for (let i = 0; i < 24; i++) await orders.updateOne({ _id: i }, { $set: { v: i } });
+    // 48 documents: six applies of LANES × replayBatchSize = 8 operations each, read in one batch.
+    for (let i = 0; i < 48; i++) await orders.updateOne({ _id: i }, { $set: { v: i } });
     await r.makeEngine({ open }).advance(r.spec, handle, r.ctx);
     expect(stolen).toBe(true);
-    expect(writesAfterTakeover).toBe(0);
+    expect(writesAfterTakeover).toBeLessThanOrEqual(LANES);
   });
 });
 
