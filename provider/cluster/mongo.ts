@@ -741,6 +741,7 @@ export class MongoClusterPort implements ClusterPort {
         ...EXACT_BSON,
         fullDocument: "updateLookup",
         readPreference: PRIMARY,
+        // Set again before every read (MongoChangeCursor.awaitAtMost); this is the await of an automatic resume's first getMore.
         maxAwaitTimeMS: 250,
         // DDL beyond drop/rename/dropDatabase (create, createIndexes, modify, …) is only shown on request.
         showExpandedEvents: Number(info.version.split(".")[0]) >= 6,
@@ -897,7 +898,20 @@ interface CheckpointRecord {
   value: Document;
 }
 
-/** A change stream read in batches: nextBatch waits at most `maxWaitMs` for the first event. */
+/**
+ * A change stream read in batches: nextBatch waits at most `maxWaitMs` for the first event.
+ *
+ * How long the server waits is the getMore's maxTimeMS, which the driver takes from the stream's
+ * maxAwaitTimeMS (driver 7.x abstract_cursor.js `getMore`: `{...this.cursorOptions}`; get_more.js:
+ * `getMoreCmd.maxTimeMS = options.maxAwaitTimeMS`). mongod holds an awaitData getMore until a result exists or
+ * maxTimeMS passes (getmore_cmd.cpp; 1 s when maxTimeMS is absent, and 0 counts as absent). A fixed await would
+ * make every read that must not wait (`nextBatch(0)`, and the getMore the driver issues right after an empty
+ * initial aggregate) wait it out in full on a quiet stream. So the await is set before each read: what is left
+ * of `maxWaitMs`, at least 1 ms. The driver exposes no per-read setter for change streams: the cursor's options
+ * are reached through the stream's internal cursor (re-created on every automatic resume, hence set each
+ * time); tests/cluster/change-stream-wire.test.ts runs the real driver against a wire-protocol stand-in and
+ * fails if a driver upgrade moves them.
+ */
 class MongoChangeCursor implements ChangeCursor {
   private readonly pending: ChangeEvent[] = [];
 
@@ -906,9 +920,19 @@ class MongoChangeCursor implements ChangeCursor {
     private readonly description: string,
   ) {}
 
-  /** Runs the initial aggregate (tryNext opens the cursor) and keeps whatever event it returned. */
+  /** The await of the next getMore the driver sends, in ms (≥ 1: mongod reads 0 as "the default 1 s"). */
+  private awaitAtMost(ms: number): void {
+    const cursor = (this.stream as unknown as { cursor?: { cursorOptions?: { maxAwaitTimeMS?: number } } }).cursor;
+    if (cursor?.cursorOptions) cursor.cursorOptions.maxAwaitTimeMS = Math.max(1, Math.ceil(ms));
+  }
+
+  /**
+   * Runs the initial aggregate (tryNext opens the cursor) and keeps whatever event it returned. Nothing waits:
+   * after an empty first batch the driver sends a getMore at once, which is told to return at once too.
+   */
   async prime(): Promise<void> {
     try {
+      this.awaitAtMost(1);
       const first = await this.stream.tryNext();
       if (first) this.pending.push(first as unknown as ChangeEvent);
     } catch (err) {
@@ -924,6 +948,8 @@ class MongoChangeCursor implements ChangeCursor {
       for (;;) {
         // Drain what the driver already holds without another round trip.
         if (events.length > 0 && this.stream.bufferedCount() === 0) break;
+        // Events in hand: take only what the server has now. None yet: wait for the rest of maxWaitMs.
+        this.awaitAtMost(events.length > 0 ? 1 : deadline - Date.now());
         const next = await this.stream.tryNext();
         if (next) {
           events.push(next as unknown as ChangeEvent);
