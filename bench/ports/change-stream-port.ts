@@ -72,6 +72,22 @@ class EventLog {
     for (const wake of [...this.waiters]) wake();
   }
 
+  /**
+   * Events serialized elsewhere (bench/replay-writer.ts: the application and the server's event serialization in
+   * a thread of their own), appended as they are: `bytes` holds them back to back, `ends[k]` is where event k
+   * ends, `times` its clusterTime as (t, i) pairs. Sequence numbers (their resume tokens) must follow this log's.
+   */
+  appendEncoded(bytes: Uint8Array, ends: Int32Array, times: Uint32Array): void {
+    let from = 0;
+    for (let k = 0; k < ends.length; k++) {
+      const clusterTime = new Timestamp({ t: times[2 * k], i: times[2 * k + 1] });
+      this.entries.push({ seq: this.entries.length + 1, clusterTime, bytes: bytes.subarray(from, ends[k]) });
+      this.last = clusterTime;
+      from = ends[k];
+    }
+    for (const wake of [...this.waiters]) wake();
+  }
+
   /** Index of the first entry at or after `time`. */
   firstAtOrAfter(time: Timestamp): number {
     let lo = 0;
@@ -139,9 +155,17 @@ class LogCursor implements ChangeCursor {
   }
 }
 
-export function withChangeStream(inner: ClusterPort): ClusterPort {
+/** A port with a change stream, and its log (for writers that append serialized events directly). */
+export interface ChangeStreamPort extends ClusterPort {
+  readonly eventLog: EventLog;
+}
+
+export type { EventLog };
+
+export function withChangeStream(inner: ClusterPort): ChangeStreamPort {
   const log = new EventLog();
-  const overrides: Partial<ClusterPort> = {
+  const overrides: Partial<ChangeStreamPort> = {
+    eventLog: log,
     description: `${inner.description} (+change stream)`,
     async bulkWrite(ns: Namespace, ops: WriteOperation[], ordered: boolean, o?: BulkWriteOptions): Promise<BulkWriteOutcome> {
       const outcome = await inner.bulkWrite(ns, ops, ordered, o);
@@ -156,7 +180,7 @@ export function withChangeStream(inner: ClusterPort): ClusterPort {
       return new LogCursor(log, start.startAtOperationTime ? log.firstAtOrAfter(start.startAtOperationTime) : log.entries.length);
     },
   };
-  return new Proxy(overrides as ClusterPort, {
+  return new Proxy(overrides as ChangeStreamPort, {
     get(target, prop) {
       if (prop in target) return (target as unknown as Record<string | symbol, unknown>)[prop];
       const value = (inner as unknown as Record<string | symbol, unknown>)[prop];
