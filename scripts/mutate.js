@@ -59,7 +59,10 @@ const MUTANTS = [
   ["V9", "the first namespace is not verified", VERIFY, "  for (const ns of namespaces) {", "  for (const ns of namespaces.slice(1)) {", VERIFY_SUITES],
   ["V10", "the sample does not say what the driver could not write", VERIFY, "ids.push(reason ? `${id} (the source stores ${reason}, which the Node.js driver cannot write as it is)` : id);", "ids.push(id);", VERIFY_SUITES],
   ["V11", "DBPointer not detected", RAW, "if (type === 0x0c) return", "if (type === 0x0c && false) return", VERIFY_SUITES],
-  ["V12", "duplicate field names not detected", RAW, "if (keyEnds[k] - keyStarts[k] === len && sameKey(", "if (false && sameKey(", VERIFY_SUITES],
+  ["V12", "duplicate field names not detected", RAW, "if (keyEnds[k] - keyStarts[k] === len && bytes[keyStarts[k]] === first && sameKey(", "if (false && sameKey(", VERIFY_SUITES],
+  ["V14", "numeric field names out of JS object order not detected", RAW, "if (otherKeySeen || index < lastIndex) {", "if (false) {", VERIFY_SUITES],
+  ["V15", "array elements stored under other names not detected", RAW, "if (isArray && arrayIndex(bytes, keyStart, keyEnd) !== position) {", "if (false) {", VERIFY_SUITES],
+  ["V16", "duplicates past the 16th field of a level not detected", RAW, "if (names.has(key)) return", "if (false) return", VERIFY_SUITES],
   ["V13", "a DBRef the driver reorders is not detected", RAW, "  if (dbRefLike) {", "  if (dbRefLike && false) {", VERIFY_SUITES],
 
   [

@@ -8,6 +8,8 @@
 // - duplicate field names collapse to the last value (a JS object has one property per name);
 // - an embedded document that looks like a DBRef ($ref string, $id) is decoded as a DBRef and written back as
 //   $ref, $id, other fields, $db — reordered — and a $ref "a.b" is split into $ref "b" and $db "a".
+// - a document whose numeric field names ("0", "2023", …) are not already first and ascending comes back in the
+//   order a JS object keeps them (numeric names first); an array comes back with the element names "0", "1", ….
 // mongod stores all of these as given (bsonspec.org lists 0x06 and 0x0C as deprecated, not forbidden; docs
 // core/document "Field Names": BSON documents may have more than one field with the same name).
 //
@@ -116,60 +118,144 @@ function sameKey(bytes: Uint8Array, a: number, b: number, len: number): boolean 
 const PAIRWISE_KEYS = 16;
 
 /**
- * What in a stored document the driver would change on its way through a JS object, or undefined. Runs on every
- * copied document, so it walks the bytes without decoding values or (unless it has many fields) field names.
+ * Scratch for the walk, reused by every call (the copy runs it on every document, so it allocates nothing per
+ * document): the key bounds of every open level's fields so far, and each open level's own key (for the path).
  */
-export function unwritableReason(bytes: Uint8Array): string | undefined {
-  let dbRefLike = false;
-  const name = (start: number, end: number): string => Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("utf8");
-  const walk = (start: number, path: string, isArray: boolean): string | undefined => {
-    const end = start + int32(bytes, start) - 1; // the terminating NUL
-    const keyStarts: number[] = [];
-    const keyEnds: number[] = [];
-    let names: Set<string> | undefined;
-    const here = (keyStart: number, keyEnd: number): string => {
-      const key = name(keyStart, keyEnd);
-      return path === "" ? key : `${path}.${key}`;
-    };
-    for (let at = start + 4; at < end; ) {
-      const type = bytes[at];
-      const keyStart = at + 1;
-      const keyEnd = cstringEnd(bytes, keyStart) - 1;
-      const valueStart = keyEnd + 1;
-      const len = keyEnd - keyStart;
-      if (!isArray) {
-        if (names) {
-          const key = Buffer.from(bytes.buffer, bytes.byteOffset + keyStart, len).toString("latin1");
-          if (names.has(key)) return `a duplicate field name "${here(keyStart, keyEnd)}"`;
-          names.add(key);
-        } else {
-          for (let k = 0; k < keyStarts.length; k++) {
-            if (keyEnds[k] - keyStarts[k] === len && sameKey(bytes, keyStarts[k], keyStart, len)) return `a duplicate field name "${here(keyStart, keyEnd)}"`;
-          }
-          keyStarts.push(keyStart);
-          keyEnds.push(keyEnd);
-          if (keyStarts.length > PAIRWISE_KEYS) {
-            names = new Set(keyStarts.map((s, k) => Buffer.from(bytes.buffer, bytes.byteOffset + s, keyEnds[k] - s).toString("latin1")));
+let keyStarts: Int32Array = new Int32Array(256);
+let keyEnds: Int32Array = new Int32Array(256);
+const pathStarts: number[] = [];
+const pathEnds: number[] = [];
+/** Whether the open level `d` deep is a code-with-scope's scope (its path reads `field(scope)`). */
+const pathScopes: boolean[] = [];
+
+function growKeys(): void {
+  const more = (a: Int32Array): Int32Array => {
+    const b = new Int32Array(a.length * 2);
+    b.set(a);
+    return b;
+  };
+  keyStarts = more(keyStarts);
+  keyEnds = more(keyEnds);
+}
+
+/** What a walk found: the reason, with the field's dotted path, or undefined. */
+type Found = string | undefined;
+
+/** The dotted path of the field at [keyStart, keyEnd) of the level `depth` deep. */
+function pathTo(bytes: Uint8Array, depth: number, keyStart: number, keyEnd: number): string {
+  const text = (a: number, b: number) => Buffer.from(bytes.buffer, bytes.byteOffset + a, b - a).toString("utf8");
+  const parts: string[] = [];
+  for (let d = 0; d < depth; d++) parts.push(text(pathStarts[d], pathEnds[d]) + (pathScopes[d] ? "(scope)" : ""));
+  parts.push(text(keyStart, keyEnd));
+  return parts.join(".");
+}
+
+/**
+ * The key at [start, end) as an array index, or -1: the canonical decimal form of an integer in 0 … 2^32 − 2,
+ * which is what a JS object orders first (ECMA-262 OrdinaryOwnPropertyKeys: array indices ascending, then other
+ * string keys in insertion order).
+ */
+function arrayIndex(bytes: Uint8Array, start: number, end: number): number {
+  const len = end - start;
+  if (len === 0 || len > 10 || (len > 1 && bytes[start] === 0x30)) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = bytes[i] - 0x30;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n <= 4294967294 ? n : -1;
+}
+
+/** Set when a walk meets a `$ref` field name anywhere: the DBRef round trip below then decides. */
+let dbRefLike = false;
+
+/**
+ * Walks the document at `start`, `depth` levels deep; `base` is where this level's key bounds start in the
+ * scratch arrays. Field names are compared as bytes, pairwise while a level has few, by a Set beyond.
+ */
+function walk(bytes: Uint8Array, start: number, depth: number, base: number, isArray: boolean): Found {
+  const end = start + int32(bytes, start) - 1; // the terminating NUL
+  let count = 0;
+  let names: Set<string> | undefined;
+  /** The greatest index-like key so far (-1: none), and whether a key that is not one came before. */
+  let lastIndex = -1;
+  let otherKeySeen = false;
+  let position = 0;
+  for (let at = start + 4; at < end; ) {
+    const type = bytes[at];
+    const keyStart = at + 1;
+    let keyEnd = keyStart;
+    while (bytes[keyEnd] !== 0) {
+      if (keyEnd >= bytes.length) throw new Error("corrupt BSON: unterminated field name");
+      keyEnd++;
+    }
+    const valueStart = keyEnd + 1;
+    const len = keyEnd - keyStart;
+    if (!isArray) {
+      if (names) {
+        const key = Buffer.from(bytes.buffer, bytes.byteOffset + keyStart, len).toString("latin1");
+        if (names.has(key)) return `a duplicate field name "${pathTo(bytes, depth, keyStart, keyEnd)}"`;
+        names.add(key);
+      } else {
+        const first = bytes[keyStart];
+        for (let k = base; k < base + count; k++) {
+          if (keyEnds[k] - keyStarts[k] === len && bytes[keyStarts[k]] === first && sameKey(bytes, keyStarts[k], keyStart, len)) {
+            return `a duplicate field name "${pathTo(bytes, depth, keyStart, keyEnd)}"`;
           }
         }
-        // "$ref"
-        if (len === 4 && bytes[keyStart] === 0x24 && bytes[keyStart + 1] === 0x72 && bytes[keyStart + 2] === 0x65 && bytes[keyStart + 3] === 0x66) dbRefLike = true;
+        if (base + count >= keyStarts.length) growKeys();
+        keyStarts[base + count] = keyStart;
+        keyEnds[base + count] = keyEnd;
+        count++;
+        if (count > PAIRWISE_KEYS) {
+          names = new Set();
+          for (let k = base; k < base + count; k++) names.add(Buffer.from(bytes.buffer, bytes.byteOffset + keyStarts[k], keyEnds[k] - keyStarts[k]).toString("latin1"));
+        }
       }
-      if (type === 0x06) return `the deprecated BSON undefined type at "${here(keyStart, keyEnd)}"`;
-      if (type === 0x0c) return `the deprecated BSON DBPointer type at "${here(keyStart, keyEnd)}"`;
-      if (type === 0x03 || type === 0x04) {
-        const inner = walk(valueStart, here(keyStart, keyEnd), type === 0x04);
-        if (inner) return inner;
-      } else if (type === 0x0f) {
-        // code with scope: total length, code string, scope document
-        const inner = walk(valueStart + 4 + 4 + int32(bytes, valueStart + 4), `${here(keyStart, keyEnd)}(scope)`, false);
-        if (inner) return inner;
-      }
-      at = valueStart + valueSize(bytes, type, valueStart);
+      // js-bson decodes into a JS object, which puts index-like keys first, ascending: a stored order that is
+      // not already that order comes back reordered.
+      const index = arrayIndex(bytes, keyStart, keyEnd);
+      if (index >= 0) {
+        if (otherKeySeen || index < lastIndex) {
+          return `a numeric field name "${pathTo(bytes, depth, keyStart, keyEnd)}" that is not in the order a JavaScript object keeps (numeric names first, ascending), so the driver would write the fields in another order`;
+        }
+        lastIndex = index;
+      } else otherKeySeen = true;
+      // "$ref"
+      if (len === 4 && bytes[keyStart] === 0x24 && bytes[keyStart + 1] === 0x72 && bytes[keyStart + 2] === 0x65 && bytes[keyStart + 3] === 0x66) dbRefLike = true;
     }
-    return undefined;
-  };
-  const found = walk(0, "", false);
+    // An array is written back with the keys "0", "1", … whatever it stored.
+    if (isArray && arrayIndex(bytes, keyStart, keyEnd) !== position) {
+      return `an array element stored under the name "${pathTo(bytes, depth, keyStart, keyEnd)}" where the driver writes "${position}"`;
+    }
+    position++;
+    if (type === 0x06) return `the deprecated BSON undefined type at "${pathTo(bytes, depth, keyStart, keyEnd)}"`;
+    if (type === 0x0c) return `the deprecated BSON DBPointer type at "${pathTo(bytes, depth, keyStart, keyEnd)}"`;
+    if (type === 0x03 || type === 0x04 || type === 0x0f) {
+      pathStarts[depth] = keyStart;
+      pathEnds[depth] = keyEnd;
+      pathScopes[depth] = type === 0x0f;
+      // code with scope: total length, code string, scope document
+      const inner =
+        type === 0x0f
+          ? walk(bytes, valueStart + 4 + 4 + int32(bytes, valueStart + 4), depth + 1, base + count, false)
+          : walk(bytes, valueStart, depth + 1, base + count, type === 0x04);
+      if (inner) return inner;
+    }
+    at = valueStart + valueSize(bytes, type, valueStart);
+  }
+  return undefined;
+}
+
+/**
+ * What in a stored document the driver would change on its way through a JS object, or undefined. Runs on every
+ * copied document, so it walks the bytes without decoding values or (unless a level has many fields) field
+ * names, and allocates nothing unless it finds something.
+ */
+export function unwritableReason(bytes: Uint8Array): string | undefined {
+  dbRefLike = false;
+  const found = walk(bytes, 0, 0, 0, false);
   if (found) return found;
   // A `$ref` field somewhere: js-bson may take that document for a DBRef. Whether its bytes survive is decided by
   // the round trip itself (rare, so its cost does not matter).

@@ -124,6 +124,25 @@ describe("DBPointer, duplicate field names and DBRef field order (finding 14)", 
   });
 });
 
+describe("numeric field names (a JS object puts them first)", () => {
+  // Before: {_id, name, "2023": …} was decoded into a JS object, which orders "2023" first, and written back as
+  // {"2023", _id, name}: the target held the fields in another order and full verification failed only once the
+  // source was blocked. Now the copy names the document and the cutover refuses before blocking; a document whose
+  // numeric names already come first, ascending, is carried as it is.
+  test("warned by _id during the copy; the cutover refuses before blocking; documents the driver keeps pass", async () => {
+    const r = rig();
+    r.source.insertRawBson("shop", "sales", rawDocument(el.int32("_id", 1), el.string("name", "x"), el.document("byYear", rawDocument(el.int32("2024", 1), el.int32("2023", 2)))));
+    r.source.insertRawBson("shop", "sales", rawDocument(el.int32("_id", 2), el.string("name", "y"), el.document("byYear", rawDocument(el.int32("2023", 2), el.int32("2024", 1)))));
+    const { handle, status } = await syncUntilReady(r);
+    const warned = status.warnings.filter((w) => w.startsWith("shop.sales _id "));
+    expect(warned).toEqual([expect.stringMatching(/^shop\.sales _id \{"\$numberInt":"1"\}: the source stores a numeric field name "byYear\.2023"/)]);
+    await expect(r.engine.cutover(r.spec, handle, r.ctx)).rejects.toThrow(/^cutover refused before blocking any source writes \(UNWRITABLE_DOCUMENTS\): 1 source document\(s\) .*numeric field name "byYear\.2023".*Nothing was blocked/);
+    // The one the driver keeps arrived byte for byte.
+    const [kept] = (await exactDocs(r.target, { db: "shop", coll: "sales" })).filter((d) => Number(d._id) === 2);
+    expect(Object.keys(kept.byYear as object)).toEqual(["2023", "2024"]);
+  });
+});
+
 describe("transactions on MongoDB 8.0", () => {
   // Before: the 8.0 endOfTransaction event (no `ns`) was taken for DDL on every database and the sync FAILED.
   test("endOfTransaction events are ignored; the transaction's writes are replayed", async () => {
