@@ -261,6 +261,7 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
               const batch: ScanBatch = [];
               const sizes: number[] = [];
               const suspects: number[] = [];
+              const stored: Uint8Array[] = [];
               for (; at < end && batch.length < size; at++) {
                 const bytes = docs[at].bytes;
                 const doc = BSON.deserialize(bytes, EXACT_BSON);
@@ -268,9 +269,13 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
                 if (bytes.indexOf(BSON_UNDEFINED_TAG) !== -1) suspects.push(batch.length);
                 batch.push(doc);
                 sizes.push(bytes.length);
+                stored.push(bytes);
               }
               batch.bsonSizes = sizes;
               batch.undefinedSuspects = suspects;
+              // The stored bytes too, as MongoClusterPort's raw scan hands them out (its reply's documents, no
+              // copy): the copier checks each for what the driver cannot write back, and that costs here as there.
+              batch.stored = stored;
               if (batch.length === 0) return { done: true, value: undefined };
               position = { value: docs[at - 1].id, inclusive: false };
               return { done: false, value: batch };
