@@ -97,11 +97,36 @@ export async function bareCopy(source: ClusterPort, target: ClusterPort, namespa
   return { ms: performance.now() - t, cpuMs: cpuMsSince(cpu), docs };
 }
 
+/** The parts of the builtin engine the copy bench drives: this tree's, or an older build's (loadEngine). */
+export interface EngineModules {
+  createBuiltinEngine: typeof createBuiltinEngine;
+  runCopy: typeof runCopy;
+  makeRunEnv: typeof makeRunEnv;
+  StateSession: typeof StateSession;
+  newOwnerId: typeof newOwnerId;
+}
+
+export const CURRENT_ENGINE: EngineModules = { createBuiltinEngine, runCopy, makeRunEnv, StateSession, newOwnerId };
+
+/**
+ * The engine of an older build of this repository (its compiled `dist`, made by scripts/bench-baseline.sh), for
+ * a before/after comparison in one run. It is driven through the same calls and given the same ports; the
+ * interfaces it uses (createBuiltinEngine, runCopy, makeRunEnv, StateSession) have kept their shape.
+ */
+export function loadEngine(distRoot: string): EngineModules {
+  const at = (file: string) => require(`${distRoot}/provider/engines/builtin/${file}`) as Record<string, unknown>;
+  return { ...at("index"), ...at("env"), ...at("state") } as unknown as EngineModules;
+}
+
 /**
  * The engine's copy as `pulumi up` runs it, minus the first replay poll: start (capabilities, T0, checkpoint)
  * then runCopy (plan, partitions, batches, checkpoints, sync indexes). `open` resolves the spec's URIs.
  */
-export async function engineCopy(spec: MigrationSpec, open: (uri: string) => Promise<ClusterPort>): Promise<Timing & { peakBufferedBytes: number }> {
+export async function engineCopy(
+  spec: MigrationSpec,
+  open: (uri: string) => Promise<ClusterPort>,
+  { createBuiltinEngine, runCopy, makeRunEnv, StateSession, newOwnerId }: EngineModules = CURRENT_ENGINE,
+): Promise<Timing & { peakBufferedBytes: number }> {
   const engine = createBuiltinEngine({ open });
   const ctx = realContext();
   const t = performance.now();

@@ -12,6 +12,8 @@
 //   check: fresh provider processes as the Pulumi host drives them (configure, then check): first and later calls.
 //   replay (bench/replay.ts): the pipeline vs the loop before it, catch-up events/s and lag percentiles under an
 //     open-loop writer, over the codec-only port and the latency port.
+//   baseline: with BENCH_BASELINE set to an older build's dist (scripts/bench-baseline.sh <rev>), that build's copy
+//     runs as a third side of every copy scenario (same ports, same rounds): before and after in one run.
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
 // Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
@@ -22,7 +24,7 @@ import { MemoryCluster } from "../testing/memory/memory-cluster";
 import { openCluster } from "../provider/cluster/open";
 import type { ClusterPort, Namespace } from "../provider/cluster/port";
 import { DEFAULTS } from "../provider/schema";
-import { bareCopy, benchSpec, engineCopy, engineCreate, seedPort, type Timing } from "./builtin";
+import { bareCopy, benchSpec, engineCopy, engineCreate, loadEngine, seedPort, type EngineModules, type Timing } from "./builtin";
 import { replayBench } from "./replay";
 import { createCodecPort, HeldBytes } from "./ports/codec-port";
 import { DRIVER_MAX_POOL_SIZE, withLatency } from "./ports/latency-port";
@@ -33,6 +35,12 @@ const WRITE_BPS = Number(process.env.BENCH_WRITE_MBPS ?? 8) * 1e6;
 const MAX_POOL = Number(process.env.BENCH_MAX_POOL ?? DRIVER_MAX_POOL_SIZE);
 const ONLY = process.env.BENCH_ONLY?.split(",").map((s) => s.trim());
 const BUDGET = DEFAULTS.batchBytes;
+/**
+ * An older build's dist (scripts/bench-baseline.sh <rev>), whose copy runs as a third side of every copy
+ * scenario: "before" figures in the same run as "after".
+ */
+const BASELINE_DIR = process.env.BENCH_BASELINE;
+const BASELINE: EngineModules | undefined = BASELINE_DIR ? loadEngine(BASELINE_DIR) : undefined;
 
 function fmt(n: number, digits = 2): string {
   return n.toLocaleString("en-US", { maximumFractionDigits: digits });
@@ -109,6 +117,7 @@ function register(connect: () => ClusterPort): string {
 interface Row {
   engine: Timing[];
   bare: Timing[];
+  baseline: Timing[];
   peakBytes?: number;
   selfReportedPeak?: number;
 }
@@ -120,15 +129,18 @@ async function runScenario(sc: Scenario, set: DataSet): Promise<Row> {
   const source = wrap(sourceDeployment.connect());
   const sourceUri = register(() => wrap(sourceDeployment.connect()));
   const nss = namespaces(set);
-  const row: Row = { engine: [], bare: [] };
+  const row: Row = { engine: [], bare: [], baseline: [] };
+  const all: Array<"bare" | "engine" | "baseline"> = BASELINE && sc.label !== "memory" ? ["bare", "engine", "baseline"] : ["bare", "engine"];
   for (let round = 0; round < sc.rounds; round++) {
-    const sides: Array<"bare" | "engine"> = round % 2 === 0 ? ["bare", "engine"] : ["engine", "bare"];
+    // Each round starts with another side (two sides: they alternate).
+    const sides = all.map((_, k) => all[(k + round) % all.length]);
     for (const side of sides) {
       const targetDeployment = sc.makePort(`dst-${++serial}`);
       if (side === "bare") row.bare.push(await bareCopy(source, wrap(targetDeployment.connect()), nss));
       else {
         const targetUri = register(() => wrap(targetDeployment.connect()));
-        row.engine.push(await engineCopy(benchSpec(`bench-${serial}`, sourceUri, targetUri), open));
+        const modules = side === "baseline" ? BASELINE : undefined;
+        (side === "baseline" ? row.baseline : row.engine).push(await engineCopy(benchSpec(`bench-${serial}`, sourceUri, targetUri), open, modules));
         // Let the round's target go, as the bare loop's does: a registry that kept every target alive would
         // charge the engine's later rounds for collecting an ever larger heap.
         registry.delete(targetUri);
@@ -166,6 +178,13 @@ function report(sc: Scenario, set: DataSet, row: Row): void {
     `  engine ${fmt(eMs, 0)} ms (${fmt(docs / (eMs / 1000), 0)} docs/s) | bare ${fmt(bMs, 0)} ms (${fmt(docs / (bMs / 1000), 0)} docs/s)` +
       ` | engine/bare wall ${fmt(median(wallRatios))}x [${spread(wallRatios)}], CPU ${fmt(median(cpuRatios))}x [${spread(cpuRatios)}]`,
   );
+  if (row.baseline.length > 0) {
+    const faster = row.engine.map((e, i) => row.baseline[i].ms / e.ms);
+    const baseMs = median(row.baseline.map((t) => t.ms));
+    console.log(
+      `  baseline (${BASELINE_DIR}) ${fmt(baseMs, 0)} ms (${fmt(docs / (baseMs / 1000), 0)} docs/s) | engine/baseline docs/s ${fmt(median(faster))}x [${spread(faster)}]`,
+    );
+  }
   if (row.peakBytes !== undefined) {
     console.log(
       `  held bytes (process-wide, measured at the ports): peak ${fmt(row.peakBytes / 1e6)} MB = ${fmt(row.peakBytes / BUDGET)} x budget ` +
