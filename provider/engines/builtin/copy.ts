@@ -629,7 +629,9 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   const plan = env.session.state.copy.collections;
   const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
   const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
-  await createCollectionsAndViews(env, infos);
+  // The target's collections are created while the partitions' checkpoints are read (one round trip, not two).
+  const creating = createCollectionsAndViews(env, infos);
+  creating.catch(() => undefined); // awaited below
 
   // Partitions still to copy, and what earlier runs already copied.
   const todo: Array<{ p: PartitionState; sizes: { scanDocs: number; writeBytes: number; scanBytes: number } }> = [];
@@ -646,7 +648,7 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
       const scanDocs = Math.max(1, Math.min(10_000, Math.floor(scanBytes / avg)));
       return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, sizes: { scanDocs, writeBytes, scanBytes } }));
     });
-  const stored = await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
+  const [stored] = await Promise.all([inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index)), creating]);
   for (const [k, w] of wanted.entries()) {
     const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
     copiedBefore += p.documents;

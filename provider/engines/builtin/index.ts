@@ -161,11 +161,12 @@ export class BuiltinEngine implements MigrationEngine {
         startedAt,
         data: { captureMode: mode, checkpointDatabase: CHECKPOINT_DATABASE },
       });
-      if (await readCompletion(target, spec.migrationId)) {
+      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("start"), ctx.now);
+      // Both read at once: one round trip.
+      const [completed, existing] = await Promise.all([readCompletion(target, spec.migrationId), session.load()]);
+      if (completed) {
         return handle(new Date(ctx.now()).toISOString(), "complete");
       }
-      const session = new StateSession(target.checkpoints(spec.migrationId), newOwnerId("start"), ctx.now);
-      const existing = await session.load();
       if (existing && existing.phase !== "FAILED") {
         if (existing.cancelled && (await session.acquire())) {
           await session.update((s) => void delete s.cancelled);
@@ -182,12 +183,15 @@ export class BuiltinEngine implements MigrationEngine {
 
       // T0 first: every change after this instant is replayed, so nothing read later can be missed.
       // How changes are captured follows what the source can do (probed), not its topology or version.
+      // The cluster time is asked alongside the probe (one round trip fewer) and used only for a change stream.
+      const clusterTime = source.clusterTime();
+      clusterTime.catch(() => undefined); // awaited below when needed
       const caps = await capabilitiesOf(source);
       const capture = chooseCaptureMode(caps, spec.builtin.sync);
       if (capture.error) throw new EngineFailedError(`${capture.error.code}: ${capture.error.message} — ${capture.error.action}`);
       ctx.log(`source capabilities: ${describeCapabilities(caps)}`);
       const captureMode = capture.mode;
-      const t0 = captureMode === "changeStream" ? await source.clusterTime() : undefined;
+      const t0 = captureMode === "changeStream" ? await clusterTime : undefined;
       if (captureMode === "changeStream" && !t0) {
         throw new EngineFailedError(`the source (${source.description}) reported no cluster time; is it a replica set?`);
       }

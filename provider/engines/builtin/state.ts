@@ -283,10 +283,15 @@ export class StateSession {
    * it — that process notices at its next lease check and stops.
    */
   async acquire(force = false): Promise<boolean> {
-    for (;;) {
-      const s = await this.load();
+    // First with the state as last read (callers load just before): a stale one fails the compare-and-set, and
+    // the loop reads it again — one round trip fewer in the usual case.
+    for (let first = this.current !== null; ; first = false) {
+      const s = first ? this.current : await this.load();
       if (!s) throw new Error("migration state not found");
-      if (!force && this.otherHolder(s)) return false;
+      if (!force && this.otherHolder(s)) {
+        if (first) continue; // held, as last read: ask again before saying so
+        return false;
+      }
       const next = { ...s, lease: { owner: this.owner, expiresAt: this.now() + this.leaseMs } };
       const ok = await this.store.compareAndSet(STATE_KEY, s.version ?? null, { ...next, version: (s.version ?? 0) + 1 });
       if (ok) {
