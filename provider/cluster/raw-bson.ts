@@ -138,9 +138,6 @@ function growKeys(): void {
   keyEnds = more(keyEnds);
 }
 
-/** What a walk found: the reason, with the field's dotted path, or undefined. */
-type Found = string | undefined;
-
 /** The dotted path of the field at [keyStart, keyEnd) of the level `depth` deep. */
 function pathTo(bytes: Uint8Array, depth: number, keyStart: number, keyEnd: number): string {
   const text = (a: number, b: number) => Buffer.from(bytes.buffer, bytes.byteOffset + a, b - a).toString("utf8");
@@ -174,7 +171,7 @@ let dbRefLike = false;
  * Walks the document at `start`, `depth` levels deep; `base` is where this level's key bounds start in the
  * scratch arrays. Field names are compared as bytes, pairwise while a level has few, by a Set beyond.
  */
-function walk(bytes: Uint8Array, start: number, depth: number, base: number, isArray: boolean): Found {
+function walk(bytes: Uint8Array, start: number, depth: number, base: number, isArray: boolean): string | undefined {
   const end = start + int32(bytes, start) - 1; // the terminating NUL
   let count = 0;
   let names: Set<string> | undefined;
@@ -185,11 +182,7 @@ function walk(bytes: Uint8Array, start: number, depth: number, base: number, isA
   for (let at = start + 4; at < end; ) {
     const type = bytes[at];
     const keyStart = at + 1;
-    let keyEnd = keyStart;
-    while (bytes[keyEnd] !== 0) {
-      if (keyEnd >= bytes.length) throw new Error("corrupt BSON: unterminated field name");
-      keyEnd++;
-    }
+    const keyEnd = cstringEnd(bytes, keyStart) - 1;
     const valueStart = keyEnd + 1;
     const len = keyEnd - keyStart;
     if (!isArray) {

@@ -332,8 +332,9 @@ export class ClusterState {
     let modified = 0;
     for (const { stored, doc } of targets) {
       // mongod applies update operators to the stored document and keeps every other field's bytes; this double
-      // applies them to the js-bson decoding, which would rewrite a DBPointer, duplicate names or a DBRef's field
-      // order (provider/cluster/raw-bson.ts) in fields the update never touched. Refused rather than changed.
+      // applies them to the js-bson decoding, which would rewrite a DBPointer, duplicate names, a DBRef's field
+      // order or the order of numeric field names (provider/cluster/raw-bson.ts) in fields the update never
+      // touched. Refused rather than changed.
       const unwritable = unwritableReason(stored.bytes);
       if (unwritable) {
         throw new Error(

@@ -13,7 +13,8 @@
 //              waits until one is logged or maxTimeMS passes — 1 s when maxTimeMS is absent or 0 — and returns as
 //              soon as there is a result. A getMore on an unknown or killed cursor fails with CursorNotFound (43)
 //   other      ping, buildInfo (7.0.12), listCommands (none listed), killCursors, endSessions; anything else
-//              fails with CommandNotFound (59), as mongod does for a command it does not know.
+//              fails with CommandNotFound (59), as mongod does for a command it does not know; an aggregate
+//              without `$changeStream` is refused (BadValue), not run.
 import { createServer, type Server, type Socket } from "net";
 import { BSON, Long, Timestamp, type Document } from "mongodb";
 
@@ -196,7 +197,8 @@ export class ChangeStreamWireStandIn {
   private aggregate(cmd: Document): Document {
     this.aggregates.push(cmd);
     const stage = (cmd.pipeline as Document[])[0]?.$changeStream as Document | undefined;
-    if (!stage) return { ok: 0, code: 59, codeName: "CommandNotFound", errmsg: "this stand-in serves change streams only" };
+    // Not mongod's answer (mongod would run the pipeline): refused so a test cannot pass on a stage nobody serves.
+    if (!stage) return { ok: 0, code: 2, codeName: "BadValue", errmsg: "this stand-in serves $changeStream aggregates only" };
     let next = this.events.length;
     if (stage.startAtOperationTime) {
       const start = stage.startAtOperationTime as Timestamp;

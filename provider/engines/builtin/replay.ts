@@ -6,7 +6,7 @@
 // Within what one apply takes only the last operation per key is kept (each is a whole-document overwrite, so
 // the last one decides), which keeps per-key order and shrinks bursts of updates on hot documents.
 //
-// The pipeline (round trips per applied batch on the critical path: 1, was 5–7):
+// The pipeline (reads, lease checks, writes and checkpoints overlap; the loop paid 5–7 serial round trips per batch before):
 //   read     the next getMores run while the current batches are applied (replay-reader.ts); the change
 //            stream's own await (maxAwaitTimeMS) paces an idle stream, so a lone write is applied within one await
 //   fence    one lease check per read, issued as it is taken (overlapping the building of its operations and the
