@@ -276,6 +276,8 @@ export function createCodecPort(name: string, options: CodecPortOptions = {}): C
               // The stored bytes too, as MongoClusterPort's raw scan hands them out (its reply's documents, no
               // copy): the copier checks each for what the driver cannot write back, and that costs here as there.
               batch.stored = stored;
+              // As MongoClusterPort's bounded find: fewer than asked for ends the pass without another request.
+              if (batch.length < size) batch.last = true;
               if (batch.length === 0) return { done: true, value: undefined };
               position = { value: docs[at - 1].id, inclusive: false };
               return { done: false, value: batch };

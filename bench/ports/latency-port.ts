@@ -20,6 +20,7 @@ import type {
   ClusterPort,
   IdRange,
   Namespace,
+  ScanBatch,
   WriteOperation,
 } from "../../provider/cluster/port";
 
@@ -77,8 +78,15 @@ export function withLatency(inner: ClusterPort, options: LatencyOptions): Cluste
       return {
         [Symbol.asyncIterator]: () => {
           const it = inner.scan(ns, range, batchSize)[Symbol.asyncIterator]();
+          // After a batch the port marked last, its next call answers done without asking the server.
+          let ended = false;
           return {
-            next: () => trip(() => it.next()),
+            next: async () => {
+              if (ended) return it.next();
+              const r = await trip(() => it.next());
+              ended = !r.done && (r.value as ScanBatch).last === true;
+              return r;
+            },
             return: async () => (it.return ? it.return() : { done: true, value: undefined }),
           };
         },

@@ -513,6 +513,8 @@ export class MongoClusterPort implements ClusterPort {
     /** The `$type` aliases the open cursor's filter names (a refusal of one of them is answered by dropping it). */
     let sentAliases = new Set<string>();
     let exhausted = false;
+    /** A bounded pass read the range's end: nothing more to ask for. */
+    let ended = false;
     const withoutBounds = async (): Promise<Uint8Array[]> => {
       if (exhausted) return [];
       for (let reopened = 0; ; ) {
@@ -555,10 +557,16 @@ export class MongoClusterPort implements ClusterPort {
         // bounded walk of the `_id` index; where it does not (FerretDB v1) one filtered cursor serves the pass.
         if (this.boundsHonoured === undefined) this.learnIndexBounds(await probeIndexBounds(this.client, ns));
         // Unknown (empty collection) takes the plan that is correct either way.
-        const raw = this.boundsHonoured ? await withBounds() : await withoutBounds();
+        const bounded = this.boundsHonoured === true;
+        if (bounded && ended) return [] as unknown as ScanBatch;
+        const raw = bounded ? await withBounds() : await withoutBounds();
         // `min` is inclusive: an exclusive lower bound was asked for one extra document, the bound itself.
         const from = raw.length > 0 && lowerExclusive && bsonEquals(storedId(raw[0]), lower) ? 1 : 0;
         const stored = raw.slice(from, from + size);
+        // Fewer than asked for: the range held no more when it was read (a bounded find returns up to its limit;
+        // the filtered cursor was read until it ran out), so the next call need not ask.
+        const last = bounded ? raw.length < size + (lowerExclusive ? 1 : 0) : exhausted;
+        ended = last;
         if (stored.length > 0) {
           lower = storedId(stored[stored.length - 1]);
           lowerExclusive = true;
@@ -576,6 +584,7 @@ export class MongoClusterPort implements ClusterPort {
         batch.bsonSizes = sizes;
         batch.undefinedSuspects = suspects;
         batch.stored = stored;
+        if (last) batch.last = true;
         return batch;
       });
     return {

@@ -119,6 +119,12 @@ export type ScanBatch = Document[] & {
    * decoded documents cannot show (DBPointer, duplicate field names, DBRef field order; provider/cluster/raw-bson.ts).
    */
   stored?: Uint8Array[];
+  /**
+   * Set when the port has seen the end of the range with this batch (it asked for more documents than the
+   * range held): the scan's next call answers done without asking the server again. A scan is not a
+   * snapshot either way; what is inserted into the range after this read may go unseen, as with a cursor.
+   */
+  last?: boolean;
 };
 
 /** BSON's element type tag of undefined (bsonspec.org: "\x06 e_name — Undefined (value) — Deprecated"). */

@@ -314,8 +314,9 @@ export class MemoryClusterConnection implements ClusterPort {
     let position: { after: unknown } | { from: unknown } | undefined =
       range.after !== undefined ? { after: range.after } : range.from !== undefined ? { from: range.from } : undefined;
     let first = true;
+    let ended = false;
     const nextBatch = (): Promise<ScanBatch | Uint8Array[]> =>
-      this.withFaults(first ? "scan" : "scanBatch", () => {
+      ended ? Promise.resolve([]) : this.withFaults(first ? "scan" : "scanBatch", () => {
         first = false;
         this.requireRead(ns);
         const data = this.state.collection(ns);
@@ -334,9 +335,13 @@ export class MemoryClusterConnection implements ClusterPort {
           sizes.push(docs[at].bytes.length); // stored as BSON: the size is known without a walk
         }
         if (stored.length > 0) position = { after: docs[at - 1].id };
+        // As MongoClusterPort ends a bounded pass whose find returned fewer than its limit (provider/cluster/mongo.ts):
+        // nothing more is asked for, so a document inserted into the range afterwards is not seen by this pass.
+        if (stored.length < size) ended = true;
         if (raw) return stored;
         batch.bsonSizes = sizes;
         batch.stored = stored;
+        if (ended) batch.last = true;
         return batch;
       });
     return {

@@ -173,7 +173,8 @@ describe("query shapes on a recording collection", () => {
     // The answer is kept: a second scan does not ask again.
     const before = calls.length;
     expect((await scanIds(port, {}, 10)).flat()).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    expect(calls.slice(before).map((c) => c.options.min)).toEqual([undefined, { _id: new Int32(7) }]);
+    // One find: it returned fewer than its limit, so the range has ended and no empty find is sent to say so.
+    expect(calls.slice(before).map((c) => c.options.min)).toEqual([undefined]);
   });
 
   test("scan reads raw BSON: each batch carries every document's size in bytes, and types decode exactly", async () => {

@@ -27,6 +27,7 @@ import {
   type ClusterPort,
   type IdRange,
   type Namespace,
+  type ScanBatch,
   type WriteOperation,
   splitsLargeChangeEvents,
 } from "../../provider/cluster/port";
@@ -310,6 +311,26 @@ export function runClusterPortConformance(
         const seen: Document[] = [];
         for await (const batch of scan) seen.push(...batch);
         expect(seen).toHaveLength(expected.length);
+      }
+    });
+
+    // ScanBatch.last (port.ts): a batch shorter than asked for ends the pass, and only such a batch says so (the
+    // copier stops reading there, so a port marking a full batch last would lose the rest of the range).
+    test("scan marks a batch shorter than asked for as the last, never a batch with more to follow", async () => {
+      const db = freshDb("last");
+      const ns = { db, coll: "items" };
+      await subject.collection(db, "items").insertMany(Array.from({ length: 10 }, (_, i) => ({ _id: i })));
+      for (const [range, size, lengths] of [
+        [{}, 4, [4, 4, 2]],
+        [{ after: 2 }, 3, [3, 3, 1]],
+        [{ from: 1, before: 7 }, 4, [4, 2]],
+      ] as Array<[IdRange, number, number[]]>) {
+        const batches = await scanAll(port, ns, range, size);
+        expect(batches.map((b) => b.length)).toEqual(lengths);
+        const marks = batches.map((b) => (b as ScanBatch).last === true);
+        // Only the final batch may carry it; a port that knows the end (all of ours) marks the short one.
+        expect(marks.slice(0, -1).every((m) => !m)).toBe(true);
+        expect(marks[marks.length - 1]).toBe(true);
       }
     });
 
