@@ -26,7 +26,7 @@ import { BSON, type Document } from "mongodb";
 import type { CollectionInfo, IndexSpec, Namespace, ScanBatch, WriteOperation } from "../../cluster/port";
 import type { RunEnv } from "./env";
 import { unwritableReason } from "../../cluster/raw-bson";
-import { bsonEquals } from "../../cluster/bson-order";
+import { bsonEquals, compareBson } from "../../cluster/bson-order";
 import { isSystemCollection, nsString } from "./namespaces";
 import { backoffMs, DEFAULT_RETRY, isRetryable, withRetry } from "./retry";
 import { decodeBson, encodeBson, type PartitionState, type PlannedCollection } from "./state";
@@ -80,16 +80,42 @@ async function inParallel<T, R>(items: T[], width: number, fn: (item: T, index: 
 /** An RTT-bound collection is split when each part still gets at least this many writes. */
 const WRITES_PER_PART = 4;
 
-/** Plans the copy; returns the shortest collStats round trip it saw (ms; Infinity when it asked none). */
-async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<number> {
+/** A plan just made: its partitions, and the state write that records it, still in flight. */
+interface CopyPlan {
+  /** The shortest collStats round trip seen (ms; Infinity when none was asked). */
+  shortestTrip: number;
+  collections: PlannedCollection[];
+  /** Every partition of the plan as it is being written (the copy need not read them back). */
+  partitions: PartitionState[];
+  /**
+   * The partitions' writes, then the compare-and-set that marks the plan made (planned = true, only once every
+   * partition is stored, so a resumed run never finds a plan without its bounds). That write proves the lease:
+   * the first copy writes wait for it rather than for a check of their own.
+   */
+  committed: Promise<void>;
+}
+
+/**
+ * Plans the copy: per collection its size, its split points and its last `_id`, and the partitions over them.
+ * Returns once the partitions are known; their records and the plan's state write go on in the background
+ * (`committed`), so the readers can start meanwhile.
+ */
+async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<CopyPlan> {
   const { spec, source } = env;
   const infos = includedOf(env, all);
   const writeBytes = paceFor(spec.builtin.batchBytes, spec.builtin.parallelCollections, true).writeBytes;
   let shortestTrip = Infinity;
+  const partitions: PartitionState[] = [];
+  const stored: Array<Promise<void>> = [];
   const planned = await inParallel(infos, METADATA_WIDTH, async (info): Promise<PlannedCollection> => {
     const ns = toNamespace(info);
     if (info.kind === "view") return { db: info.db, coll: info.name, kind: "view", partitions: 0, documents: 0, bytes: 0 };
     const asked = env.ctx.now();
+    // The last `_id` is read after T0 (start took it): every document inserted before T0 is at or below it. What
+    // an application appends past it arrives by replay, so the last partition does not chase the tail forever.
+    // Asked alongside the size; split points the size asks for are clamped to it below.
+    const lastRead = withRetry("lastId", env.ctx, () => source.lastId(ns));
+    lastRead.catch(() => undefined); // awaited below
     const stats = await withRetry("collStats", env.ctx, () => source.collectionStats(ns));
     const roundTripMs = env.ctx.now() - asked;
     let parts =
@@ -103,20 +129,23 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<number> {
       const byBytes = Math.floor(stats.sizeBytes / (WRITES_PER_PART * writeBytes));
       parts = Math.max(parts, Math.min(spec.builtin.parallelCollections, byBytes, stats.count));
     }
-    const bounds = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
-    // Read after T0 (and after the split points): every document inserted before T0 is at or below it. What an
-    // application appends past it arrives by replay, so the last partition does not chase the tail forever.
-    const last = await withRetry("lastId", env.ctx, () => source.lastId(ns));
+    const splits = parts > 1 ? await withRetry("splitPoints", env.ctx, () => source.splitPoints(ns, parts)) : [];
+    const last = await lastRead;
+    // A split point past the last `_id` (documents appended between the two reads) would make the last
+    // partition's range empty and put its bound inside another partition: such points are dropped.
+    const bounds = last === undefined ? [] : splits.filter((b) => compareBson(b, last) <= 0);
     const name = nsString(ns);
     // bounds.length + 1 partitions: [-inf, b0), [b0, b1), …, [bn-1, last]; nothing to copy when empty at plan.
-    const partitions = Array.from({ length: bounds.length + 1 }, (_, i) => {
+    for (let i = 0; i <= bounds.length; i++) {
       const p: PartitionState = { ns: name, index: i, done: last === undefined, documents: 0, bytes: 0 };
       if (i > 0) p.from = encodeBson(bounds[i - 1]);
       if (i < bounds.length) p.before = encodeBson(bounds[i]);
       else if (last !== undefined) p.through = encodeBson(last);
-      return p;
-    });
-    await inParallel(partitions, METADATA_WIDTH, (p) => env.session.putPartition(p));
+      partitions.push(p);
+      // A copy of the record as planned: the copy goes on changing `p` while this write is in flight.
+      const record = { ...p };
+      stored.push(withRetry("checkpoint", env.ctx, () => env.session.putPartition(record)));
+    }
     return {
       db: info.db,
       coll: info.name,
@@ -125,23 +154,29 @@ async function planCopy(env: RunEnv, all: CollectionInfo[]): Promise<number> {
       documents: stats.count,
       bytes: stats.sizeBytes,
     };
+  }).catch(async (err) => {
+    await Promise.allSettled(stored); // nothing of this plan goes on being written once planning has failed
+    throw err;
   });
   const skipped = all.filter((c) => c.kind === "timeseries" && env.matcher.includes(c.db, c.name));
-  await env.session.update((s) => {
-    s.copy.planned = true;
-    s.copy.collections = planned;
-    s.copy.totalDocuments = planned.reduce((n, c) => n + c.documents, 0);
-    s.copy.totalBytes = planned.reduce((n, c) => n + c.bytes, 0);
-    for (const ts of skipped) {
-      const w = `time-series collection ${ts.db}.${ts.name} was NOT copied (not supported by the builtin engine); move it with mongodump/mongorestore`;
-      if (!s.warnings.includes(w)) s.warnings.push(w);
-    }
+  const committed = Promise.all(stored).then(async () => {
+    await env.session.update((s) => {
+      s.copy.planned = true;
+      s.copy.collections = planned;
+      s.copy.totalDocuments = planned.reduce((n, c) => n + c.documents, 0);
+      s.copy.totalBytes = planned.reduce((n, c) => n + c.bytes, 0);
+      for (const ts of skipped) {
+        const w = `time-series collection ${ts.db}.${ts.name} was NOT copied (not supported by the builtin engine); move it with mongodump/mongorestore`;
+        if (!s.warnings.includes(w)) s.warnings.push(w);
+      }
+    });
+    env.log(
+      `copy planned: ${planned.filter((c) => c.kind === "collection").length} collections, ` +
+        `${planned.filter((c) => c.kind === "view").length} views, ${env.session.state.copy.totalDocuments} documents`,
+    );
   });
-  env.log(
-    `copy planned: ${planned.filter((c) => c.kind === "collection").length} collections, ` +
-      `${planned.filter((c) => c.kind === "view").length} views, ${env.session.state.copy.totalDocuments} documents`,
-  );
-  return shortestTrip;
+  committed.catch(() => undefined); // awaited by the copy's first writes and at its end
+  return { shortestTrip, collections: planned, partitions, committed };
 }
 
 /** Collection options as the target should get them now (clustered TTL left off; see preflight warning). */
@@ -151,15 +186,24 @@ function optionsForCreate(info: CollectionInfo): Document {
   return options;
 }
 
-/** Creates collections (with options) and then views on the target. Idempotent. */
-export async function createCollectionsAndViews(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  // Collections first (a view may be defined on one), each set in parallel.
+/** Creates the collections (with their options) on the target, in parallel. Idempotent. */
+async function createCollections(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
   await inParallel(infos.filter((c) => c.kind === "collection"), METADATA_WIDTH, (info) =>
     withRetry("createCollection", env.ctx, () => env.target.createCollection({ ...info, options: optionsForCreate(info), indexes: [] })),
   );
+}
+
+/** Creates the views on the target, in parallel (after the collections: a view may be defined on one). Idempotent. */
+async function createViews(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
   await inParallel(infos.filter((c) => c.kind === "view"), METADATA_WIDTH, (info) =>
     withRetry("createView", env.ctx, () => env.target.createCollection({ ...info, indexes: [] })),
   );
+}
+
+/** Creates collections (with options) and then views on the target. Idempotent. */
+export async function createCollectionsAndViews(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
+  await createCollections(env, infos);
+  await createViews(env, infos);
 }
 
 /** Index specs to build while syncing: no `_id_`/clustered, no unique (built at cutover), TTL made inert. */
@@ -173,11 +217,15 @@ export function indexesDuringSync(indexes: IndexSpec[]): IndexSpec[] {
     );
 }
 
+/** Builds one collection's sync-time indexes (indexesDuringSync) on the target, if it has any. Idempotent. */
+async function buildCollectionIndexes(env: RunEnv, info: CollectionInfo): Promise<void> {
+  const indexes = indexesDuringSync(info.indexes);
+  if (info.kind !== "collection" || indexes.length === 0) return;
+  await withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexes));
+}
+
 export async function buildSyncIndexes(env: RunEnv, infos: CollectionInfo[]): Promise<void> {
-  const work = infos.filter((c) => c.kind === "collection" && indexesDuringSync(c.indexes).length > 0);
-  await inParallel(work, METADATA_WIDTH, (info) =>
-    withRetry("createIndexes", env.ctx, () => env.target.createIndexes(toNamespace(info), indexesDuringSync(info.indexes))),
-  );
+  await inParallel(infos, METADATA_WIDTH, (info) => buildCollectionIndexes(env, info));
 }
 
 /**
@@ -263,6 +311,28 @@ export async function noteUnwritable(env: RunEnv, ns: string, docs: Document[], 
   });
 }
 
+/**
+ * The last partition's inclusive bound, read as a one-document scan (not findById) so it comes with its stored
+ * bytes and size like every other copied document. `held`: the bytes of the budget it holds from now on (its
+ * size; 0 when it was deleted since). What it reserved is given back if the read fails.
+ */
+async function readTail(env: RunEnv, ns: Namespace, through: unknown, budget: ByteBudget, estimate: number): Promise<{ batch?: ScanBatch; held: number }> {
+  await budget.reserve(estimate);
+  try {
+    const batch = await withRetry(`copy ${nsString(ns)}`, env.ctx, () => firstFrom(env, ns, through));
+    if (!batch) {
+      budget.adjust(-estimate);
+      return { held: 0 };
+    }
+    const size = batch.bsonSizes?.[0] ?? BSON.calculateObjectSize(batch[0]);
+    budget.adjust(size - estimate);
+    return { batch, held: size };
+  } catch (err) {
+    budget.adjust(-estimate);
+    throw err;
+  }
+}
+
 /** The document whose `_id` is `id`, as a one-document scan batch (sizes and stored bytes attached), or undefined. */
 async function firstFrom(env: RunEnv, ns: Namespace, id: unknown): Promise<ScanBatch | undefined> {
   const it = env.source.scan(ns, { from: id }, 1)[Symbol.asyncIterator]();
@@ -336,13 +406,25 @@ export class ByteBudget {
 
 /**
  * One lease check shared by every writer of the process: a write waits for a check that is in flight, or
- * starts one. So every batch is still preceded by a check (at most one round trip old), without a serial
- * round trip per batch per partition.
+ * starts one, or goes on a check that passed and was issued less than one round trip (`roundTripMs`, the
+ * shortest the copy measured) ago. Either way every batch is preceded by a check at most one round trip old
+ * (a check joined in flight may have been issued up to a round trip earlier too), without a serial round trip
+ * per batch per partition. `first`, when given, is the check already in flight when the copy starts: the
+ * compare-and-set that records a new plan, which fails unless this process holds the lease.
  */
-function leaseGate(env: RunEnv): () => Promise<void> {
-  let inFlight: Promise<void> | undefined;
+function leaseGate(env: RunEnv, roundTripMs: number, first?: Promise<void>): () => Promise<void> {
+  let inFlight: Promise<void> | undefined = first?.finally(() => (inFlight = undefined));
+  inFlight?.catch(() => undefined); // a failure reaches the writes that wait for it
+  /** When the last check that passed was issued (engine clock); -Infinity before any. */
+  let passedIssuedAt = -Infinity;
   return () => {
-    inFlight ??= env.session.assertLease().finally(() => (inFlight = undefined));
+    if (inFlight) return inFlight;
+    const now = env.ctx.now();
+    if (now - passedIssuedAt < roundTripMs) return Promise.resolve();
+    inFlight = env.session
+      .assertLease()
+      .then(() => void (passedIssuedAt = Math.max(passedIssuedAt, now)))
+      .finally(() => (inFlight = undefined));
     return inFlight;
   };
 }
@@ -351,6 +433,11 @@ function leaseGate(env: RunEnv): () => Promise<void> {
 interface CopyShared {
   budget: ByteBudget;
   lease: () => Promise<void>;
+  /**
+   * What the first writes and checkpoints wait for besides the lease: the target's collections created (with
+   * their options: an insert into a missing collection would create it with none) and the plan's records stored.
+   */
+  ready: Promise<void>;
   /** Write sizes, windows and the process-wide writer cap (copy-pace.ts). */
   pace: Pace;
 }
@@ -400,28 +487,43 @@ async function copyPartition(
     let writeError: unknown;
     let checkpointing: Promise<void> = Promise.resolve();
     let checkpointError: unknown;
+    /**
+     * Set once the reader has dispatched its last write: from then on one checkpoint covers the rest, once it
+     * has all landed (the bound's write included, `tailPending` until it has), and it says done too.
+     */
+    let finishing = false;
+    let tailPending = false;
 
-    /** Moves the checkpoint over the acknowledged prefix; one checkpoint write at a time, in order. */
+    /**
+     * Moves the checkpoint over the acknowledged prefix; one checkpoint write at a time, in order. The one that
+     * covers the reader's last write marks the partition done as well (one write, not two, at the end).
+     */
     const advanceCheckpoint = (): void => {
       checkpointing = checkpointing.then(async () => {
         if (checkpointError !== undefined) return;
+        // Past the reader's last write, one checkpoint covers the rest, once it has all landed.
+        if (finishing && (tailPending || entries.some((e) => !e.done))) return;
         const prefix: WindowEntry[] = [];
         while (entries.length > 0 && entries[0].done) prefix.push(entries.shift() as WindowEntry);
-        if (prefix.length === 0) return;
-        const last = prefix[prefix.length - 1];
+        const finished = finishing && !tailPending && entries.length === 0 && !p.done;
+        if (prefix.length === 0 && !finished) return;
         const docs = prefix.reduce((n, e) => n + e.documents, 0);
         const bytes = prefix.reduce((n, e) => n + e.bytes, 0);
         try {
-          if (prefix.some((e) => e.undefinedSeen)) await noteUndefined(env, p.ns);
-          p.lastId = encodeBson(last.lastId);
-          p.documents += docs;
-          p.bytes += bytes;
-          p.clean = false;
+          if (prefix.length > 0) {
+            if (prefix.some((e) => e.undefinedSeen)) await noteUndefined(env, p.ns);
+            p.lastId = encodeBson(prefix[prefix.length - 1].lastId);
+            p.documents += docs;
+            p.bytes += bytes;
+            p.clean = false;
+          }
+          if (finished) p.done = true;
           await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
           env.metrics.copiedDocuments += docs;
           env.metrics.copiedBytes += bytes;
           for (const e of prefix) await env.hooks.afterCopyBatch?.({ ns: p.ns, partition: p.index, documents: e.documents });
         } catch (err) {
+          if (finished) p.done = false; // not stored: the end of the pass writes it again
           checkpointError = err;
         }
       });
@@ -429,7 +531,7 @@ async function copyPartition(
 
     const write = async (docs: Document[], bytes: number, entry: WindowEntry): Promise<void> => {
       try {
-        await shared.lease();
+        await Promise.all([shared.ready, shared.lease()]);
         if (inserting) {
           try {
             await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, insertOps(docs), false, CARRY_AS_STORED));
@@ -448,6 +550,51 @@ async function copyPartition(
         writeError ??= err;
       } finally {
         budget.adjust(-bytes);
+      }
+    };
+
+    /**
+     * The last partition's bound, read and written as the pass starts, alongside its range (not two more round
+     * trips in series at its end). It takes a place in the window and its bytes of the budget only while it is
+     * read and written, and its entry joins the window after the range's last write, so the checkpoint still
+     * reaches it last, in `_id` order. An insert on a first pass, unless an earlier pass already wrote it (it is
+     * outside the range `clean` speaks for): then it alone is upserted.
+     */
+    const copyTail = async (id: unknown): Promise<WindowEntry | undefined> => {
+      const read = await readTail(env, ns, id, budget, estimate);
+      if (!read.batch) return undefined; // deleted since the plan
+      try {
+        const docs = [read.batch[0]];
+        if (read.batch.stored) await noteUnwritable(env, p.ns, read.batch, read.batch.stored);
+        while (running.size >= window && writeError === undefined) await Promise.race(running);
+        await pace.writers.acquire();
+        let failure: unknown;
+        const task = (async () => {
+          try {
+            await Promise.all([shared.ready, shared.lease()]);
+            const upsert = () => withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, upsertOps(docs), false, CARRY_AS_STORED));
+            if (!inserting) await upsert();
+            else {
+              try {
+                await withRetry(`copy ${p.ns}`, env.ctx, () => env.target.bulkWrite(ns, insertOps(docs), false, CARRY_AS_STORED));
+              } catch (err) {
+                if (!isDuplicateKey(err)) throw err;
+                await upsert();
+              }
+            }
+          } catch (err) {
+            failure = err;
+          }
+        })().finally(() => {
+          running.delete(task);
+          pace.writers.release();
+        });
+        running.add(task);
+        await task;
+        if (failure !== undefined) throw failure;
+        return { lastId: id, documents: 1, bytes: read.held, done: true, undefinedSeen: holdsUndefined(docs[0]) };
+      } finally {
+        budget.adjust(-read.held);
       }
     };
 
@@ -490,6 +637,11 @@ async function copyPartition(
     const upper = before ?? through;
     const range = lastId !== undefined ? { after: lastId, before: upper } : { from: decodeBson(p.from), before: upper };
     const it = env.source.scan(ns, range, scanDocs)[Symbol.asyncIterator]();
+    const tail = through !== undefined && !p.throughCopied ? copyTail(through) : undefined;
+    tail?.catch(() => undefined); // awaited below on every way out of the pass
+    tailPending = tail !== undefined;
+    /** Lets the bound's copy settle when the pass ends without checkpointing it (a resumed pass writes it again). */
+    const settleTail = async (): Promise<void> => void (await tail?.catch(() => undefined));
     try {
       try {
         for (;;) {
@@ -534,42 +686,50 @@ async function copyPartition(
           if (shouldStop() || env.ctx.now() >= env.stopAt) {
             // Another task failed, or the deadline is near: what is in flight lands and is checkpointed.
             await drain();
+            const written = await tail?.catch(() => undefined);
+            if (written) {
+              // The bound is on the target already: counted now, and not written again by the next pass.
+              if (written.undefinedSeen) await noteUndefined(env, p.ns);
+              p.throughCopied = true;
+              p.documents += written.documents;
+              p.bytes += written.bytes;
+              env.metrics.copiedDocuments += written.documents;
+              env.metrics.copiedBytes += written.bytes;
+            }
             p.clean = inserting;
+            await shared.ready;
             await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
             return "stopped";
           }
+          // The port saw the range's end with this batch: no round trip to be told so.
+          if (batch.last) break;
         }
       } finally {
         await it.return?.().catch(() => undefined);
       }
-      if (through !== undefined && writeError === undefined && checkpointError === undefined) {
-        // The bound itself (scan's upper bound is exclusive), unless deleted since; it is last in `_id` order, so
-        // the checkpoint still advances in order.
-        await budget.reserve(estimate);
-        let tail: ScanBatch | undefined;
-        try {
-          // Read as a one-document scan from the bound (not findById) so the tail comes with its stored bytes and
-          // size, like every other copied document: what the driver cannot write is warned for it too.
-          tail = await withRetry(`copy ${p.ns}`, env.ctx, () => firstFrom(env, ns, through));
-        } catch (err) {
-          budget.adjust(-estimate);
-          throw err;
+      if (writeError === undefined && checkpointError === undefined) {
+        // Every write of the range is dispatched: the checkpoint over the last of them marks the partition done.
+        finishing = true;
+        if (tail !== undefined) {
+          // The bound itself (scan's upper bound is exclusive), unless deleted since: written already, it joins
+          // the window behind the range's last write.
+          const written = await tail;
+          if (written) entries.push(written);
+          tailPending = false;
         }
-        if (!tail) budget.adjust(-estimate);
-        else {
-          const size = tail.bsonSizes?.[0] ?? BSON.calculateObjectSize(tail[0]);
-          budget.adjust(size - estimate);
-          if (tail.stored) await noteUnwritable(env, p.ns, tail, tail.stored);
-          await dispatch([tail[0]], size, holdsUndefined(tail[0]));
-        }
+        advanceCheckpoint();
       }
       await drain();
-      p.done = true;
-      await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
+      if (!p.done) {
+        p.done = true;
+        await shared.ready;
+        await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
+      }
       return "done";
     } catch (err) {
       // Nothing of this pass may keep writing once we leave: let the window settle (its errors are this one's).
       await drain().catch(() => undefined);
+      await settleTail();
       failures++;
       if (!isRetryable(err) || failures >= DEFAULT_RETRY.attempts) throw err;
       // The target may now hold documents past the checkpoint: upsert from here on.
@@ -618,27 +778,59 @@ function percent(done: number, total: number): string {
 /**
  * The whole initial copy, resumable. Returns "stopped" when env.stopAt came first (checkpoints are written);
  * call again to continue.
+ *
+ * What overlaps, so a slow link costs few round trips in series: the target's collections are created while the
+ * copy is planned; the readers start once the partitions' bounds are known, while the plan is being stored (the
+ * first writes wait for that write, which also proves the lease); a collection's sync-time indexes are built as
+ * soon as its own partitions are done, while the others are still copying; progress is written alongside.
  */
 export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   // The link's round trip: the shortest of the calls timed here (one slow call on a busy machine is not a slow link).
   const asked = env.ctx.now();
   const all = await withRetry("listCollections", env.ctx, () => env.source.listCollections());
   let roundTripMs = env.ctx.now() - asked;
-  if (!env.session.state.copy.planned) roundTripMs = Math.min(roundTripMs, await planCopy(env, all));
+  let plan: PlannedCollection[];
+  let infos: CollectionInfo[];
+  /** The partitions of a plan made just now, by `ns#index` (nothing to read back). */
+  let planned: Map<string, PartitionState> | undefined;
+  let committed: Promise<void> = Promise.resolve();
+  let creating: Promise<void>;
+  if (!env.session.state.copy.planned) {
+    infos = includedOf(env, all); // what planCopy plans
+    creating = createCollections(env, infos);
+    creating.catch(() => undefined); // awaited below
+    let made: CopyPlan;
+    try {
+      made = await planCopy(env, all);
+    } catch (err) {
+      await creating.catch(() => undefined);
+      throw err;
+    }
+    roundTripMs = Math.min(roundTripMs, made.shortestTrip);
+    plan = made.collections;
+    committed = made.committed;
+    planned = new Map(made.partitions.map((p) => [`${p.ns}#${p.index}`, p]));
+  } else {
+    plan = env.session.state.copy.collections;
+    const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
+    infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
+    creating = createCollections(env, infos);
+    creating.catch(() => undefined); // awaited below
+  }
   const rttBound = roundTripMs >= RTT_BOUND_MS;
-  const plan = env.session.state.copy.collections;
-  const plannedNames = new Set(plan.map((c) => `${c.db}.${c.coll}`));
-  const infos = includedOf(env, all).filter((c) => plannedNames.has(`${c.db}.${c.name}`));
-  // The target's collections are created while the partitions' checkpoints are read (one round trip, not two).
-  const creating = createCollectionsAndViews(env, infos);
-  creating.catch(() => undefined); // awaited below
+  const ready = Promise.all([creating, committed]).then(() => undefined);
+  ready.catch(() => undefined); // awaited by the writes and below
+  const viewsMade = creating.then(() => createViews(env, infos));
+  viewsMade.catch(() => undefined); // awaited below
 
-  // Partitions still to copy, and what earlier runs already copied.
-  const todo: Array<{ p: PartitionState; sizes: { scanDocs: number; writeBytes: number; scanBytes: number } }> = [];
-  let copiedBefore = 0;
-  let copiedBytesBefore = 0;
   const { batchBytes, parallelCollections } = env.spec.builtin;
-  const shared: CopyShared = { budget: new ByteBudget(batchBytes), lease: leaseGate(env), pace: paceFor(batchBytes, parallelCollections, rttBound) };
+  const shared: CopyShared = {
+    budget: new ByteBudget(batchBytes),
+    lease: leaseGate(env, roundTripMs, planned ? committed : undefined),
+    ready,
+    pace: paceFor(batchBytes, parallelCollections, rttBound),
+  };
+  // Partitions still to copy, and what earlier runs already copied.
   const wanted = plan
     .filter((x) => x.kind === "collection")
     .flatMap((c) => {
@@ -648,36 +840,85 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
       const scanDocs = Math.max(1, Math.min(10_000, Math.floor(scanBytes / avg)));
       return Array.from({ length: c.partitions }, (_, i) => ({ name: `${c.db}.${c.coll}`, index: i, sizes: { scanDocs, writeBytes, scanBytes } }));
     });
-  const [stored] = await Promise.all([inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index)), creating]);
+  let stored: Array<PartitionState | null>;
+  try {
+    stored = planned
+      ? wanted.map((w) => planned.get(`${w.name}#${w.index}`) ?? null)
+      : await inParallel(wanted, METADATA_WIDTH, (w) => env.session.getPartition(w.name, w.index));
+  } catch (err) {
+    await Promise.allSettled([ready, viewsMade]);
+    throw err;
+  }
+  const todo: Array<{ p: PartitionState; sizes: { scanDocs: number; writeBytes: number; scanBytes: number } }> = [];
+  let copiedBefore = 0;
+  let copiedBytesBefore = 0;
   for (const [k, w] of wanted.entries()) {
     const p = stored[k] ?? { ns: w.name, index: w.index, done: false, documents: 0, bytes: 0 };
     copiedBefore += p.documents;
     copiedBytesBefore += p.bytes;
     if (!p.done) todo.push({ p, sizes: w.sizes });
   }
-  const total = env.session.state.copy.totalDocuments;
+
+  // A collection's sync-time indexes are built once its partitions are all done (at once when none is left).
+  const partitionsLeft = new Map<string, number>();
+  for (const { p } of todo) partitionsLeft.set(p.ns, (partitionsLeft.get(p.ns) ?? 0) + 1);
+  const indexBuilds: Array<Promise<void>> = [];
+  const buildIndexesOf = (name: string): void => {
+    const info = infos.find((c) => c.kind === "collection" && `${c.db}.${c.name}` === name);
+    if (!info) return;
+    const build = creating.then(() => buildCollectionIndexes(env, info));
+    build.catch(() => undefined); // awaited below
+    indexBuilds.push(build);
+  };
+  for (const c of plan) if (c.kind === "collection" && !partitionsLeft.has(`${c.db}.${c.coll}`)) buildIndexesOf(`${c.db}.${c.coll}`);
+
+  const total = plan.reduce((n, c) => n + c.documents, 0);
   const startMetric = env.metrics.copiedDocuments;
   const startBytes = env.metrics.copiedBytes;
+  const counts = () => ({ documents: copiedBefore + env.metrics.copiedDocuments - startMetric, bytes: copiedBytesBefore + env.metrics.copiedBytes - startBytes });
   let lastLogged = -1;
-  const progress = async (final: boolean): Promise<void> => {
-    const copied = copiedBefore + env.metrics.copiedDocuments - startMetric;
-    const bytes = copiedBytesBefore + env.metrics.copiedBytes - startBytes;
-    const tenth = total > 0 ? Math.floor((10 * copied) / total) : 10;
-    if (final || tenth !== lastLogged) {
-      lastLogged = tenth;
-      env.log(`phase COPYING: ${percent(copied, total)} copied (${copied}/${total} documents)`);
-      await env.session.update((s) => {
-        s.copy.copiedDocuments = copied;
-        s.copy.copiedBytes = bytes;
-      });
+  // Progress goes to the state alongside the copy (its own compare-and-set, never in a checkpoint's way); a
+  // failure to write it (a lost lease) ends the copy below, as the writes' own lease checks would.
+  // One progress write at a time: one asked for meanwhile is folded into a write after it, and none is
+  // written once the copy has ended (its last state write carries the final counts).
+  let progressing: Promise<void> = Promise.resolve();
+  let progressWriting = false;
+  let progressAgain = false;
+  let copyEnded = false;
+  let progressError: unknown;
+  const writeProgress = async (): Promise<void> => {
+    progressWriting = true;
+    try {
+      do {
+        progressAgain = false;
+        await env.session.update((s) => {
+          const now = counts();
+          s.copy.copiedDocuments = now.documents;
+          s.copy.copiedBytes = now.bytes;
+        });
+      } while (progressAgain && !copyEnded);
+    } catch (err) {
+      progressError ??= err;
+    } finally {
+      progressWriting = false;
     }
+  };
+  const progress = (): void => {
+    const { documents } = counts();
+    const tenth = total > 0 ? Math.floor((10 * documents) / total) : 10;
+    // All of it copied: the copy's last state write (below) carries these counts.
+    if (tenth === lastLogged || documents >= total) return;
+    lastLogged = tenth;
+    env.log(`phase COPYING: ${percent(documents, total)} copied (${documents}/${total} documents)`);
+    if (progressWriting) progressAgain = true;
+    else progressing = writeProgress();
   };
   const hooks = env.hooks;
   const userHook = hooks.afterCopyBatch;
   env.hooks = {
     ...hooks,
     afterCopyBatch: async (info) => {
-      await progress(false);
+      progress();
       await userHook?.(info);
     },
   };
@@ -688,20 +929,42 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   );
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, env.spec.builtin.parallelCollections, ({ p, sizes }, stop) => copyPartition(env, p, sizes, shared, stop));
+    outcome = await pool(todo, parallelCollections, async ({ p, sizes }, stop) => {
+      const result = await copyPartition(env, p, sizes, shared, stop);
+      if (result === "done") {
+        const left = (partitionsLeft.get(p.ns) ?? 1) - 1;
+        partitionsLeft.set(p.ns, left);
+        if (left === 0) buildIndexesOf(p.ns);
+      }
+      return result;
+    });
+    // Nothing of this run is left going when it returns: the plan's write, views, index builds, progress.
+    copyEnded = true;
+    await ready;
+    await viewsMade;
+    await Promise.all(indexBuilds);
+    await progressing;
+    if (progressError !== undefined) throw progressError;
+  } catch (err) {
+    copyEnded = true;
+    await Promise.allSettled([ready, viewsMade, ...indexBuilds, progressing]);
+    throw err;
   } finally {
     env.hooks = hooks;
     env.metrics.peakBufferedBytes = Math.max(env.metrics.peakBufferedBytes, shared.budget.peak);
   }
-  await progress(true);
-  if (outcome === "stopped") return outcome;
-
-  await buildSyncIndexes(env, infos);
+  const final = counts();
+  env.log(`phase COPYING: ${percent(final.documents, total)} copied (${final.documents}/${total} documents)`);
+  // One state write at the end: the counts, and (when the copy is done) the phase after it.
   await env.session.update((s) => {
+    s.copy.copiedDocuments = final.documents;
+    s.copy.copiedBytes = final.bytes;
+    if (outcome === "stopped") return;
     s.copy.done = true;
     s.phase = s.captureMode === "snapshot" ? "READY_FOR_CUTOVER" : "SYNCING";
   });
-  env.log(`copy done: ${env.session.state.copy.copiedDocuments} documents; indexes built (TTL inert, unique at cutover)`);
+  if (outcome === "stopped") return outcome;
+  env.log(`copy done: ${final.documents} documents; indexes built (TTL inert, unique at cutover)`);
   return "done";
 }
 

@@ -114,6 +114,11 @@ export interface PartitionState {
    * other partitions, and on plans made before it existed (those scan to the end).
    */
   through?: string;
+  /**
+   * The `through` document itself is on the target and counted: a pass writes it as it starts, and a graceful
+   * stop records that here so the next pass does not write it again.
+   */
+  throughCopied?: boolean;
   /** EJSON of the last `_id` written to the target. */
   lastId?: string;
   done: boolean;
@@ -121,7 +126,8 @@ export interface PartitionState {
   bytes: number;
   /**
    * Written by a graceful stop of a first (insert) pass, every write landed and counted: the target holds
-   * nothing of this range past `lastId`, so the next pass may still insert rather than upsert (copy.ts).
+   * nothing of this range past `lastId` (but the last partition's bound, which is always upserted), so the next
+   * pass may still insert rather than upsert (copy.ts).
    */
   clean?: boolean;
 }

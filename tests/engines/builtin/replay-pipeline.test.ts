@@ -14,117 +14,11 @@ import { newOwnerId, StateSession, STATE_KEY, type MigrationState } from "../../
 import type { EngineContext } from "../../../provider/engines/engine";
 import { makeSpec } from "../../support/spec";
 import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady, type AnyDoc, type Rig } from "./helpers";
+import { settle, SteppedNetwork, stepUntil } from "./stepped-network";
 
 afterEach(() => MemoryCluster.reset());
 
 const ORDERS = { db: "shop", coll: "orders" };
-
-/** Lets every callback and promise that can run without the clock or the network run (a fixed number of turns). */
-async function settle(turns = 8): Promise<void> {
-  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
-}
-
-/**
- * A network the test steps: while `held`, every call to a wrapped port (cluster calls, checkpoint reads and
- * writes, change-stream getMores) waits for the next `step()`, which lets all waiting calls through at once. The
- * number of steps an outcome takes is its count of serial round trips.
- */
-class SteppedNetwork {
-  held = false;
-  /** Steps a bulk write takes (2: a write costs more than a checkpoint read, as its bytes do on a real link). */
-  constructor(readonly writeSteps = 1) {}
-  private waiting: Array<() => void> = [];
-  /** bsonKey of every `_id` in a bulk write sent and not yet acknowledged; a second one for a key is an overtake. */
-  private readonly inFlight = new Map<string, number>();
-  overtakes = 0;
-  nonEmptyBatches = 0;
-
-  gate(): Promise<void> {
-    if (!this.held) return Promise.resolve();
-    return new Promise((r) => this.waiting.push(r));
-  }
-
-  pending(): number {
-    return this.waiting.length;
-  }
-
-  step(): void {
-    const w = this.waiting;
-    this.waiting = [];
-    for (const release of w) release();
-  }
-
-  release(): void {
-    this.held = false;
-    this.step();
-  }
-
-  private track(ops: WriteOperation[]): string[] {
-    const keys = ops.map((op) => {
-      const id = "replaceOne" in op ? op.replaceOne.filter._id : "deleteOne" in op ? op.deleteOne.filter._id : "updateOne" in op ? op.updateOne.filter._id : op.insertOne.document._id;
-      return bsonKey(id);
-    });
-    for (const k of keys) {
-      if (this.inFlight.has(k)) this.overtakes++;
-      this.inFlight.set(k, (this.inFlight.get(k) ?? 0) + 1);
-    }
-    return keys;
-  }
-
-  private untrack(keys: string[]): void {
-    for (const k of keys) {
-      const n = (this.inFlight.get(k) ?? 1) - 1;
-      if (n === 0) this.inFlight.delete(k);
-      else this.inFlight.set(k, n);
-    }
-  }
-
-  wrap(inner: ClusterPort): ClusterPort {
-    const net = this;
-    const store = (s: CheckpointStore): CheckpointStore => ({
-      get: async (key) => (await net.gate(), s.get(key)),
-      put: async (key, value) => (await net.gate(), s.put(key, value)),
-      compareAndSet: async (key, v, value) => (await net.gate(), s.compareAndSet(key, v, value)),
-      clear: async () => (await net.gate(), s.clear()),
-    });
-    const cursor = (c: ChangeCursor): ChangeCursor => ({
-      nextBatch: async (ms) => {
-        await net.gate();
-        const events = await c.nextBatch(ms);
-        if (events.length > 0) net.nonEmptyBatches++;
-        return events;
-      },
-      resumeToken: () => c.resumeToken(),
-      close: () => c.close(),
-    });
-    const overrides: Partial<ClusterPort> = {
-      description: inner.description,
-      checkpoints: (id) => store(inner.checkpoints(id)),
-      watch: async (start) => (await net.gate(), cursor(await inner.watch(start))),
-      bulkWrite: async (ns, ops, ordered, options) => {
-        const keys = ns.db === ORDERS.db ? net.track(ops) : [];
-        try {
-          for (let i = 0; i < net.writeSteps; i++) await net.gate();
-          return await inner.bulkWrite(ns, ops, ordered, options);
-        } finally {
-          net.untrack(keys);
-        }
-      },
-      close: () => inner.close(),
-    };
-    return new Proxy(overrides as ClusterPort, {
-      get(target, prop) {
-        if (prop in target) return (target as unknown as Record<string | symbol, unknown>)[prop];
-        const value = (inner as unknown as Record<string | symbol, unknown>)[prop];
-        if (typeof value !== "function") return value;
-        return async (...args: unknown[]) => {
-          await net.gate();
-          return (value as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
-        };
-      },
-    });
-  }
-}
 
 /** A replay run over the stepped network, after the copy is done (set up with the network open). */
 async function steppedReplay(r: Rig, net: SteppedNetwork) {
@@ -135,18 +29,6 @@ async function steppedReplay(r: Rig, net: SteppedNetwork) {
   expect(await session.acquire()).toBe(true);
   const env = makeRunEnv({ spec: r.spec, source, target, session, ctx: r.ctx }, { log: () => undefined });
   return { env, session };
-}
-
-/** Steps the network until `done()` holds; returns how many steps it took. */
-async function stepUntil(net: SteppedNetwork, done: () => boolean, limit = 2000): Promise<number> {
-  let steps = 0;
-  for (;;) {
-    await settle();
-    if (done()) return steps;
-    if (steps >= limit) throw new Error(`not done after ${limit} round trips (${net.pending()} calls waiting)`);
-    net.step();
-    steps++;
-  }
 }
 
 describe("round trips per applied batch", () => {
