@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Mutation testing for the verifier and the replay pipeline, by hand-written textual mutants (issue 8).
+// Mutation testing for the verifier, the replay pipeline and the copy, by hand-written textual mutants (issue 8).
 //
 //   node scripts/mutate.js                 every mutant
 //   node scripts/mutate.js V1 R4           only these
@@ -20,6 +20,7 @@ const ROOT = path.resolve(__dirname, "..");
 const VERIFY = "provider/engines/builtin/verify.ts";
 const RAW = "provider/cluster/raw-bson.ts";
 const REPLAY = "provider/engines/builtin/replay.ts";
+const COPY = "provider/engines/builtin/copy.ts";
 
 const VERIFY_SUITES = [
   "tests/engines/builtin/mutants.test.ts",
@@ -37,6 +38,14 @@ const REPLAY_SUITES = [
   "tests/engines/builtin/documents.test.ts",
   "tests/engines/builtin/replay-mutants.test.ts",
   "tests/engines/builtin/replay-pipeline.test.ts",
+];
+
+const COPY_SUITES = [
+  "tests/engines/builtin/copy-round-trips.test.ts",
+  "tests/engines/builtin/copy-pipeline.test.ts",
+  "tests/engines/builtin/engine.test.ts",
+  "tests/engines/builtin/resume.test.ts",
+  "tests/engines/builtin/collections.test.ts",
 ];
 
 /** id, what it breaks, file, exact text, its replacement, suites. */
@@ -87,7 +96,21 @@ const MUTANTS = [
   ["R14", "a lane's writes overtake its writes of the apply before", REPLAY, "const write = Promise.all([this.tails.get(key), lease])", "const write = Promise.all([undefined, lease])", REPLAY_SUITES],
   ["R15", "the checkpoint is written before its writes are acknowledged", REPLAY, "        await acked;\n        await fence?.settle();", "        await fence?.settle();", REPLAY_SUITES],
   ["R13", "a drop in scope is not mirrored", REPLAY, "      if (included) await tolerateMissing(() => withRetry(\"drop\"", "      if (included && false) await tolerateMissing(() => withRetry(\"drop\"", REPLAY_SUITES],
-].map(([id, what, file, find, replace, suites]) => ({ id, what, file, find, replace, suites }));
+
+  ["C1", "copy writes go out without a lease check", COPY, "        await Promise.all([shared.ready, shared.lease()]);\n        if (inserting) {", "        await shared.ready;\n        if (inserting) {", COPY_SUITES],
+  ["C2", "split points past the last _id are kept", COPY, "splits.filter((b) => compareBson(b, last) <= 0)", "splits", COPY_SUITES],
+  [
+    "C3",
+    "a partition is marked done before its bound's write has landed",
+    COPY,
+    "if (finishing && (tailPending || entries.some((e) => !e.done))) return;",
+    "if (finishing && entries.some((e) => !e.done)) return;",
+    COPY_SUITES,
+    "const finished = finishing && !tailPending && entries.length === 0 && !p.done;",
+    "const finished = finishing && entries.length === 0 && !p.done;",
+  ],
+  ["C4", "copy writes do not wait for the target's collections", COPY, "        await Promise.all([shared.ready, shared.lease()]);\n        if (inserting) {", "        await shared.lease();\n        if (inserting) {", COPY_SUITES],
+].map(([id, what, file, find, replace, suites, find2, replace2]) => ({ id, what, file, find, replace, suites, find2, replace2 }));
 
 function runSuites(suites) {
   const r = spawnSync("npx", ["jest", ...suites, "-w", "1", "--silent", "--bail"], {
@@ -130,8 +153,10 @@ function main() {
     const full = path.join(ROOT, m.file);
     const text = fs.readFileSync(full, "utf8");
     const at = text.indexOf(m.find);
-    if (at < 0 || text.indexOf(m.find, at + 1) >= 0) {
-      results.push({ ...m, outcome: "STALE", summary: at < 0 ? "text not found" : "text occurs more than once" });
+    // A mutant may make a second replacement in the same file (find2/replace2), each text occurring once.
+    const once = (find) => text.indexOf(find) >= 0 && text.indexOf(find, text.indexOf(find) + 1) < 0;
+    if (!once(m.find) || (m.find2 !== undefined && !once(m.find2))) {
+      results.push({ ...m, outcome: "STALE", summary: "a text is not found, or occurs more than once" });
       console.log(`${m.id.padEnd(4)} STALE     ${m.what}`);
       continue;
     }
@@ -139,7 +164,9 @@ function main() {
     let outcome;
     let summary;
     try {
-      fs.writeFileSync(full, text.slice(0, at) + m.replace + text.slice(at + m.find.length));
+      let mutated = text.slice(0, at) + m.replace + text.slice(at + m.find.length);
+      if (m.find2 !== undefined) mutated = mutated.replace(m.find2, () => m.replace2);
+      fs.writeFileSync(full, mutated);
       const r = runSuites(m.suites);
       outcome = r.passed ? "SURVIVED" : "KILLED";
       summary = r.summary;

@@ -701,8 +701,6 @@ async function copyPartition(
             await withRetry("checkpoint", env.ctx, () => env.session.putPartition(p));
             return "stopped";
           }
-          // The port saw the range's end with this batch: no round trip to be told so.
-          if (batch.last) break;
         }
       } finally {
         await it.return?.().catch(() => undefined);

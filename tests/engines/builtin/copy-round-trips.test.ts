@@ -58,6 +58,30 @@ describe("round trips in series of a copy", () => {
   });
 });
 
+describe("what the first writes wait for", () => {
+  // An insert into a collection that does not exist yet creates it with no options, and creating it afterwards
+  // with its options is answered as "already exists" (MongoClusterPort.createCollection tolerates
+  // NamespaceExists of the same kind): the writes must wait for the creation, however long it takes.
+  test("writes wait for the target's collections to be created with their options, even when that is slow", async () => {
+    const r = rig();
+    const options = { collation: { locale: "fr", strength: 2 }, validator: { n: { $type: "int" } }, validationLevel: "moderate" };
+    await r.source.db("shop").createCollection("orders", options);
+    await seed(r.source, "shop", "orders", 40);
+    const net = new SteppedNetwork(1, "shop", { createCollection: 6 });
+    const { env } = await steppedCopy(r, net);
+    net.held = true;
+    let outcome: string | undefined;
+    const run = runCopy(env).then((o) => void (outcome = o));
+    await stepUntil(net, () => outcome !== undefined, 100);
+    net.release();
+    await run;
+    expect(outcome).toBe("done");
+    const orders = (await r.target.connect().listCollections()).find((c) => c.name === "orders");
+    expect(orders?.options).toMatchObject(options);
+    expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+});
+
 describe("lease fencing of copy writes", () => {
   // Overlapping the plan's write, the scans and the checks must not let a copier go on writing once another
   // process holds the lease: at most the writes whose check had passed already (one window per partition).

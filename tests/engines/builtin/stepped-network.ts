@@ -20,6 +20,8 @@ export class SteppedNetwork {
     readonly writeSteps = 1,
     /** The database whose writes are tracked for overtakes. */
     readonly trackedDb = "shop",
+    /** Steps other calls take, by method name (default 1): a slow createCollection, say. */
+    readonly callSteps: Record<string, number> = {},
   ) {}
   private waiting: Array<() => void> = [];
   /** bsonKey of every `_id` in a bulk write sent and not yet acknowledged; a second one for a key is an overtake. */
@@ -131,7 +133,7 @@ export class SteppedNetwork {
         if (typeof value !== "function") return value;
         return async (...args: unknown[]) => {
           const on = args[0] as { db?: string; coll?: string; name?: string } | undefined;
-          await net.gate(on?.db ? `${String(prop)} ${on.db}.${on.coll ?? on.name}` : String(prop));
+          for (let i = 0; i < (net.callSteps[String(prop)] ?? 1); i++) await net.gate(on?.db ? `${String(prop)} ${on.db}.${on.coll ?? on.name}` : String(prop));
           return (value as (...a: unknown[]) => Promise<unknown>).apply(inner, args);
         };
       },
