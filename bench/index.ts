@@ -16,6 +16,8 @@
 //     runs as a third side of every copy scenario (same ports, same rounds): before and after in one run.
 //   mongod: where MONGOMS_SYSTEM_BINARY is set, the copy over MongoClusterPort (and mongodump|mongorestore).
 //
+// Each part (one copy scenario, create, check, replay, mongod) runs in a fresh process of its own (BENCH_PART).
+//
 // Knobs: BENCH_SCALE (data-set size factor, default 1), BENCH_ROUNDS (rounds per scenario), BENCH_WRITE_MBPS
 // (per-connection write cap, default 8), BENCH_MAX_POOL (connections per client, default the driver's 100), BENCH_ONLY (comma list of scenario labels, e.g. "codec,rtt20").
 import { spawnSync } from "child_process";
@@ -222,11 +224,12 @@ function codecScenarios(): Scenario[] {
   return ONLY ? list.filter((s) => ONLY.includes(s.label)) : list;
 }
 
-async function copyBench(): Promise<void> {
+/** The copy scenarios of one label (codec, memory, rtt1, …), after a warm-up. */
+async function copyBench(label: string): Promise<void> {
   // Warm-up (discarded): JIT and allocation paths of both sides before anything is timed.
   const warm: Scenario = { label: "warm-up", title: "", sets: [], rounds: 2, makePort: codecDeployment };
   await runScenario(warm, { ...FLAT_SETS[0], collections: [5000, 5000] });
-  for (const sc of codecScenarios()) {
+  for (const sc of codecScenarios().filter((c) => c.label === label)) {
     console.log(`-- ${sc.title}`);
     for (const set of sc.sets) {
       const row = await runScenario(sc, set);
@@ -336,16 +339,36 @@ async function mongodRun(): Promise<void> {
   }
 }
 
+/**
+ * The parts of a run, each in a process of its own (BENCH_PART): what one part leaves on the heap (the copy
+ * scenarios' data sets, their targets) would otherwise cost the later parts' garbage collection, and a part
+ * that ran later would be measured on a busier heap than one that ran first.
+ */
+const COPY_LABELS = ["codec", "memory", "rtt1", "rtt5", "rtt20"];
+const PARTS = [...COPY_LABELS.map((l) => `copy:${l}`), "create", "check", "replay", "mongod"];
+
+async function runPart(part: string): Promise<void> {
+  if (part.startsWith("copy:")) await copyBench(part.slice("copy:".length));
+  else if (part === "create") await createBench();
+  else if (part === "check") checkBench();
+  else if (part === "replay") await replayBench(ONLY);
+  else if (part === "mongod") await mongodRun();
+  else throw new Error(`bench: no part ${part}`);
+}
+
 async function main(): Promise<void> {
+  const part = process.env.BENCH_PART;
+  if (part) return runPart(part);
   console.log(
     `builtin engine benchmark (node ${process.version}; one run; ratios, not absolute speed, are the point; ` +
-      `budget ${fmt(BUDGET / 1e6)} MB, parallelCollections ${DEFAULTS.parallelCollections}, partitionDocuments ${fmt(DEFAULTS.partitionDocuments, 0)})`,
+      `budget ${fmt(BUDGET / 1e6)} MB, parallelCollections ${DEFAULTS.parallelCollections}, partitionDocuments ${fmt(DEFAULTS.partitionDocuments, 0)}; ` +
+      "each part in a fresh process)",
   );
-  await copyBench();
-  await createBench();
-  checkBench();
-  await replayBench(ONLY);
-  await mongodRun();
+  for (const p of PARTS) {
+    if (ONLY && p.startsWith("copy:") && !ONLY.includes(p.slice("copy:".length))) continue;
+    const r = spawnSync(process.execPath, [...process.execArgv, __filename], { env: { ...process.env, BENCH_PART: p }, stdio: "inherit" });
+    if (r.status !== 0) throw new Error(`bench: part ${p} failed (status ${r.status ?? r.signal})`);
+  }
 }
 
 main().then(
