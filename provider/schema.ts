@@ -333,7 +333,7 @@ export const migrationInputsSchema = z
             .int({ message: "builtin.batchBytes must be a whole number of bytes" })
             .min(64 * 1024, { message: "builtin.batchBytes must be at least 65536 (64 KiB)" })
             .optional(),
-          parallelCollections: positiveInt("builtin.parallelCollections", "collections copied at once, e.g. 4").optional(),
+          parallelCollections: positiveInt("builtin.parallelCollections", "collections copied at once (twice as many partitions over a slow link), e.g. 4").optional(),
           partitionDocuments: positiveInt("builtin.partitionDocuments", "collections larger than this are split, e.g. 100000").optional(),
           replayBatchSize: positiveInt("builtin.replayBatchSize", "change events per bulk write, e.g. 500").optional(),
           detachedWorker: z.boolean({ error: "builtin.detachedWorker must be true or false" }).optional(),

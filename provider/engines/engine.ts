@@ -115,7 +115,10 @@ export interface MongosyncOptions {
 export interface BuiltinOptions {
   /** Upper bound of bytes held in one copy batch. */
   batchBytes: number;
-  /** Collections copied at the same time. */
+  /**
+   * Collections (partitions) copied at the same time; over a slow link (copy-pace.ts) twice as many partitions,
+   * so the few round trips of small collections overlap a large one's copy.
+   */
   parallelCollections: number;
   /** Collections with more documents than this are split into `_id` partitions copied in parallel. */
   partitionDocuments: number;

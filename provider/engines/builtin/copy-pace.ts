@@ -17,7 +17,11 @@
 // and MAX_WRITERS in the whole process, which stays well under the driver's default pool of 100 connections
 // (lib/connection_string.js maxPoolSize) so checkpoints and reads still find one. Writes are the budget spread
 // over every writer and every reader's read-ahead, so the budget, not the window, is what binds; a reader
-// reads SLOW_SCAN_WRITES writes' worth per round trip, so one reader can feed several writers.
+// reads SLOW_SCAN_WRITES writes' worth per round trip, so one reader can feed several writers. Partitions are
+// read SLOW_READERS_PER_SLOT × parallelCollections at once there (parallelCollections on a fast link): a collection
+// split for the link takes those slots, and a small collection that waited for them would add its own few round
+// trips in series after the large one's copy instead of overlapping it; the writer cap and the budget still bound
+// what is in flight.
 
 /** A source round trip at or above this (ms, on the engine's clock) makes the copy RTT-bound. */
 export const RTT_BOUND_MS = 2;
@@ -37,6 +41,8 @@ export const SLOW_WINDOW_MAX = 16;
 export const MAX_WRITERS = 32;
 /** Writes' worth of documents one read brings over a slow link. */
 export const SLOW_SCAN_WRITES = 2;
+/** Partitions read at once over a slow link, per parallelCollections. */
+export const SLOW_READERS_PER_SLOT = 2;
 
 export interface Pace {
   rttBound: boolean;
@@ -44,6 +50,8 @@ export interface Pace {
   writeBytes: number;
   /** Target size of one scan batch, bytes. */
   scanBytes: number;
+  /** Partitions copied at once. */
+  readers: number;
   /** Writes a partition starts with in flight, and the most it may grow to. */
   window: number;
   windowMax: number;
@@ -63,7 +71,16 @@ export function paceFor(budget: number, parallel: number, rttBound: boolean): Pa
       return { writeBytes, scanBytes: writeBytes };
     };
     const { writeBytes, scanBytes } = sized(0);
-    return { rttBound, writeBytes, scanBytes, window: FAST_WINDOW, windowMax: FAST_WINDOW, writers: new WriterSlots(parallel * FAST_WINDOW), sized };
+    return {
+      rttBound,
+      writeBytes,
+      scanBytes,
+      readers: parallel,
+      window: FAST_WINDOW,
+      windowMax: FAST_WINDOW,
+      writers: new WriterSlots(parallel * FAST_WINDOW),
+      sized,
+    };
   }
   const writeBytes = Math.max(1, floor, Math.floor(budget / (MAX_WRITERS + parallel * SLOW_SCAN_WRITES)));
   const scanBytes = writeBytes * SLOW_SCAN_WRITES;
@@ -71,6 +88,7 @@ export function paceFor(budget: number, parallel: number, rttBound: boolean): Pa
     rttBound,
     writeBytes,
     scanBytes,
+    readers: parallel * SLOW_READERS_PER_SLOT,
     window: SLOW_WINDOW,
     windowMax: SLOW_WINDOW_MAX,
     writers: new WriterSlots(MAX_WRITERS),

@@ -923,11 +923,11 @@ export async function runCopy(env: RunEnv): Promise<CopyOutcome> {
   const pace = shared.pace;
   env.log(
     `copy pace: ${pace.rttBound ? "RTT-bound link" : "fast link"} (shortest round trip ${Math.round(roundTripMs)} ms); ` +
-      `${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} writes in flight per partition, at most ${pace.writers.cap} in the process`,
+      `${pace.readers} partitions at once, ${pace.window}${pace.windowMax > pace.window ? `–${pace.windowMax}` : ""} writes in flight per partition, at most ${pace.writers.cap} in the process`,
   );
   let outcome: CopyOutcome;
   try {
-    outcome = await pool(todo, parallelCollections, async ({ p, sizes }, stop) => {
+    outcome = await pool(todo, pace.readers, async ({ p, sizes }, stop) => {
       const result = await copyPartition(env, p, sizes, shared, stop);
       if (result === "done") {
         const left = (partitionsLeft.get(p.ns) ?? 1) - 1;

@@ -23,6 +23,9 @@ interface Observed {
   /** Scan batches requested while at least one copy write was in flight. */
   readsDuringWrites: number;
   ops: { insertOne: number; replaceOne: number; updateOne: number; deleteOne: number };
+  /** Scan passes of `db` (but one-document reads) begun and not ended (done, or given back): partitions read at once. */
+  scansOpen: number;
+  peakScansOpen: number;
   docsPerWrite: number[];
 }
 
@@ -59,6 +62,8 @@ function watchingOpen(
     peakWritesInFlight: 0,
     readsDuringWrites: 0,
     ops: { insertOne: 0, replaceOne: 0, updateOne: 0, deleteOne: 0 },
+    scansOpen: 0,
+    peakScansOpen: 0,
     docsPerWrite: [],
   };
   const sizes = new WeakMap<object, number>();
@@ -69,10 +74,25 @@ function watchingOpen(
       port.scan = (ns, range, batchSize) => ({
         [Symbol.asyncIterator]: () => {
           const it = scan(ns, range, batchSize)[Symbol.asyncIterator]();
+          let open = false;
+          const end = () => {
+            if (open) seen.scansOpen--;
+            open = false;
+          };
           return {
+            return: async () => {
+              end();
+              return it.return ? it.return() : { done: true, value: undefined };
+            },
             next: async () => {
               if (ns.db === db && seen.writesInFlight > 0) seen.readsDuringWrites++;
+              // The one-document reads of partitions' bounds are not partitions being read.
+              if (ns.db === db && !open && batchSize > 1) {
+                open = true;
+                seen.peakScansOpen = Math.max(seen.peakScansOpen, ++seen.scansOpen);
+              }
               const next = await it.next();
+              if (next.done) end();
               if (!next.done && ns.db === db) {
                 const batch: ScanBatch = next.value;
                 for (const d of batch) {
@@ -275,6 +295,30 @@ describe("copy pipeline", () => {
     expect(s.seen.ops).toMatchObject({ insertOne: 4000, replaceOne: 0 });
     expect(await r.target.connect().countDocuments({ db: "shop", coll: "orders" })).toBe(8000);
     expectIdentical(await compare(r.source, r.target, { db: "shop", coll: "orders" }));
+  });
+
+  // A small collection that waited for a large one's partitions would add its few round trips in series after
+  // them; over a slow link twice parallelCollections partitions are read at once (copy-pace.ts).
+  test("over a slow link small collections are read while a split one is (2 x parallelCollections partitions at once)", async () => {
+    const seeded = async (r: Rig) => {
+      await seed(r.source, "shop", "orders", 4000, doc); // split in 2 over the slow link
+      for (const name of ["a", "b"]) await seed(r.source, "shop", name, 300, doc);
+    };
+    const slow = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 2 } });
+    await seeded(slow);
+    const s = watchingOpen(slow, "shop", { linkMs: 20, writeTurns: 4 });
+    expect((await syncUntilReady(slow, slow.makeEngine({ open: s.open }))).status.phase).toBe("READY_FOR_CUTOVER");
+    expect(slow.ctx.lines.join("\n")).toMatch(/copy pace: RTT-bound link .*4 partitions at once/);
+    expect(s.seen.peakScansOpen).toBeGreaterThan(2);
+    expect(s.seen.peakScansOpen).toBeLessThanOrEqual(4);
+    for (const coll of ["orders", "a", "b"]) expectIdentical(await compare(slow.source, slow.target, { db: "shop", coll }));
+
+    const fast = rig({ builtin: { batchBytes: 64 * 1024, parallelCollections: 2 } });
+    await seeded(fast);
+    const f = watchingOpen(fast, "shop", { writeTurns: 4 });
+    await syncUntilReady(fast, fast.makeEngine({ open: f.open }));
+    expect(fast.ctx.lines.join("\n")).toMatch(/copy pace: fast link .*2 partitions at once/);
+    expect(f.seen.peakScansOpen).toBeLessThanOrEqual(2);
   });
 
   test("the copy ends at T0's last _id while an application keeps appending past it (the rest comes by replay)", async () => {

@@ -114,7 +114,7 @@ describe("lease fencing of copy writes", () => {
     expect(takenOver).toBe(true);
     expect(status.phase).not.toBe("READY_FOR_CUTOVER");
     expect(status.details?.leaseHolder).toContain("thief@");
-    // FAST_WINDOW (2) writes in flight per partition, at most parallelCollections partitions: 4.
+    // FAST_WINDOW (2) writes in flight per partition, at most parallelCollections partitions on a fast link: 4.
     expect(writesAfterTakeover).toBeLessThanOrEqual(4);
     const onTarget = await r.target.connect().countDocuments({ db: "shop", coll: "orders" });
     expect(onTarget).toBeLessThan(3000);
