@@ -336,7 +336,9 @@ export class MemoryClusterConnection implements ClusterPort {
         }
         if (stored.length > 0) position = { after: docs[at - 1].id };
         // As MongoClusterPort ends a bounded pass whose find returned fewer than its limit (provider/cluster/mongo.ts):
-        // nothing more is asked for, so a document inserted into the range afterwards is not seen by this pass.
+        // nothing more is asked for, so a document inserted into the range afterwards is not seen by this pass. A
+        // real cursor promises no more (docs manual/core/read-isolation-consistency-recency, "Cursor Snapshot":
+        // a document written while a cursor is open may or may not be returned), so this is the stricter reading.
         if (stored.length < size) ended = true;
         if (raw) return stored;
         batch.bsonSizes = sizes;

@@ -2,26 +2,17 @@
 // calls, checkpoints and state writes it makes one after another. Counted on a network the test steps (nothing
 // is timed), and the lease fencing that overlapping them must keep.
 import { MemoryCluster } from "../../../testing/memory-cluster";
-import type { ClusterPort } from "../../../provider/cluster/port";
 import { runCopy } from "../../../provider/engines/builtin/copy";
-import { makeRunEnv } from "../../../provider/engines/builtin/env";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
-import { compare, expectIdentical, rig, seed, type Rig } from "./helpers";
-import { SteppedNetwork, stepUntil } from "./stepped-network";
+import { compare, expectIdentical, openPatchingTarget, rig, seed, type Rig } from "./helpers";
+import { steppedEnv, SteppedNetwork, stepUntil } from "./stepped-network";
 
 afterEach(() => MemoryCluster.reset());
 
-/** start (with the network open), then runCopy over the stepped network from a fresh plan. */
+/** start (with the network open), then a run environment over the stepped network for runCopy from a fresh plan. */
 async function steppedCopy(r: Rig, net: SteppedNetwork) {
   await r.engine.start(r.spec, r.ctx);
-  const source = net.wrap(r.source.connect());
-  const target = net.wrap(r.target.connect());
-  const session = new StateSession(target.checkpoints(r.spec.migrationId), newOwnerId("stepped"), r.ctx.now);
-  await session.load();
-  expect(await session.acquire()).toBe(true);
-  const calls: string[] = [];
-  const env = makeRunEnv({ spec: r.spec, source, target, session, ctx: r.ctx }, { log: (line) => void calls.push(line) });
-  return { env, session };
+  return steppedEnv(r, net);
 }
 
 describe("round trips in series of a copy", () => {
@@ -91,9 +82,7 @@ describe("lease fencing of copy writes", () => {
     let writes = 0;
     let takenOver = false;
     let writesAfterTakeover = 0;
-    const open = async (uri: string): Promise<ClusterPort> => {
-      const port = MemoryCluster.resolve(uri).connect();
-      if (uri !== r.spec.target.uri) return port;
+    const open = openPatchingTarget(r, (port) => {
       const bulkWrite = port.bulkWrite.bind(port);
       port.bulkWrite = async (ns, ops, ordered, options) => {
         if (ns.coll === "orders") {
@@ -106,8 +95,7 @@ describe("lease fencing of copy writes", () => {
         }
         return bulkWrite(ns, ops, ordered, options);
       };
-      return port;
-    };
+    });
     const engine = r.makeEngine({ open });
     const handle = await engine.start(r.spec, r.ctx);
     const status = await engine.advance(r.spec, handle, r.ctx);
@@ -131,9 +119,7 @@ describe("the checkpoint that says done", () => {
     let boundLanded = false;
     let doneBeforeBound = false;
     let boundWrites = 0;
-    const open = async (uri: string): Promise<ClusterPort> => {
-      const port = MemoryCluster.resolve(uri).connect();
-      if (uri !== r.spec.target.uri) return port;
+    const open = openPatchingTarget(r, (port) => {
       const bulkWrite = port.bulkWrite.bind(port);
       port.bulkWrite = async (ns, ops, ordered, options) => {
         const carriesBound = ns.coll === "orders" && ops.some((op) => "insertOne" in op && Number(op.insertOne.document._id) === 29);
@@ -158,8 +144,7 @@ describe("the checkpoint that says done", () => {
           clear: () => store.clear(),
         };
       };
-      return port;
-    };
+    });
     const engine = r.makeEngine({ open });
     const handle = await engine.start(r.spec, r.ctx);
     expect((await engine.advance(r.spec, handle, r.ctx)).phase).toBe("READY_FOR_CUTOVER");

@@ -152,3 +152,15 @@ export async function syncUntilReady(r: Rig, engine: BuiltinEngine = r.engine) {
 /** A schema for seeding and checking collections whose `_id`s are numbers, strings, anything. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyDoc = { _id: number | string | ObjectId; [key: string]: any };
+
+/**
+ * An engine `open` over the rig's MemoryClusters whose target connections `patch` may change (wrap bulkWrite,
+ * checkpoints, …) before the engine gets them; source connections are left as they are.
+ */
+export function openPatchingTarget(r: Rig, patch: (port: ClusterPort) => void): (uri: string) => Promise<ClusterPort> {
+  return async (uri) => {
+    const port = MemoryCluster.resolve(uri).connect();
+    if (uri === r.spec.target.uri) patch(port);
+    return port;
+  };
+}

@@ -6,10 +6,9 @@ import { Int32, Long } from "mongodb";
 import { MemoryCluster } from "../../../testing/memory-cluster";
 import { verifyNamespaces } from "../../../provider/engines/builtin/verify";
 import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
-import type { ClusterPort } from "../../../provider/cluster/port";
 import { runWorker } from "../../../provider/engines/builtin/worker";
 import { LANES } from "../../../provider/engines/builtin/replay";
-import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady } from "./helpers";
+import { compare, exactDocs, expectIdentical, openPatchingTarget, rig, seed, syncUntilReady } from "./helpers";
 import type { AnyDoc } from "./helpers";
 
 afterEach(() => MemoryCluster.reset());
@@ -122,9 +121,7 @@ describe("lease fencing before each replay write", () => {
     let stolen = false;
     let takenOver = false;
     let writesAfterTakeover = 0;
-    const open = async (uri: string): Promise<ClusterPort> => {
-      const port = MemoryCluster.resolve(uri).connect();
-      if (uri !== r.spec.target.uri) return port;
+    const open = openPatchingTarget(r, (port) => {
       const bulkWrite = port.bulkWrite.bind(port);
       port.bulkWrite = async (ns, ops, ordered, options) => {
         if (ns.coll === "orders" && ordered) {
@@ -139,8 +136,7 @@ describe("lease fencing before each replay write", () => {
         }
         return bulkWrite(ns, ops, ordered, options);
       };
-      return port;
-    };
+    });
     const orders = r.source.db("shop").collection<AnyDoc>("orders");
     // 48 documents: six applies of LANES × replayBatchSize = 8 operations each, read in one batch.
     for (let i = 0; i < 48; i++) await orders.updateOne({ _id: i }, { $set: { v: i } });

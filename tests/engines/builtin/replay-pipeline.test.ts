@@ -14,22 +14,14 @@ import { newOwnerId, StateSession, STATE_KEY, type MigrationState } from "../../
 import type { EngineContext } from "../../../provider/engines/engine";
 import { makeSpec } from "../../support/spec";
 import { compare, exactDocs, expectIdentical, rig, seed, syncUntilReady, type AnyDoc, type Rig } from "./helpers";
-import { settle, SteppedNetwork, stepUntil } from "./stepped-network";
+import { settle, steppedEnv, SteppedNetwork, stepUntil } from "./stepped-network";
 
 afterEach(() => MemoryCluster.reset());
 
 const ORDERS = { db: "shop", coll: "orders" };
 
 /** A replay run over the stepped network, after the copy is done (set up with the network open). */
-async function steppedReplay(r: Rig, net: SteppedNetwork) {
-  const source = net.wrap(r.source.connect());
-  const target = net.wrap(r.target.connect());
-  const session = new StateSession(target.checkpoints(r.spec.migrationId), newOwnerId("stepped"), r.ctx.now);
-  await session.load();
-  expect(await session.acquire()).toBe(true);
-  const env = makeRunEnv({ spec: r.spec, source, target, session, ctx: r.ctx }, { log: () => undefined });
-  return { env, session };
-}
+const steppedReplay = steppedEnv;
 
 describe("round trips per applied batch", () => {
   // Before: read, lease check, write, clusterTime and checkpoint one after another — 5 serial round trips per

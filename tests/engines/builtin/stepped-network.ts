@@ -2,6 +2,9 @@
 // round trips, whatever the machine's speed (nothing is timed).
 import type { ChangeCursor, CheckpointStore, ClusterPort, WriteOperation } from "../../../provider/cluster/port";
 import { bsonKey } from "../../../provider/cluster/bson-order";
+import { makeRunEnv } from "../../../provider/engines/builtin/env";
+import { newOwnerId, StateSession } from "../../../provider/engines/builtin/state";
+import type { Rig } from "./helpers";
 
 /** Lets every callback and promise that can run without the clock or the network run (a fixed number of turns). */
 export async function settle(turns = 8): Promise<void> {
@@ -153,3 +156,14 @@ export async function stepUntil(net: SteppedNetwork, done: () => boolean, limit 
   }
 }
 
+
+/** A run environment (both ports over `net`, the lease taken) for driving runCopy or runReplay a step at a time. */
+export async function steppedEnv(r: Rig, net: SteppedNetwork) {
+  const source = net.wrap(r.source.connect());
+  const target = net.wrap(r.target.connect());
+  const session = new StateSession(target.checkpoints(r.spec.migrationId), newOwnerId("stepped"), r.ctx.now);
+  await session.load();
+  if (!(await session.acquire())) throw new Error("stepped run: could not take the lease");
+  const env = makeRunEnv({ spec: r.spec, source, target, session, ctx: r.ctx }, { log: () => undefined });
+  return { env, session };
+}
